@@ -1,0 +1,94 @@
+"""The real `Kernel`: ctypes calls into libc, errors translated once.
+
+Python 3.11 has no ``os.unshare``/``os.setns`` (they arrived in 3.12), so all
+of these go through libc with ``use_errno=True``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+from kernel_helpers.errors import LabkitError, translate_oserror
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "riscv64": 41}
+"""glibc has no pivot_root wrapper; the raw syscall number differs per arch."""
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MNT_DETACH = 0x2
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def _check(ret: int, what: str) -> int:
+    if ret == -1:
+        code = ctypes.get_errno()
+        raise translate_oserror(OSError(code, os.strerror(code)), what)
+    return ret
+
+
+class Linux:
+    """Syscalls on the running kernel. Each raises a `LabkitError` naming what failed."""
+
+    def unshare(self, flags: int) -> None:
+        _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
+
+    def setns(self, fd: int, nstype: int) -> None:
+        _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+    def mount(self, source: str | None, target: str, fstype: str | None,
+              flags: int = 0, data: str | None = None) -> None:
+        ret = _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data))
+        _check(ret, f"mount {fstype or 'bind'} on {target}")
+
+    def umount2(self, target: str, flags: int = 0) -> None:
+        _check(_libc.umount2(_b(target), ctypes.c_int(flags)), f"umount {target}")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        if number is None:
+            raise LabkitError("pivot_root", f"no syscall number known for {platform.machine()}",
+                              "add it to _SYS_PIVOT_ROOT in kernel_helpers/_sys/linux.py")
+        _check(_libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old)),
+               f"pivot_root {new_root}")
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname")
+
+    def setdomainname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_libc.setdomainname(raw, ctypes.c_size_t(len(raw))), "setdomainname")
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0,
+              arg5: int = 0) -> int:
+        args = [ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5)]
+        return _check(_libc.prctl(ctypes.c_int(option), *args), f"prctl({option})")
+
+    def chroot(self, path: str) -> None:
+        try:
+            os.chroot(path)
+        except OSError as err:
+            raise translate_oserror(err, f"chroot {path}") from err
+
+
+LINUX = Linux()
+"""The one real kernel instance."""

@@ -1,0 +1,105 @@
+"""`labkit`: the command line. Catches LabkitError at one boundary, prints one sentence.
+
+Imports stay inside the command handlers so `labkit run` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Callable, Sequence
+
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules adding subcommands with ``register(subparsers)`` (cgroups, images, network, ...)."""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.run_options import spec_and_stages
+    from kernel_helpers.runtime.foreground import run
+    spec, stages = spec_and_stages(args)
+    return run(spec, stages)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from kernel_helpers.doctor import as_json, diagnose
+    findings = diagnose()
+    if args.json:
+        print(json.dumps(as_json(findings), indent=1))
+    else:
+        print("\n".join(f.line() for f in findings))
+    return 0 if all(f.ok for f in findings) else 1
+
+
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    from kernel_helpers import cleanup
+    if args.dry_run:
+        found = cleanup.leftovers()
+        print("\n".join(f"would remove {item}" for item in found) or "nothing to clean up")
+        return 0
+    removed, problems = cleanup.sweep()
+    for item in removed:
+        print(f"removed {item}")
+    for problem in problems:
+        print(f"could not remove {problem}", file=sys.stderr)
+    if not removed and not problems:
+        print("nothing to clean up")
+    return 1 if problems else 0
+
+
+def _cmd_ns(args: argparse.Namespace) -> int:
+    from kernel_helpers.namespaces import namespaces_of, shared_with_host
+    ids = namespaces_of(args.pid)
+    shared = set(shared_with_host(args.pid))
+    for kind, ns_id in ids.items():
+        print(f"{kind:<7} {ns_id.inode:<12} {'host' if kind in shared else 'own'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Learn containers by building one.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a command in a new container, in the foreground")
+    from kernel_helpers.runtime.run_options import add_run_options
+    add_run_options(run)
+    run.set_defaults(handler=_cmd_run)
+
+    doctor = sub.add_parser("doctor", help="what this machine supports, and what to do if not")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(handler=_cmd_doctor)
+
+    clean = sub.add_parser("cleanup", help="remove everything a crashed run left behind")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    clean.set_defaults(handler=_cmd_cleanup)
+
+    ns = sub.add_parser("ns", help="show a process's namespaces (like lsns -p PID)")
+    ns.add_argument("pid", nargs="?", default="self")
+    ns.set_defaults(handler=_cmd_ns)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `labkit` console script."""
+    from kernel_helpers.errors import LabkitError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return handler(args)
+    except LabkitError as err:
+        print(f"labkit: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

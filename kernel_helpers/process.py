@@ -1,0 +1,111 @@
+"""Run a function in a forked child and get its result (or LabkitError) back.
+
+Irreversible changes (unshare, seccomp, capability drops, chroot) must not hit
+the calling process: notebooks, the TUI and the tests all use `run_in_child`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import traceback
+from typing import Any, Callable, TypeVar
+
+from kernel_helpers.errors import KernelError, LabkitError
+
+T = TypeVar("T")
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
+                 **kwargs: Any) -> T:
+    """Call ``fn(*args, **kwargs)`` in a forked child; return its value or re-raise its error.
+
+    Args:
+        timeout: seconds before the child is killed and KernelError raised.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        try:
+            payload = pickle.dumps(("ok", fn(*args, **kwargs)))
+        except LabkitError as err:
+            payload = pickle.dumps(("err", err))
+        except BaseException as err:  # noqa: BLE001 - shipped to the parent as text
+            payload = pickle.dumps(("crash", f"{type(err).__name__}: {err}\n"
+                                    + traceback.format_exc()))
+        try:
+            os.write(write_fd, payload)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    if timeout is not None:
+        _arm_timeout(pid, timeout)
+    try:
+        data = _read_all(read_fd)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    if not data:
+        raise KernelError(getattr(fn, "__name__", "child"),
+                          f"the child died without an answer (wait status {status})",
+                          "see the kernel log or run the step again")
+    kind, value = pickle.loads(data)
+    if kind == "ok":
+        return value  # type: ignore[no-any-return]
+    if kind == "err":
+        raise value
+    raise KernelError(getattr(fn, "__name__", "child"), "raised an unexpected error",
+                      f"this is a bug in the kit; details: {value.splitlines()[0]}")
+
+
+def _arm_timeout(pid: int, timeout: float) -> None:
+    """Kill `pid` after `timeout` seconds using a watchdog thread."""
+    import threading
+
+    def watchdog() -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, watchdog)
+    timer.daemon = True
+    timer.start()
+
+
+def wait_status_to_exit_code(status: int) -> int:
+    """Shell convention: exit code, or 128 + signal number when killed by a signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def start_time(pid: int) -> int:
+    """The kernel's start time of `pid` (clock ticks since boot), 0 if gone.
+
+    A pid plus its start time names one process for good, so cleanup never
+    signals an unrelated process that later reused the pid.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return 0

@@ -1,0 +1,159 @@
+"""The container's mounts, planned as data and applied in its own mount namespace.
+
+Plan first (a pure function returning `MountStep`s a lab can print), then
+apply. All of it happens inside the container's new mount namespace, so none
+of these mounts ever shows up in the host's /proc/self/mountinfo, and they all
+vanish when the namespace's last process exits.
+
+Taught in: lab 03.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernel_helpers import naming
+from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers._sys.linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
+                                       MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT)
+from kernel_helpers.cleanup import Leftover
+from kernel_helpers.errors import InvalidValue, NotFound
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+"""Device nodes a container gets: bind-mounted from the host, which also works in a user namespace."""
+
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+
+
+@dataclass(frozen=True)
+class MountStep:
+    """One mount(2) call: what, where, which filesystem, flags and options."""
+
+    source: str | None
+    target: str
+    fstype: str | None
+    flags: int = 0
+    data: str | None = None
+    make_file: bool = False
+    """Create the target as an empty file (bind-mounting a device node) rather than a dir."""
+
+    def __str__(self) -> str:
+        what = self.fstype or f"bind {self.source}"
+        ro = " ro" if self.flags & MS_RDONLY else ""
+        return f"mount {what} on {self.target}{ro}" + (f" ({self.data})" if self.data else "")
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    """Everything needed to turn a directory into a container's root."""
+
+    rootfs: str
+    steps: tuple[MountStep, ...]
+    read_only: bool = False
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = True,
+                new_pid: bool = True) -> MountPlan:
+    """Plan the mounts for `rootfs`: itself (bind), /proc, /sys (ro), a minimal /dev.
+
+    /sys can only be mounted fresh in a net namespace the process owns; otherwise
+    the host's is bind-mounted read-only.
+    """
+    root = str(Path(rootfs).resolve())
+    if not Path(root, "bin").is_dir() and not Path(root, "usr").is_dir():
+        raise NotFound(f"rootfs '{rootfs}'", "is not a root filesystem (no /bin or /usr in it)",
+                       "use --rootfs busybox, or a directory holding an unpacked image")
+    if not new_pid:
+        raise InvalidValue("rootfs without a pid namespace",
+                           "a fresh /proc would show the host's processes",
+                           "add the pid namespace, e.g. --ns pid,mnt,uts")
+    dev = f"{root}/dev"
+    steps = [
+        MountStep(None, "/", None, MS_REC | MS_PRIVATE),
+        MountStep(root, root, None, MS_BIND | MS_REC),
+        MountStep("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC),
+        (MountStep("sysfs", f"{root}/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+         if new_net else
+         MountStep("/sys", f"{root}/sys", None, MS_BIND | MS_REC | MS_RDONLY)),
+        MountStep("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k"),
+        *(MountStep(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND, make_file=True)
+          for name in DEVICES),
+        MountStep("devpts", f"{dev}/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620"),
+        MountStep("shm", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=1777,size=65536k"),
+    ]
+    return MountPlan(root, tuple(steps), read_only, dict(DEV_LINKS))
+
+
+def apply_step(step: MountStep, kernel: Kernel = LINUX) -> None:
+    """Make the target if needed, mount, and re-mount read-only where asked (bind needs it)."""
+    if step.target != "/":
+        if step.make_file:
+            Path(step.target).touch(exist_ok=True)
+        else:
+            os.makedirs(step.target, exist_ok=True)
+    kernel.mount(step.source, step.target, step.fstype, step.flags, step.data)
+    if step.flags & MS_BIND and step.flags & MS_RDONLY:
+        # A bind mount ignores MS_RDONLY until it is remounted.
+        kernel.mount(None, step.target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
+    """Apply the plan, then pivot_root into it and detach the old root.
+
+    pivot_root(".", ".") stacks the old root under the new one; unmounting it
+    with MNT_DETACH leaves no path back to the host's files (unlike chroot).
+    """
+    for step in plan.steps:
+        apply_step(step, kernel)
+    for name, target in plan.links.items():
+        os.symlink(target, f"{plan.rootfs}/dev/{name}")
+    os.chdir(plan.rootfs)
+    kernel.pivot_root(".", ".")
+    kernel.umount2(".", MNT_DETACH)
+    os.chdir("/")
+    if plan.read_only:
+        kernel.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+
+
+def chroot_escape(kernel: Kernel = LINUX) -> str:
+    """The classic chroot escape: chroot deeper, then walk `..` past the old root.
+
+    Returns the contents of /etc/hostname of whatever root was reached, so a
+    lab (and a test) can show that chroot alone is escapable by root while
+    pivot_root in a mount namespace is not. Run it in a child process.
+    """
+    os.makedirs("/.lk-escape", exist_ok=True)
+    kernel.chroot("/.lk-escape")  # cwd stays outside the new root...
+    for _ in range(64):
+        os.chdir("..")                 # ...so `..` climbs to the real /
+    kernel.chroot(".")
+    try:
+        return Path("/etc/hostname").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _our_roots() -> tuple[str, ...]:
+    return (str(naming.STATE_ROOT) + "/", str(naming.DATA_ROOT) + "/")
+
+
+def leftovers() -> list[Leftover]:
+    """Mounts in the host's namespace under the kit's state or data directories."""
+    items = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            target = line.split()[4].replace("\\040", " ")
+            if target.startswith(_our_roots()):
+                items.append(Leftover("mount", target, "/proc/self/mountinfo"))
+    return sorted(items, key=lambda item: -len(item.name))  # deepest first
+
+
+def remove(item: Leftover, kernel: Kernel = LINUX) -> None:
+    """Lazily unmount a leftover mount."""
+    kernel.umount2(item.name, MNT_DETACH)

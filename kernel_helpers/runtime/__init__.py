@@ -1,0 +1,1 @@
+"""The container runtime: specs, launching, and state kept on disk."""

@@ -1,0 +1,274 @@
+"""Start a container: the parent/setup/init process dance, with no helper commands.
+
+    supervisor (labkit run)       setup child                 container (PID 1 inside)
+    ───────────────────────       ───────────                 ────────────────────────
+    stages.prepare()
+    fork ───────────────────────▶ unshare(user)?
+    write uid/gid maps,  ◀─ "joined"
+    stages.join(pid) ───── go ─▶ unshare(pid, mnt, uts, ...)
+    stages.attach(pid) ◀─ "unshared"
+                      ───── go ─▶ fork ─────────────────────▶ mounts, pivot_root, hostname
+    (subreaper adopts it) ◀─ pid ─ exit                       stages.inside(); exec CMD
+    forward signals, wait  ◀──────── EOF on exec (CLOEXEC) ──┘
+
+A `Stage` lets each mechanism (cgroups, network, hardening) add its part at
+the right moment without the runtime knowing its details.
+
+Taught in: lab 09.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
+from kernel_helpers.cleanup import Registry
+from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotFound, NotRoot
+from kernel_helpers.namespaces import Namespace, clone_flags
+from kernel_helpers.process import start_time, wait_status_to_exit_code
+from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
+from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.runtime.state import ContainerState
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+
+@dataclass
+class LaunchContext:
+    """Shared by the stages of one container start."""
+
+    spec: ContainerSpec
+    state: ContainerState
+    registry: Registry
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage:
+    """One mechanism's part in starting a container; override what you need."""
+
+    def prepare(self, ctx: LaunchContext) -> None:
+        """Supervisor, before fork: create resources, registering their undo."""
+
+    def join(self, ctx: LaunchContext, pid: int) -> None:
+        """Supervisor: `pid` made its user ns but not the others yet (join cgroups here)."""
+
+    def attach(self, ctx: LaunchContext, pid: int) -> None:
+        """Supervisor: `pid` is in all its namespaces (move network devices in here)."""
+
+    def inside(self, ctx: LaunchContext) -> None:
+        """Container process, after the root filesystem and before exec."""
+
+
+# --- messages between the processes: length-prefixed pickles on a socketpair ---
+
+def _send(sock: socket.socket, message: Any) -> None:
+    data = pickle.dumps(message)
+    sock.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _recv(sock: socket.socket) -> Any:
+    header = sock.recv(4, socket.MSG_WAITALL)
+    if len(header) < 4:
+        return None  # EOF: the other side exited or exec'ed
+    (size,) = struct.unpack("!I", header)
+    return pickle.loads(sock.recv(size, socket.MSG_WAITALL))
+
+
+def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] = (),
+          registry: Registry | None = None, kernel: Kernel = LINUX) -> int:
+    """Start the container and return its host pid once its command is exec'ed.
+
+    The caller must be a child subreaper (the CLI sets it) to wait for the pid.
+    Raises the container side's LabkitError if setup or exec failed.
+    """
+    if os.geteuid() != 0:
+        raise NotRoot("labkit run", "creating namespaces and mounts needs root",
+                      "run it with sudo, inside the lab VM")
+    ctx = LaunchContext(spec, state, registry or Registry())
+    for stage in stages:
+        stage.prepare(ctx)
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    setup_pid = os.fork()
+    if setup_pid == 0:
+        parent_sock.close()
+        _setup_child(ctx, stages, child_sock, kernel)  # never returns
+    child_sock.close()
+    try:
+        return _supervise_start(ctx, stages, parent_sock, setup_pid)
+    finally:
+        parent_sock.close()
+
+
+def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
+                     setup_pid: int) -> int:
+    spec = ctx.spec
+    container_pid = 0
+    try:
+        if _expect(sock, "joined") and Namespace.USER in spec.namespaces:
+            _write_id_maps(setup_pid, spec)
+        for stage in stages:
+            stage.join(ctx, setup_pid)
+        _send(sock, "go")
+        _expect(sock, "unshared")
+        for stage in stages:
+            stage.attach(ctx, setup_pid)
+        _send(sock, "go")
+        container_pid = _expect(sock, "pid")
+        ctx.state.pid = container_pid
+        ctx.state.pid_start = start_time(container_pid)
+        ctx.state.status = "running"
+        ctx.state.save()
+        message = _recv(sock)  # None once the command has been exec'ed
+        if isinstance(message, LabkitError):
+            raise message
+        return container_pid
+    except BaseException:
+        for pid in (setup_pid, container_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        raise
+    finally:
+        os.waitpid(setup_pid, 0)
+
+
+def _expect(sock: socket.socket, tag: str) -> Any:
+    message = _recv(sock)
+    if isinstance(message, LabkitError):
+        raise message
+    if not (isinstance(message, tuple) and message[0] == tag):
+        raise LabkitError("container setup", f"the setup process stopped before '{tag}'",
+                          "run `labkit doctor` to check this machine, then try again")
+    return message[1]
+
+
+def _write_id_maps(pid: int, spec: ContainerSpec) -> None:
+    line = spec.id_map.line()
+    with open(f"/proc/{pid}/setgroups", "w") as f:
+        f.write("deny")
+    for name in ("uid_map", "gid_map"):
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(line)
+
+
+def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
+                 kernel: Kernel) -> None:
+    """The setup process: make namespaces, fork the container, report, exit."""
+    code = 0
+    try:
+        spec = ctx.spec
+        user = Namespace.USER in spec.namespaces
+        if user:
+            kernel.unshare(Namespace.USER.flag)
+        _send(sock, ("joined", None))
+        _expect_go(sock)
+        if user:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        kernel.unshare(clone_flags(spec.namespaces - {Namespace.USER}))
+        if Namespace.TIME in spec.namespaces and spec.time_offset:
+            with open("/proc/self/timens_offsets", "w") as f:
+                f.write(f"monotonic {spec.time_offset} 0\nboottime {spec.time_offset} 0\n")
+        _send(sock, ("unshared", None))
+        _expect_go(sock)
+        pid = os.fork()
+        if pid == 0:
+            _container_child(ctx, stages, sock, kernel)  # never returns
+        _send(sock, ("pid", pid))
+    except LabkitError as err:
+        _send(sock, _missing_feature(err))
+        code = 1
+    except BaseException as err:  # noqa: BLE001 - the setup process must never unwind into the caller
+        _send(sock, LabkitError("container setup", f"{type(err).__name__}: {err}",
+                                "this is a bug in the kit; please report it"))
+        code = 1
+    os._exit(code)
+
+
+def _missing_feature(err: LabkitError) -> LabkitError:
+    if err.subject.startswith("unshare") and "EINVAL" in err.problem:
+        return KernelFeatureMissing("unshare", "this kernel lacks one of the namespaces asked for",
+                                    "run `labkit doctor` and drop the missing one from --ns")
+    return err
+
+
+def _expect_go(sock: socket.socket) -> None:
+    if _recv(sock) != "go":
+        os._exit(1)  # the supervisor gave up
+
+
+def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
+                     kernel: Kernel) -> None:
+    """PID 1 of the container: build its world, then exec (or run a tiny init)."""
+    try:
+        spec = ctx.spec
+        os.setpgid(0, 0)
+        if spec.rootfs is not None:
+            if Namespace.MNT not in spec.namespaces:
+                raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
+                                  "add mnt to --ns")
+            enter_rootfs(plan_mounts(spec.rootfs, read_only=spec.read_only,
+                                     new_net=Namespace.NET in spec.namespaces,
+                                     new_pid=Namespace.PID in spec.namespaces), kernel)
+        if spec.hostname and Namespace.UTS in spec.namespaces:
+            kernel.sethostname(spec.hostname)
+        if spec.domainname and Namespace.UTS in spec.namespaces:
+            kernel.setdomainname(spec.domainname)
+        os.chdir(spec.cwd)
+        for stage in stages:
+            stage.inside(ctx)
+        env = dict(spec.env)
+        if spec.init:
+            _run_init(spec, env, sock)
+        _exec(spec, env)
+    except LabkitError as err:
+        _send(sock, err)
+    except BaseException as err:  # noqa: BLE001
+        _send(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
+                                "this is a bug in the kit; please report it"))
+    os._exit(127)
+
+
+def _exec(spec: ContainerSpec, env: dict[str, str]) -> None:
+    try:
+        os.execvpe(spec.command[0], list(spec.command), env)
+    except FileNotFoundError:
+        raise NotFound(f"command '{spec.command[0]}'", "was not found in the container",
+                       "check the command and that the rootfs has it (try /bin/sh)") from None
+    except PermissionError:
+        raise NotRoot(f"command '{spec.command[0]}'", "is not executable",
+                      "check its mode bits inside the rootfs") from None
+
+
+def _run_init(spec: ContainerSpec, env: dict[str, str], sock: socket.socket) -> None:
+    """A minimal init: forward signals to the command, reap every zombie, exit as it did."""
+    child = os.fork()
+    if child == 0:
+        _exec(spec, env)
+    sock.close()  # only the command's exec (CLOEXEC) should end the supervisor's wait
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == child:
+            os._exit(wait_status_to_exit_code(status))

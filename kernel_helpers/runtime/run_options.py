@@ -1,0 +1,69 @@
+"""The options of `labkit run`, and how they become a ContainerSpec plus stages.
+
+One place turns command-line words into a spec, so the CLI, the TUI and the
+notebooks (which call `spec_from_options`) agree on every default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from kernel_helpers.errors import InvalidValue
+from kernel_helpers.namespaces import parse_namespaces
+from kernel_helpers.runtime.launch import Stage
+from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rootfs", default="busybox",
+                        help="a directory, 'busybox' (the offline base image) or 'host' (no new root)")
+    parser.add_argument("--hostname", help="hostname inside (uts namespace)")
+    parser.add_argument("--ns", default=",".join(sorted(ns.proc_name for ns in DEFAULT_NAMESPACES)),
+                        help="namespaces to create, comma separated (default: %(default)s)")
+    parser.add_argument("--init", action="store_true",
+                        help="run a tiny init as PID 1 that reaps zombies and forwards signals")
+    parser.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+
+
+def spec_from_options(command: list[str], rootfs: str = "busybox", hostname: str | None = None,
+                      ns: str | None = None, init: bool = False,
+                      read_only: bool = False) -> ContainerSpec:
+    """Validate the options and build the spec; every bad value gets one sentence."""
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise InvalidValue("labkit run", "no command was given",
+                           "put it after --, e.g. labkit run -- /bin/sh")
+    if hostname is not None and not _HOSTNAME.match(hostname):
+        raise InvalidValue(f"hostname '{hostname}'", "is not a valid hostname",
+                           "use letters, digits and inner dashes, at most 63 characters")
+    namespaces = parse_namespaces(ns) if ns is not None else DEFAULT_NAMESPACES
+    return ContainerSpec(command=tuple(command), rootfs=resolve_rootfs(rootfs),
+                         namespaces=namespaces, hostname=hostname, init=init,
+                         read_only=read_only)
+
+
+def resolve_rootfs(rootfs: str) -> str | None:
+    """'busybox' -> the base image dir (built on first use), 'host' -> None, else the dir."""
+    from pathlib import Path
+    if rootfs == "host":
+        return None
+    if rootfs == "busybox":
+        from kernel_helpers.rootfs.busybox import busybox_rootfs
+        return str(busybox_rootfs())
+    if not Path(rootfs).is_dir():
+        from kernel_helpers.errors import NotFound
+        raise NotFound(f"rootfs '{rootfs}'", "does not exist or is not a directory",
+                       "give a directory holding a root filesystem, or use --rootfs busybox")
+    return rootfs
+
+
+def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stage, ...]]:
+    """The CLI's parsed arguments as a spec and the stages the options ask for."""
+    spec = spec_from_options(args.command, args.rootfs, args.hostname, args.ns, args.init,
+                             args.read_only)
+    return spec, ()

@@ -1,0 +1,46 @@
+"""What a container is made of, as one frozen dataclass every face builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kernel_helpers.namespaces import Namespace
+
+DEFAULT_NAMESPACES = frozenset({Namespace.PID, Namespace.UTS, Namespace.IPC, Namespace.MNT,
+                                Namespace.NET, Namespace.CGROUP})
+"""Docker's default set: everything but user and time."""
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """One line of /proc/PID/uid_map: ids inside, where they start outside, how many."""
+
+    inside: int = 0
+    outside: int = 100000
+    count: int = 65536
+
+    def line(self) -> str:
+        return f"{self.inside} {self.outside} {self.count}\n"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container to start: command, root filesystem, namespaces and options."""
+
+    command: tuple[str, ...]
+    rootfs: str | None = None
+    """Directory to pivot_root into; None keeps the host's filesystem (namespaces only)."""
+    namespaces: frozenset[Namespace] = DEFAULT_NAMESPACES
+    hostname: str | None = None
+    domainname: str | None = None
+    init: bool = False
+    """Run a tiny init as PID 1 that reaps zombies and forwards signals (docker run --init)."""
+    read_only: bool = False
+    env: tuple[tuple[str, str], ...] = (("PATH", DEFAULT_PATH), ("TERM", "xterm"))
+    cwd: str = "/"
+    id_map: IdMap = field(default_factory=IdMap)
+    """uid and gid mapping used when the user namespace is on."""
+    time_offset: int = 0
+    """Seconds added to CLOCK_MONOTONIC and CLOCK_BOOTTIME when the time namespace is on."""

@@ -1,0 +1,109 @@
+"""Container state under /run/labkit/containers/<id>/, written atomically.
+
+The state directory exists from before the first fork until after the last
+process is reaped, so a SIGKILLed `labkit run` leaves a record that
+`labkit cleanup` uses to kill the orphaned container and remove the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kernel_helpers import naming
+from kernel_helpers.cleanup import Leftover, remove_tree
+from kernel_helpers.process import pid_alive, start_time
+
+STATE_FILE = "state.json"
+
+
+def containers_dir() -> Path:
+    """Where container state directories live (follows LABKIT_STATE_ROOT)."""
+    return naming.STATE_ROOT / "containers"
+
+
+@dataclass
+class ContainerState:
+    """What the kit knows about one container; the file is the source of truth."""
+
+    id: str
+    command: list[str]
+    status: str = "creating"
+    pid: int = 0
+    """Host pid of the container's first process (PID 1 inside its pid namespace)."""
+    pid_start: int = 0
+    """Start time of `pid`, so a reused pid is never mistaken for the container."""
+    supervisor_pid: int = 0
+    """Host pid of the `labkit run` process that waits for it."""
+    created: float = field(default_factory=time.time)
+    exit_code: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+    """Whatever other mechanisms record (cgroup path, network, rootfs)."""
+
+    @property
+    def directory(self) -> Path:
+        return containers_dir() / self.id
+
+    def save(self) -> None:
+        """Write atomically (rename), so readers never see half a file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{STATE_FILE}.{os.getpid()}"
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, self.directory / STATE_FILE)
+
+
+def load(container_id: str) -> ContainerState:
+    """Read one container's state file."""
+    data = json.loads((containers_dir() / container_id / STATE_FILE).read_text())
+    return ContainerState(**data)
+
+
+def all_states() -> list[ContainerState]:
+    """Every container with a readable state file, oldest first."""
+    found = []
+    root = containers_dir()
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            found.append(load(entry.name))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(found, key=lambda s: s.created)
+
+
+def leftovers() -> list[Leftover]:
+    """Container processes still alive and state dirs whose supervisor is gone."""
+    items: list[Leftover] = []
+    root = containers_dir()
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        if not naming.is_ours(entry.name):
+            continue
+        try:
+            state = load(entry.name)
+        except (OSError, ValueError, TypeError):
+            items.append(Leftover("state", entry.name, str(entry)))
+            continue
+        if state.supervisor_pid and pid_alive(state.supervisor_pid) and state.supervisor_pid != os.getpid():
+            continue  # a live `labkit run` still owns it
+        if state.pid and pid_alive(state.pid) and start_time(state.pid) == state.pid_start:
+            items.append(Leftover("process", entry.name, f"pid {state.pid}"))
+        items.append(Leftover("state", entry.name, str(entry)))
+    return items
+
+
+def remove(item: Leftover) -> None:
+    """Kill a leftover container process (and wait for it) or delete a state dir."""
+    if item.kind == "process":
+        pid = int(item.where.split()[1])
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        remove_tree(item.where)
