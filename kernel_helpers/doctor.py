@@ -86,12 +86,17 @@ def check_filesystem(name: str, fstype: str) -> Finding:
     return Finding(name, False, "not in /proc/filesystems", f"run `modprobe {fstype}`")
 
 
-def check_module(name: str, module: str) -> Finding:
+def check_module(name: str, module: str, config: str) -> Finding:
+    """Loaded (/sys/module), or built in (modules.builtin, or =y in /proc/config.gz)."""
     release = os.uname().release
     builtin = Path(f"/lib/modules/{release}/modules.builtin")
     if Path(f"/sys/module/{module}").exists() or (
             builtin.exists() and f"/{module}.ko" in builtin.read_text()):
         return Finding(name, True, "loaded or built in")
+    if Path("/proc/config.gz").exists():
+        import gzip
+        if f"\n{config}=y" in gzip.decompress(Path("/proc/config.gz").read_bytes()).decode():
+            return Finding(name, True, "built into the kernel")
     return Finding(name, False, "module not loaded", f"run `modprobe {module}`")
 
 
@@ -121,7 +126,8 @@ def diagnose() -> list[Finding]:
     findings = [check_root()]
     findings += [check_namespace(ns) for ns in NAMESPACE_ORDER]
     findings += [check_cgroups(), check_filesystem("overlayfs", "overlay"),
-                 check_module("veth", "veth"), check_module("vxlan", "vxlan"),
+                 check_module("veth", "veth", "CONFIG_VETH"),
+                 check_module("vxlan", "vxlan", "CONFIG_VXLAN"),
                  check_seccomp(), check_busybox()]
     return findings
 
