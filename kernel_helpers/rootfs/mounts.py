@@ -57,28 +57,30 @@ class MountPlan:
 
 
 def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = True,
-                new_pid: bool = True) -> MountPlan:
+                new_pid: bool = True, root: MountStep | None = None,
+                extra: list[MountStep] | tuple[MountStep, ...] = ()) -> MountPlan:
     """Plan the mounts for `rootfs`: itself (bind), /proc, /sys (ro), a minimal /dev.
 
     /sys can only be mounted fresh in a net namespace the process owns; otherwise
-    the host's is bind-mounted read-only.
+    the host's is bind-mounted read-only. `root` replaces the bind of rootfs onto
+    itself (an overlay mount, say); `extra` mounts come last, before pivot_root.
     """
-    root = str(Path(rootfs).resolve())
-    if not Path(root, "bin").is_dir() and not Path(root, "usr").is_dir():
+    root_dir = str(Path(rootfs).resolve())
+    if root is None and not Path(root_dir, "bin").is_dir() and not Path(root_dir, "usr").is_dir():
         raise NotFound(f"rootfs '{rootfs}'", "is not a root filesystem (no /bin or /usr in it)",
                        "use --rootfs busybox, or a directory holding an unpacked image")
     if not new_pid:
         raise InvalidValue("rootfs without a pid namespace",
                            "a fresh /proc would show the host's processes",
                            "add the pid namespace, e.g. --ns pid,mnt,uts")
-    dev = f"{root}/dev"
+    dev = f"{root_dir}/dev"
     steps = [
         MountStep(None, "/", None, MS_REC | MS_PRIVATE),
-        MountStep(root, root, None, MS_BIND | MS_REC),
-        MountStep("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC),
-        (MountStep("sysfs", f"{root}/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+        root or MountStep(root_dir, root_dir, None, MS_BIND | MS_REC),
+        MountStep("proc", f"{root_dir}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC),
+        (MountStep("sysfs", f"{root_dir}/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
          if new_net else
-         MountStep("/sys", f"{root}/sys", None, MS_BIND | MS_REC | MS_RDONLY)),
+         MountStep("/sys", f"{root_dir}/sys", None, MS_BIND | MS_REC | MS_RDONLY)),
         MountStep("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k"),
         *(MountStep(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND, make_file=True)
           for name in DEVICES),
@@ -86,8 +88,9 @@ def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = 
                   "newinstance,ptmxmode=0666,mode=0620"),
         MountStep("shm", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "mode=1777,size=65536k"),
+        *extra,
     ]
-    return MountPlan(root, tuple(steps), read_only, dict(DEV_LINKS))
+    return MountPlan(root_dir, tuple(steps), read_only, dict(DEV_LINKS))
 
 
 def apply_step(step: MountStep, kernel: Kernel = LINUX) -> None:

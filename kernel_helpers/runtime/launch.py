@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel_helpers._sys import LINUX, Kernel
-from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotFound, NotRoot
 from kernel_helpers.namespaces import Namespace, clone_flags
 from kernel_helpers.process import start_time, wait_status_to_exit_code
-from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
+from kernel_helpers.rootfs.mounts import MountStep, enter_rootfs, plan_mounts
 from kernel_helpers.runtime.spec import ContainerSpec
 from kernel_helpers.runtime.state import ContainerState
 
@@ -62,6 +61,14 @@ class Stage:
 
     def attach(self, ctx: LaunchContext, pid: int) -> None:
         """Supervisor: `pid` is in all its namespaces (move network devices in here)."""
+
+    def root_mount(self, ctx: LaunchContext) -> MountStep | None:
+        """The mount that makes the root (e.g. overlay); None keeps the bind of spec.rootfs."""
+        return None
+
+    def mounts(self, ctx: LaunchContext) -> list[MountStep]:
+        """Extra mounts under spec.rootfs, made after /proc, /sys and /dev, before pivot_root."""
+        return []
 
     def inside(self, ctx: LaunchContext) -> None:
         """Container process, after the root filesystem and before exec."""
@@ -217,9 +224,12 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
             if Namespace.MNT not in spec.namespaces:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
                                   "add mnt to --ns")
+            roots = [step for stage in stages if (step := stage.root_mount(ctx))]
+            extra = [step for stage in stages for step in stage.mounts(ctx)]
             enter_rootfs(plan_mounts(spec.rootfs, read_only=spec.read_only,
                                      new_net=Namespace.NET in spec.namespaces,
-                                     new_pid=Namespace.PID in spec.namespaces), kernel)
+                                     new_pid=Namespace.PID in spec.namespaces,
+                                     root=roots[-1] if roots else None, extra=extra), kernel)
         if spec.hostname and Namespace.UTS in spec.namespaces:
             kernel.sethostname(spec.hostname)
         if spec.domainname and Namespace.UTS in spec.namespaces:
