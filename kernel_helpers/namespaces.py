@@ -42,7 +42,7 @@ class Namespace(Enum):
 NAMESPACE_ORDER: tuple[Namespace, ...] = tuple(Namespace)
 """Creation order: user first (it owns the rest), cgroup after joining the cgroup."""
 
-ALL_NAMES: tuple[str, ...] = tuple(ns.proc_name for ns in NAMESPACE_ORDER)
+ALL_NAMESPACE_KINDS: tuple[str, ...] = tuple(ns.proc_name for ns in NAMESPACE_ORDER)
 
 
 def parse_namespaces(names: str | list[str] | tuple[str, ...]) -> frozenset[Namespace]:
@@ -55,7 +55,7 @@ def parse_namespaces(names: str | list[str] | tuple[str, ...]) -> frozenset[Name
             continue
         if raw not in by_name:
             raise InvalidValue(f"namespace '{raw}'", "is not a namespace type",
-                               f"use some of: {', '.join(ALL_NAMES)}")
+                               f"use some of: {', '.join(ALL_NAMESPACE_KINDS)}")
         wanted.add(by_name[raw])
     return frozenset(wanted)
 
@@ -82,7 +82,7 @@ class NamespaceId:
 def namespaces_of(pid: int | str = "self", proc: str = "/proc") -> dict[str, NamespaceId]:
     """Read /proc/PID/ns/* as `lsns` does; two processes share a namespace iff inodes match."""
     result: dict[str, NamespaceId] = {}
-    for kind in ALL_NAMES:
+    for kind in ALL_NAMESPACE_KINDS:
         path = f"{proc}/{pid}/ns/{kind}"
         try:
             inode = os.stat(path).st_ino
@@ -97,7 +97,7 @@ def namespaces_of(pid: int | str = "self", proc: str = "/proc") -> dict[str, Nam
 def shared_with_host(pid: int | str, host_pid: int | str = 1) -> list[str]:
     """The namespace kinds `pid` shares with `host_pid` (PID 1 of the host by default)."""
     mine, theirs = namespaces_of(pid), namespaces_of(host_pid)
-    return [kind for kind in ALL_NAMES if kind in mine and mine[kind] == theirs.get(kind)]
+    return [kind for kind in ALL_NAMESPACE_KINDS if kind in mine and mine[kind] == theirs.get(kind)]
 
 
 def unshare(namespaces: frozenset[Namespace] | set[Namespace], kernel: Kernel = LINUX) -> None:

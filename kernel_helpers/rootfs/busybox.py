@@ -59,6 +59,7 @@ def build_busybox_rootfs(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a user-namespace root must traverse it
         for directory in DIRECTORIES:
             (tmp / directory).mkdir(parents=True, exist_ok=True)
         os.chmod(tmp / "tmp", 0o1777)

@@ -89,3 +89,26 @@ def _foreground_tty(pid: int) -> Iterator[None]:
         except OSError:
             pass
         signal.signal(signal.SIGTTOU, old_ttou)
+
+
+def run_captured(spec: ContainerSpec, stages: tuple[Stage, ...] = (),
+                 timeout: float = 60) -> tuple[int, str]:
+    """Run `spec` from a throwaway child and return (exit code, combined output).
+
+    Notebooks, the TUI and tests use this: the caller never becomes a subreaper
+    and the container's output comes back as text instead of going to a terminal.
+    """
+    from kernel_helpers.process import run_in_child
+    return run_in_child(_run_to_file, spec, stages, timeout=timeout)
+
+
+def _run_to_file(spec: ContainerSpec, stages: tuple[Stage, ...]) -> tuple[int, str]:
+    import tempfile
+    with tempfile.TemporaryFile() as out:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        code = run(spec, stages)
+        out.seek(0)
+        return code, out.read().decode(errors="replace")

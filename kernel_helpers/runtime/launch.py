@@ -29,7 +29,8 @@ from typing import Any
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cleanup import Registry
-from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotFound, NotRoot
+from kernel_helpers.errors import (KernelFeatureMissing, LabkitError, NotFound, NotRoot,
+                                   translate_oserror)
 from kernel_helpers.namespaces import Namespace, clone_flags
 from kernel_helpers.process import start_time, wait_status_to_exit_code
 from kernel_helpers.rootfs.mounts import MountStep, enter_rootfs, plan_mounts
@@ -119,7 +120,8 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     spec = ctx.spec
     container_pid = 0
     try:
-        if _expect(sock, "joined") and Namespace.USER in spec.namespaces:
+        _expect(sock, "joined")
+        if Namespace.USER in spec.namespaces:
             _write_id_maps(setup_pid, spec)
         for stage in stages:
             stage.join(ctx, setup_pid)
@@ -195,6 +197,9 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
     except LabkitError as err:
         _send(sock, _missing_feature(err))
         code = 1
+    except OSError as err:
+        _send(sock, translate_oserror(err, "container setup"))
+        code = 1
     except BaseException as err:  # noqa: BLE001 - the setup process must never unwind into the caller
         _send(sock, LabkitError("container setup", f"{type(err).__name__}: {err}",
                                 "this is a bug in the kit; please report it"))
@@ -243,6 +248,8 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         _exec(spec, env)
     except LabkitError as err:
         _send(sock, err)
+    except OSError as err:
+        _send(sock, translate_oserror(err, f"container start ({err.filename or 'setup'})"))
     except BaseException as err:  # noqa: BLE001
         _send(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
                                 "this is a bug in the kit; please report it"))
