@@ -20,7 +20,8 @@ class LabkitError(Exception):
         super().__init__(subject, problem, fix)
 
     def __str__(self) -> str:
-        return f"{self.subject}: {self.problem}. {self.fix.rstrip('.')}."
+        fix = self.fix.rstrip(".")
+        return f"{self.subject}: {self.problem}. {fix[:1].upper()}{fix[1:]}."
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         # Errors cross process boundaries (run_in_child pickles them back).

@@ -13,7 +13,7 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
 from kernel_helpers.cleanup import Registry, remove_tree
 from kernel_helpers.process import wait_status_to_exit_code
-from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, Stage, start
+from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, Stage, require_root, start
 from kernel_helpers.runtime.spec import ContainerSpec
 from kernel_helpers.runtime.state import ContainerState
 
@@ -25,15 +25,15 @@ def run(spec: ContainerSpec, stages: tuple[Stage, ...] = (), kernel: Kernel = LI
     Must run in a process that may become a child subreaper (the CLI, or a
     `run_in_child` child in notebooks and tests).
     """
+    require_root()
     kernel.prctl(PR_SET_CHILD_SUBREAPER, 1)
     state = ContainerState(id=container_id or naming.new_name(), command=list(spec.command),
                            supervisor_pid=os.getpid())
     with Registry() as registry:
         state.save()
         registry.push(f"state of {state.id}", lambda: remove_tree(str(state.directory)))
-        with _forwarding() as forward_to:
+        with _forwarding(state):
             pid = start(spec, state, stages, registry, kernel)
-            forward_to.append(pid)
             with _foreground_tty(pid):
                 status = _wait_for(pid)
         return wait_status_to_exit_code(status)
@@ -48,21 +48,20 @@ def _wait_for(pid: int) -> int:
 
 
 @contextmanager
-def _forwarding() -> Iterator[list[int]]:
-    """Forward the usual signals to the container's PID 1 once its pid is known."""
-    target: list[int] = []
+def _forwarding(state: ContainerState) -> Iterator[None]:
+    """Forward the usual signals to the container's PID 1 as soon as its pid is known."""
 
     def forward(signum: int, _frame: object) -> None:
-        if not target:
-            raise SystemExit(128 + signum)  # not started yet: unwind what was made
+        if not state.pid:
+            raise SystemExit(128 + signum)  # not forked yet: unwind what was made
         try:
-            os.kill(target[0], signum)
+            os.kill(state.pid, signum)
         except ProcessLookupError:
             pass
 
     old = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
-        yield target
+        yield
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

@@ -90,6 +90,13 @@ def _recv(sock: socket.socket) -> Any:
     return pickle.loads(sock.recv(size, socket.MSG_WAITALL))
 
 
+def require_root() -> None:
+    """Fail early, before anything is made, when not root."""
+    if os.geteuid() != 0:
+        raise NotRoot("labkit run", "creating namespaces and mounts needs root",
+                      "run it with sudo, inside the lab VM")
+
+
 def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] = (),
           registry: Registry | None = None, kernel: Kernel = LINUX) -> int:
     """Start the container and return its host pid once its command is exec'ed.
@@ -97,9 +104,7 @@ def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] 
     The caller must be a child subreaper (the CLI sets it) to wait for the pid.
     Raises the container side's LabkitError if setup or exec failed.
     """
-    if os.geteuid() != 0:
-        raise NotRoot("labkit run", "creating namespaces and mounts needs root",
-                      "run it with sudo, inside the lab VM")
+    require_root()
     ctx = LaunchContext(spec, state, registry or Registry())
     for stage in stages:
         stage.prepare(ctx)

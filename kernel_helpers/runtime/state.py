@@ -49,10 +49,17 @@ class ContainerState:
         return containers_dir() / self.id
 
     def save(self) -> None:
-        """Write atomically (rename), so readers never see half a file."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Write atomically (rename), so readers never see half a file or an empty dir."""
+        text = json.dumps(asdict(self), indent=1)
+        if not self.directory.exists():
+            # Build the directory aside and rename it in: it appears with its state file.
+            fresh = containers_dir() / f".new-{self.id}-{os.getpid()}"
+            fresh.mkdir(parents=True)
+            (fresh / STATE_FILE).write_text(text)
+            os.rename(fresh, self.directory)
+            return
         tmp = self.directory / f".{STATE_FILE}.{os.getpid()}"
-        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.write_text(text)
         os.replace(tmp, self.directory / STATE_FILE)
 
 
@@ -79,6 +86,8 @@ def leftovers() -> list[Leftover]:
     items: list[Leftover] = []
     root = containers_dir()
     for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        if entry.name.startswith(".new-") and not pid_alive(int(entry.name.rsplit("-", 1)[1])):
+            items.append(Leftover("state", entry.name, str(entry)))  # died while creating
         if not naming.is_ours(entry.name):
             continue
         try:
