@@ -16,6 +16,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "riscv64": 41}
 """glibc has no pivot_root wrapper; the raw syscall number differs per arch."""
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "riscv64": 280}
+"""glibc has no bpf wrapper either."""
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -88,6 +90,36 @@ class Linux:
             os.chroot(path)
         except OSError as err:
             raise translate_oserror(err, f"chroot {path}") from err
+
+
+    def write_knob(self, path: str, value: str) -> None:
+        """One write(2) of `value` to a kernel file (cgroup, /proc/sys): one value per write."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise translate_oserror(err, f"write '{value}' to {path}") from err
+
+    def bpf(self, cmd: int, attr: bytearray) -> int:
+        """bpf(2) with `attr` (union bpf_attr bytes, updated in place); returns fd or 0."""
+        number = _SYS_BPF.get(platform.machine())
+        if number is None:
+            raise LabkitError("bpf", f"no syscall number known for {platform.machine()}",
+                              "add it to _SYS_BPF in kernel_helpers/_sys/linux.py")
+        buf = (ctypes.c_char * len(attr)).from_buffer(attr)
+        return _check(_libc.syscall(ctypes.c_long(number), ctypes.c_int(cmd), buf,
+                                    ctypes.c_uint(len(attr))), f"bpf(cmd {cmd})")
+
+    def ioctl(self, fd: int, request: int, arg: int | bytes = 0) -> int | bytes:
+        """ioctl(2): an int argument returns the result, a bytes argument the filled buffer."""
+        import fcntl
+        try:
+            return fcntl.ioctl(fd, request, arg)
+        except OSError as err:
+            raise translate_oserror(err, f"ioctl {request:#x}") from err
 
 
 LINUX = Linux()
