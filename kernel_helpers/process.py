@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import traceback
 from typing import Any, Callable, TypeVar
 
 from kernel_helpers.errors import KernelError, LabkitError
@@ -40,6 +39,7 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
         except LabkitError as err:
             payload = pickle.dumps(("err", err))
         except BaseException as err:  # noqa: BLE001 - shipped to the parent as text
+            import traceback
             payload = pickle.dumps(("crash", f"{type(err).__name__}: {err}\n"
                                     + traceback.format_exc()))
         try:

@@ -38,7 +38,19 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e "$KIT_DIR[labs,test]"
-ln -sf "$VENV/bin/labkit" /usr/local/bin/labkit
+# The `labkit` launcher: -I -S skips site.py and the editable-install finder (about 20 ms
+# of a ~60 ms container start); the kit and the venv's packages are put on sys.path directly.
+SITE_PACKAGES="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+rm -f /usr/local/bin/labkit
+cat > /usr/local/bin/labkit <<LAUNCHER
+#!$VENV/bin/python -IS
+import sys
+sys.path[0:0] = ["$KIT_DIR"]
+sys.path.append("$SITE_PACKAGES")
+from kernel_helpers.cli import main
+sys.exit(main())
+LAUNCHER
+chmod 755 /usr/local/bin/labkit
 
 echo "==> base image"
 "$VENV/bin/python" -c "from kernel_helpers.rootfs.busybox import busybox_rootfs; print(busybox_rootfs())"

@@ -9,9 +9,6 @@ Taught in: lab 03.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 from kernel_helpers import naming
@@ -55,6 +52,9 @@ def busybox_rootfs() -> Path:
 
 def build_busybox_rootfs(dest: Path) -> Path:
     """Build the rootfs into `dest` atomically (a temp dir renamed into place)."""
+    import shutil  # only on first use: keeps `labkit run` start-up lean
+    import subprocess
+    import tempfile
     binary = find_busybox()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
