@@ -1,0 +1,69 @@
+"""Syscall order of the root filesystem switch, and error paths, with the recording kernel."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers._sys.linux import MNT_DETACH, MS_PRIVATE, MS_REC
+from kernel_helpers._sys.recording import RecordingKernel
+from kernel_helpers.errors import Busy, InvalidValue, NotFound
+from kernel_helpers.process import run_in_child
+from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
+
+
+@pytest.fixture
+def rootfs() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="lk-unit-root-"))
+    (path / "bin").mkdir()
+    yield path
+    import shutil
+    shutil.rmtree(path)
+
+
+def _trace(root: str, kernel: RecordingKernel) -> list[str]:
+    enter_rootfs(plan_mounts(root), kernel)
+    return [str(call) for call in kernel.calls]
+
+
+def test_root_switch_order(rootfs: Path) -> None:
+    calls = run_in_child(_trace, str(rootfs), RecordingKernel())
+    root = str(rootfs.resolve())
+    assert calls[0] == f"mount(None, '/', None, {MS_REC | MS_PRIVATE}, None)"  # nothing leaks out
+    assert calls[1].startswith(f"mount('{root}', '{root}', None")          # root is a mount point
+    assert calls[-2:] == ["pivot_root('.', '.')", f"umount2('.', {MNT_DETACH})"]
+    targets = [c.split("'")[3] for c in calls if c.startswith("mount(") and "'/'" not in c]
+    assert targets.index(f"{root}/dev") < targets.index(f"{root}/dev/pts")
+
+
+def test_an_injected_busy_mount_names_the_target(rootfs: Path) -> None:
+    kernel = RecordingKernel(fail={"mount": Busy("mount proc", "the resource is busy", "retry")},
+                             fail_on=3)
+    with pytest.raises(Busy, match="mount proc"):
+        run_in_child(_trace, str(rootfs), kernel)
+
+
+def test_a_directory_without_bin_or_usr_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="is not a root filesystem"):
+        plan_mounts(tmp_path)
+
+
+def test_a_rootfs_without_a_pid_namespace_is_refused(rootfs: Path) -> None:
+    with pytest.raises(InvalidValue, match="pid namespace"):
+        plan_mounts(rootfs, new_pid=False)
+
+
+def test_sys_is_bind_mounted_read_only_without_a_net_namespace(rootfs: Path) -> None:
+    steps = {step.target: step for step in plan_mounts(rootfs, new_net=False).steps}
+    sys_step = steps[f"{rootfs.resolve()}/sys"]
+    assert (sys_step.source, sys_step.fstype) == ("/sys", None)
+    assert str(sys_step).endswith(" ro")
+
+
+def test_unknown_verbs_are_not_recorded() -> None:
+    with pytest.raises(AttributeError):
+        RecordingKernel().fork  # noqa: B018
+    assert os.getpid()  # the test process itself was never changed
