@@ -32,7 +32,10 @@ class ContainerState:
 
     id: str
     command: list[str]
+    name: str = ""
+    """The learner's name for it (`--name web`); the id always works too."""
     status: str = "creating"
+    """creating -> running -> exited; paused is read live from the freezer."""
     pid: int = 0
     """Host pid of the container's first process (PID 1 inside its pid namespace)."""
     pid_start: int = 0
@@ -41,6 +44,8 @@ class ContainerState:
     """Host pid of the `labkit run` process that waits for it."""
     created: float = field(default_factory=time.time)
     exit_code: int | None = None
+    restarts: int = 0
+    detached: bool = False
     extra: dict[str, object] = field(default_factory=dict)
     """Whatever other mechanisms record (cgroup path, network, rootfs)."""
 
@@ -97,6 +102,8 @@ def leftovers() -> list[Leftover]:
             continue
         if state.supervisor_pid and pid_alive(state.supervisor_pid) and state.supervisor_pid != os.getpid():
             continue  # a live `labkit run` still owns it
+        if state.status == "exited":
+            continue  # kept on purpose, for `labkit logs` and `labkit rm`
         if state.pid and pid_alive(state.pid) and start_time(state.pid) == state.pid_start:
             items.append(Leftover("process", entry.name, f"pid {state.pid}"))
         items.append(Leftover("state", entry.name, str(entry)))
