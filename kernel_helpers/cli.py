@@ -11,15 +11,23 @@ import json
 import sys
 from typing import Callable, Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "kernel_helpers.runtime.commands",
+)
 """Modules adding subcommands with ``register(subparsers)`` (cgroups, images, network, ...)."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from kernel_helpers.runtime.run_options import spec_and_stages
-    from kernel_helpers.runtime.foreground import run
+    from kernel_helpers.runtime.supervisor import parse_restart
+    policy = parse_restart(args.restart)
     spec, stages = spec_and_stages(args)
-    return run(spec, stages)
+    if args.detach:
+        from kernel_helpers.runtime.detach import run_detached
+        print(run_detached(spec, stages, name=args.name, keep=not args.rm, policy=policy))
+        return 0
+    from kernel_helpers.runtime.foreground import run
+    return run(spec, stages, name=args.name, policy=policy)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

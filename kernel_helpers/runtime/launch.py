@@ -230,6 +230,7 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     try:
         spec = ctx.spec
         os.setpgid(0, 0)
+        _close_inherited_fds(keep=sock.fileno())
         if spec.rootfs is not None:
             if Namespace.MNT not in spec.namespaces:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
@@ -259,6 +260,12 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         _send(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
                                 "this is a bug in the kit; please report it"))
     os._exit(127)
+
+
+def _close_inherited_fds(keep: int) -> None:
+    """The container gets stdin, stdout and stderr only; no fd of the kit's leaks in (as runc)."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
 
 
 def _exec(spec: ContainerSpec, env: dict[str, str]) -> None:

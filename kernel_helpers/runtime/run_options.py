@@ -26,6 +26,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", action="store_true",
                         help="run a tiny init as PID 1 that reaps zombies and forwards signals")
     parser.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
+    parser.add_argument("-d", "--detach", action="store_true",
+                        help="run in the background; print the id (see ps, logs, stop, rm)")
+    parser.add_argument("--name", default="", help="a name to use instead of the id")
+    parser.add_argument("--restart", default="no", help="no, always or on-failure[:N]")
+    parser.add_argument("--rm", action="store_true",
+                        help="with -d: remove the container when it exits")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
 

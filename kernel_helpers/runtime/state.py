@@ -7,18 +7,24 @@ process is reaped, so a SIGKILLed `labkit run` leaves a record that
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
+from kernel_helpers.errors import NameTaken, NotFound
 from kernel_helpers.process import pid_alive, start_time
 
 STATE_FILE = "state.json"
+LOG_FILE = "container.log"
+LOCK_FILE = ".lock"
 
 
 def containers_dir() -> Path:
@@ -66,6 +72,38 @@ class ContainerState:
         tmp = self.directory / f".{STATE_FILE}.{os.getpid()}"
         tmp.write_text(text)
         os.replace(tmp, self.directory / STATE_FILE)
+
+
+@contextmanager
+def locked() -> Iterator[None]:
+    """Serialize changes that read then write several containers' state (names, removal)."""
+    containers_dir().mkdir(parents=True, exist_ok=True)
+    fd = os.open(containers_dir() / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def claim_name(state: ContainerState) -> None:
+    """Save `state` for the first time, refusing a name another container already has."""
+    with locked():
+        if state.name and any(other.name == state.name for other in all_states()):
+            raise NameTaken(f"container name '{state.name}'", "is already in use",
+                            f"pick another name, or remove the old one with `labkit rm {state.name}`")
+        state.save()
+
+
+def find(ref: str) -> ContainerState:
+    """A container by id, name or unique id prefix (as `docker` accepts them)."""
+    states = all_states()
+    exact = [s for s in states if ref in (s.id, s.name)]
+    matches = exact or [s for s in states if len(ref) >= 3 and s.id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    problem = "matches several containers" if matches else "no such container"
+    raise NotFound(f"container '{ref}'", problem, "run `labkit ps -a` to see them")
 
 
 def load(container_id: str) -> ContainerState:

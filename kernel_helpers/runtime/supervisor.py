@@ -24,7 +24,7 @@ from kernel_helpers.errors import InvalidValue
 from kernel_helpers.process import wait_status_to_exit_code
 from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, Stage, require_root, start
 from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import ContainerState
+from kernel_helpers.runtime.state import LOG_FILE, ContainerState, claim_name
 
 STOP_REQUESTED = "stop-requested"
 """File a `labkit stop` drops in the state dir: do not restart after this exit."""
@@ -59,18 +59,21 @@ def parse_restart(text: str) -> RestartPolicy:
 def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerState, *,
               keep: bool = False, policy: RestartPolicy = RestartPolicy(),
               started: Callable[[ContainerState], None] | None = None,
-              kernel: Kernel = LINUX) -> int:
+              log: bool = False, kernel: Kernel = LINUX) -> int:
     """Start, wait, restart as the policy says, clean up; return the last exit code.
 
     Each attempt's resources (cgroup, network...) are undone when it exits. The
     state dir goes too unless `keep` (then `labkit rm` removes it later); it
     always goes if the first start fails, so a failed run leaves nothing.
+    With `log`, stdin is /dev/null and output goes to the container's log file.
     """
     require_root()
     kernel.prctl(PR_SET_CHILD_SUBREAPER, 1)
     state.supervisor_pid = os.getpid()
     with Registry() as outer:
-        state.save()
+        claim_name(state)
+        if log:
+            _redirect_to_log(state)
         removal = ("state of " + state.id, lambda: remove_tree(str(state.directory)))
         if not keep:
             outer.push(*removal)
@@ -93,6 +96,15 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
                 return code
             state.restarts += 1
             state.save()
+
+
+def _redirect_to_log(state: ContainerState) -> None:
+    log = os.open(state.directory / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((devnull, 0), (log, 1), (log, 2)):
+        os.dup2(fd, target)
+    os.close(log)
+    os.close(devnull)
 
 
 def _wait_for(pid: int) -> int:

@@ -1,0 +1,64 @@
+"""`labkit run -d`: fork a supervisor that outlives the command, then print the id.
+
+The supervisor starts a new session (no terminal), sends the container's
+output to its log file, and reports back through a pipe once the command is
+running, or the one-sentence error if it could not start.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+from kernel_helpers import naming
+from kernel_helpers.errors import LabkitError
+from kernel_helpers.runtime.launch import Stage
+from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.runtime.state import ContainerState
+from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
+
+
+def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: str = "",
+                 keep: bool = True, policy: RestartPolicy = RestartPolicy()) -> str:
+    """Start `spec` in the background and return its id once it runs."""
+    state = ContainerState(id=naming.new_name(), command=list(spec.command), name=name,
+                           detached=True)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the supervisor
+        os.close(read_fd)
+        _become_supervisor(spec, stages, state, keep, policy, write_fd)
+    os.close(write_fd)
+    os.waitpid(pid, 0)  # the middle process forks the supervisor and leaves at once
+    with os.fdopen(read_fd, "rb") as pipe:
+        try:
+            message = pickle.load(pipe)  # one message: the id, or the error
+        except EOFError:
+            message = LabkitError("labkit run -d", "the supervisor died before the container started",
+                                  "run the same command without -d to see why")
+    if isinstance(message, LabkitError):
+        raise message
+    return str(message)
+
+
+def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerState,
+                       keep: bool, policy: RestartPolicy, report_fd: int) -> None:
+    code = 1
+    try:
+        os.setsid()
+        if os.fork() != 0:  # double fork: the supervisor is re-parented, never a zombie
+            os._exit(0)
+
+        def started(running: ContainerState) -> None:
+            os.write(report_fd, pickle.dumps(running.id))
+            os.close(report_fd)
+        code = supervise(spec, stages, state, keep=keep, policy=policy, started=started,
+                         log=True)
+    except LabkitError as err:
+        try:
+            os.write(report_fd, pickle.dumps(err))
+        except OSError:
+            pass  # already reported success; the error is in the log
+    except BaseException:  # noqa: BLE001 - a daemon must not unwind into the caller's code
+        pass
+    os._exit(code)
