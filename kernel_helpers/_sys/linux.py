@@ -18,6 +18,8 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "riscv64": 41}
 """glibc has no pivot_root wrapper; the raw syscall number differs per arch."""
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "riscv64": 280}
 """glibc has no bpf wrapper either."""
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "armv7l": 311, "riscv64": 219}
+"""keyctl(2) lives in libkeyutils, not glibc."""
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -44,7 +46,8 @@ def _b(value: str | None) -> bytes | None:
 def _check(ret: int, what: str) -> int:
     if ret == -1:
         code = ctypes.get_errno()
-        raise translate_oserror(OSError(code, os.strerror(code)), what)
+        cause = OSError(code, os.strerror(code))
+        raise translate_oserror(cause, what) from cause  # __cause__.errno keeps the raw errno
     return ret
 
 
@@ -121,6 +124,67 @@ class Linux:
             return fcntl.ioctl(fd, request, arg)
         except OSError as err:
             raise translate_oserror(err, f"ioctl {request:#x}") from err
+
+
+    # --- security: capabilities, seccomp, and what the escape battery attempts ---
+
+    def capget(self) -> tuple[int, int, int]:
+        """The caller's (effective, permitted, inheritable) capability masks."""
+        header, data = _cap_header(), (ctypes.c_uint32 * 6)()
+        _check(_libc.capget(ctypes.byref(header), data), "capget")
+        return tuple(data[i] | data[i + 3] << 32 for i in range(3))  # type: ignore[return-value]
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        data = (ctypes.c_uint32 * 6)()
+        for i, mask in enumerate((effective, permitted, inheritable)):
+            data[i], data[i + 3] = mask & 0xFFFFFFFF, mask >> 32
+        _check(_libc.capset(ctypes.byref(_cap_header()), data), "capset")
+
+    def seccomp_filter(self, program: bytes) -> None:
+        """Install a classic-BPF seccomp filter (struct sock_filter array) on the caller."""
+        code = ctypes.create_string_buffer(program, len(program))
+        prog = _SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_void_p))
+        _check(_libc.prctl(ctypes.c_int(22), ctypes.c_ulong(2), ctypes.byref(prog),  # PR_SET_SECCOMP,
+                           ctypes.c_ulong(0), ctypes.c_ulong(0)), "load seccomp filter")  # MODE_FILTER
+
+    def init_module(self, image: bytes, params: str = "") -> None:
+        _check(_libc.init_module(image, ctypes.c_ulong(len(image)), params.encode()), "init_module")
+
+    def keyctl(self, operation: int, arg2: int = 0, arg3: int = 0) -> int:
+        number = _SYS_KEYCTL.get(platform.machine())
+        if number is None:
+            raise LabkitError("keyctl", f"no syscall number known for {platform.machine()}",
+                              "add it to _SYS_KEYCTL in kernel_helpers/_sys/linux.py")
+        return _check(_libc.syscall(ctypes.c_long(number), ctypes.c_int(operation),
+                                    ctypes.c_long(arg2), ctypes.c_long(arg3)), f"keyctl({operation})")
+
+    def syslog(self, action: int) -> int:
+        """syslog(2) (glibc's klogctl) for actions that need no buffer, e.g. 10 = SIZE_BUFFER."""
+        return _check(_libc.klogctl(ctypes.c_int(action), None, ctypes.c_int(0)), f"syslog({action})")
+
+    def adjtimex(self, modes: int, tick: int = 0) -> int:
+        """adjtimex(2) with only `modes` and `tick` filled in; returns the clock state."""
+        timex = (ctypes.c_long * 32)()  # struct timex is 208 bytes on 64-bit; modes first
+        timex[0], timex[11] = modes, tick  # tick is the 12th 8-byte slot (offset 88)
+        return _check(_libc.adjtimex(timex), "adjtimex")
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        try:
+            os.mknod(path, mode, device)
+        except OSError as err:
+            raise translate_oserror(err, f"mknod {path}") from err
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+def _cap_header() -> _CapHeader:
+    return _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 LINUX = Linux()
