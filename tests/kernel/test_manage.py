@@ -1,0 +1,115 @@
+"""Managing many containers: run -d, ps, logs, stop, kill, rm, restart, under concurrency."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers import cleanup
+from kernel_helpers.runtime.state import all_states, containers_dir
+from kernel_helpers.testing import labkit
+
+pytestmark = pytest.mark.usefixtures("root")
+TICKER = "trap 'echo bye; exit 3' TERM; echo hello; while true; do sleep 0.05; done"
+
+
+def detached(*args: str) -> str:
+    result = labkit("run", "-d", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def wait_for(predicate, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_detached_lifecycle_ps_logs_stop_rm() -> None:
+    cid = detached("--name", "lk-web", "--", "/bin/sh", "-c", TICKER)
+    assert len(cid) == 10 and cid.startswith("lk")
+    ps = labkit("ps").stdout
+    assert cid in ps and "lk-web" in ps and "running" in ps
+    wait_for(lambda: "hello" in labkit("logs", "lk-web").stdout)
+    assert labkit("rm", "lk-web").returncode == 2  # still running: refused with one sentence
+    assert labkit("stop", "-t", "5", "lk-web").returncode == 0
+    info = json.loads(labkit("inspect", cid).stdout)
+    assert (info["live_status"], info["exit_code"]) == ("exited (3)", 3)
+    assert labkit("logs", cid).stdout == "hello\nbye\n"
+    assert "lk-web" in labkit("ps", "-a").stdout and "lk-web" not in labkit("ps").stdout
+    assert labkit("rm", cid).stdout.strip() == cid
+    assert not (containers_dir() / cid).exists()
+
+
+def test_a_taken_name_is_refused_in_one_sentence() -> None:
+    cid = detached("--name", "lk-dup", "--", "/bin/sleep", "30")
+    try:
+        result = labkit("run", "-d", "--name", "lk-dup", "--", "/bin/true")
+        assert result.returncode == 2
+        assert result.stderr == ("labkit: container name 'lk-dup': is already in use. Pick another "
+                                 "name, or remove the old one with `labkit rm lk-dup`.\n")
+    finally:
+        assert labkit("rm", "-f", cid).returncode == 0
+
+
+def test_logs_follow_ends_when_the_container_exits() -> None:
+    cid = detached("--", "/bin/sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.1; done")
+    result = labkit("logs", "-f", cid, timeout=20)
+    assert result.stdout == "line 1\nline 2\nline 3\n"
+    labkit("rm", cid)
+
+
+def test_kill_sends_the_signal_asked_for() -> None:
+    cid = detached("--", "/bin/sh", "-c", TICKER)
+    wait_for(lambda: "hello" in labkit("logs", cid).stdout)
+    assert labkit("kill", "-s", "TERM", cid).returncode == 0
+    wait_for(lambda: "exited (3)" in labkit("ps", "-a").stdout)
+    assert labkit("kill", "-s", "BOGUS", cid).stderr.startswith(
+        "labkit: signal 'BOGUS': is not a signal name or number.")
+    assert labkit("kill", cid).stderr.startswith(f"labkit: container '{cid}': is not running.")
+    labkit("rm", cid)
+
+
+def test_a_sigkilled_container_is_recorded_and_removable() -> None:
+    cid = detached("--", "/bin/sleep", "30")
+    state = next(s for s in all_states() if s.id == cid)
+    import os
+    import signal
+    os.kill(state.pid, signal.SIGKILL)
+    wait_for(lambda: "exited (137)" in labkit("ps", "-a").stdout)
+    assert labkit("rm", cid).returncode == 0
+
+
+def test_restart_on_failure_stops_after_n_retries() -> None:
+    cid = detached("--restart", "on-failure:2", "--", "/bin/sh", "-c", "echo try; exit 1")
+    wait_for(lambda: json.loads(labkit("inspect", cid).stdout)["live_status"] == "exited (1)"
+             and labkit("logs", cid).stdout.count("try") == 3)
+    assert json.loads(labkit("inspect", cid).stdout)["restarts"] == 2
+    assert labkit("run", "--restart", "sometimes", "--", "/bin/true").stderr.startswith(
+        "labkit: restart policy 'sometimes': is not a restart policy.")
+    labkit("rm", cid)
+
+
+def test_ten_parallel_runs_and_removes_lose_no_state() -> None:
+    with ThreadPoolExecutor(10) as pool:
+        ids = list(pool.map(lambda i: detached("--name", f"lk-par{i}", "--", "/bin/sleep", "30"),
+                            range(10)))
+    assert len(set(ids)) == 10
+    listed = labkit("ps").stdout
+    assert all(cid in listed for cid in ids)
+    with ThreadPoolExecutor(10) as pool:
+        removed = list(pool.map(lambda cid: labkit("rm", "-f", cid), ids))
+    assert all(r.returncode == 0 for r in removed), [r.stderr for r in removed]
+    assert not any(Path(containers_dir(), cid).exists() for cid in ids)
+    assert cleanup.leftovers() == []
+
+
+def test_unknown_container_gets_one_sentence() -> None:
+    result = labkit("logs", "no-such-box")
+    assert (result.returncode, result.stderr) == (2, "labkit: container 'no-such-box': no such "
+                                                     "container. Run `labkit ps -a` to see them.\n")
