@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "kernel_helpers.runtime.commands",
+    "kernel_helpers.course.cli",
 )
 """Modules adding subcommands with ``register(subparsers)`` (cgroups, images, network, ...)."""
 

@@ -1,0 +1,98 @@
+"""Small readers and process helpers the checks share (internal).
+
+Checks read kernel state themselves, straight from /proc, instead of asking
+the learner's code what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from typing import Any, Callable
+
+from kernel_helpers.course.checks import CheckFailed, fail
+from kernel_helpers.namespaces import namespaces_of
+
+
+def ns_inode(pid: int | str, kind: str) -> int:
+    """The inode of `pid`'s namespace of `kind` (equal inodes: same namespace)."""
+    return namespaces_of(pid)[kind].inode
+
+
+def status_field(pid: int | str, name: str) -> list[str]:
+    """The values of one /proc/PID/status line, e.g. ``NSpid`` -> ["4242", "1"]."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == name:
+                return value.split()
+    return []
+
+
+def mount_fstypes(pid: int | str = "self") -> dict[str, str]:
+    """Mount point -> filesystem type, from /proc/PID/mountinfo (last mount wins)."""
+    result = {}
+    with open(f"/proc/{pid}/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            result[left.split()[4].replace("\\040", " ")] = right.split()[0]
+    return result
+
+
+def reap(pid: int) -> None:
+    """Kill and wait for a child the check (or the learner's code) started."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def two_phase(before: Callable[[], None], between: Callable[[int], Any],
+              after: Callable[[], Any]) -> tuple[Any, Any]:
+    """Fork a child that runs `before`, waits while the parent runs `between(pid)`, then `after`.
+
+    Used where the parent must act on a child half-way through, e.g. write the
+    uid map of a child that has just made its user namespace. Returns
+    ``(between's result, after's result)``; a CheckFailed in the child comes back as one.
+    """
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        os.close(go_w)
+        try:
+            before()
+            os.write(ready_w, b"r")
+            if os.read(go_r, 1) != b"g":
+                os._exit(1)
+            payload = ("ok", after())
+        except CheckFailed as err:
+            payload = ("fail", err)
+        except Exception as err:  # noqa: BLE001 - reported to the parent as a failed check
+            payload = ("fail", fail(f"{type(err).__name__}: {err}"))
+        os.write(ready_w, pickle.dumps(payload))
+        os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"r":
+            raise fail("the test process stopped before it was ready")
+        middle = between(pid)
+        os.write(go_w, b"g")
+        chunks = []
+        while chunk := os.read(ready_r, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(ready_r)
+        os.close(go_w)
+        reap(pid)
+    kind, value = pickle.loads(b"".join(chunks)) if chunks else ("fail", fail("no answer"))
+    if kind == "fail":
+        raise value
+    return middle, value

@@ -1,0 +1,101 @@
+"""`labkit check` and `labkit course`: the labs from the command line (no TUI needed).
+
+- ``labkit check 01`` checks every step of lab 01 against your notebook.
+- ``labkit course`` lists the labs and steps with what is done.
+- ``labkit course build [--check]`` rebuilds the learner notebooks from their sources.
+- ``labkit course validate`` proves every check passes on the solution build and
+  fails on the learner build (the instructor's pre-release test).
+
+Taught in: lab 00.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    chk = sub.add_parser("check", help="check your lab notebook's answers on the real kernel")
+    chk.add_argument("target", help="a lab (01, 01-pid) or a step id (pid.parent)")
+    chk.add_argument("--notebook", type=Path, help="check this notebook instead of the lab's")
+    chk.set_defaults(handler=_cmd_check)
+
+    course = sub.add_parser("course", help="the labs: list, build, validate")
+    course.add_argument("action", nargs="?", default="list", choices=("list", "build", "validate"))
+    course.add_argument("--check", action="store_true",
+                        help="build: only report notebooks that differ from their source")
+    course.add_argument("labs", nargs="*", help="limit to these labs (default: all)")
+    course.set_defaults(handler=_cmd_course)
+
+
+def _steps_for(target: str) -> list[str]:
+    from kernel_helpers.course import load_course
+    course = load_course()
+    if "." in target:
+        return [course.step(target).id]
+    return [step.id for step in course.lab(target).steps]
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from kernel_helpers.course import run_step
+    failed = 0
+    for step_id in _steps_for(args.target):
+        result = run_step(step_id, args.notebook)
+        print(result.line())
+        failed += not result.passed
+    return 1 if failed else 0
+
+
+def _cmd_course(args: argparse.Namespace) -> int:
+    from kernel_helpers.course import load_course
+    course = load_course()
+    labs = [course.lab(key) for key in args.labs] or list(course.labs)
+    if args.action == "build":
+        return _build(labs, args.check)
+    if args.action == "validate":
+        return _validate(labs)
+    from kernel_helpers.course import progress
+    state = progress.summary(course)
+    for lab in labs:
+        done = sum(lab_step.points for lab_step in lab.steps if state[lab_step.id].done)
+        print(f"{lab.number:02d} {lab.title}  [{done}/{lab.points} pts]")
+        for step in lab.steps:
+            mark = "x" if state[step.id].done else " "
+            print(f"   [{mark}] {step.id:<24} {step.title} ({step.points} pts)")
+    return 0
+
+
+def _build(labs: list, check_only: bool) -> int:
+    from kernel_helpers.course import build
+    stale = 0
+    for lab in labs:
+        text = build.render(build.build(lab.source, "learner"))
+        current = lab.notebook.read_text(encoding="utf-8") if lab.notebook.exists() else ""
+        if text == current:
+            continue
+        if check_only:
+            print(f"{lab.notebook} differs from {lab.source.name}; run `labkit course build`")
+            stale += 1
+        else:
+            lab.notebook.write_text(text, encoding="utf-8")
+            print(f"wrote {lab.notebook}")
+    return 1 if stale else 0
+
+
+def _validate(labs: list) -> int:
+    """Every check passes on the solution build and fails on the learner build."""
+    from kernel_helpers.course import build, run_step
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="labkit-validate-") as tmp:
+        for lab in labs:
+            for variant, want in (("solution", True), ("learner", False)):
+                path = build.write(lab.source, variant, Path(tmp, variant, lab.notebook.name))
+                for step in lab.steps:
+                    result = run_step(step.id, path, record=False)
+                    ok = result.passed == want
+                    bad += not ok
+                    verdict = "ok  " if ok else "BAD "
+                    print(f"{verdict}{variant:<8} {result.line().splitlines()[0]}")
+    return 1 if bad else 0
