@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "kernel_helpers.runtime.commands",
     "kernel_helpers.course.cli",
+    "tui.command",
 )
 """Modules adding subcommands with ``register(subparsers)`` (cgroups, images, network, ...)."""
 
@@ -95,12 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `labkit` console script."""
     from kernel_helpers.errors import LabkitError
+    from kernel_helpers import vm
+    if argv is None:  # a learner's command line, not a caller's list
+        vm.rerun_as_root_in_lab_vm()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None and sys.stdin.isatty() and sys.stdout.isatty():
+        args = parser.parse_args(["tui"])  # `labkit` alone, in a terminal, opens the TUI
+        handler = args.handler
     if handler is None:
         parser.print_help()
         return 0
+    vm.warn_once_outside_vm()
     try:
         return handler(args)
     except LabkitError as err:

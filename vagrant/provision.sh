@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The one install path: the Vagrant VM, a bare Debian/Ubuntu machine and CI all run this.
-# Idempotent: run it again at any time. Usage: sudo bash vagrant/provision.sh [--start]
+# Idempotent: run it again at any time. Usage: sudo bash vagrant/provision.sh [--start] [--vm]
 #   --start   after setting up, open the labkit TUI (the course's main screen)
+#   --vm      this machine is the lab VM (the Vagrantfile passes it): see vagrant/lab-vm.sh
 set -euo pipefail
+START=0 VM=0
+for arg in "$@"; do
+  case "$arg" in
+    --start) START=1 ;;
+    --vm) VM=1 ;;
+    *) echo "provision.sh: unknown option '$arg'; use --start and/or --vm." >&2; exit 2 ;;
+  esac
+done
 
 KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LABKIT_VENV:-/opt/labkit/venv}"
@@ -55,8 +64,29 @@ chmod 755 /usr/local/bin/labkit
 echo "==> base image"
 "$VENV/bin/python" -c "from kernel_helpers.rootfs.busybox import busybox_rootfs; print(busybox_rootfs())"
 
+echo "==> cgroup v2 subtree for the kit"
+# On pure cgroup v2 under systemd (the lab VM's boxes), systemd owns the root cgroup: a unit
+# gives the kit /sys/fs/cgroup/labkit with its controllers on, at every boot. Elsewhere the
+# kit needs nothing set up (cgroup v1 and hybrid machines, or no systemd).
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && [ -d /run/systemd/system ]; then
+  if ! cmp -s "$KIT_DIR/vagrant/labkit-cgroup.service" /etc/systemd/system/labkit-cgroup.service; then
+    install -m 644 "$KIT_DIR/vagrant/labkit-cgroup.service" /etc/systemd/system/labkit-cgroup.service
+    systemctl daemon-reload
+    systemctl enable labkit-cgroup.service
+    systemctl restart labkit-cgroup.service
+  fi
+  echo "/sys/fs/cgroup/labkit: $(cat /sys/fs/cgroup/labkit/cgroup.subtree_control)"
+else
+  echo "not pure cgroup v2 under systemd: nothing to set up"
+fi
+
+if [ "$VM" = 1 ]; then
+  echo "==> lab VM: marker, JupyterLab service, login message"
+  bash "$KIT_DIR/vagrant/lab-vm.sh" setup "$VENV"
+fi
+
 echo "==> ready: run 'sudo labkit doctor', then 'sudo labkit' for the course"
-if [ "${1:-}" = "--start" ]; then
+if [ "$START" = 1 ]; then
   "$VENV/bin/labkit" doctor || true
   if [ -t 0 ] && [ -t 1 ]; then
     exec "$VENV/bin/labkit" tui
