@@ -1,0 +1,50 @@
+"""The only code that writes cgroup files: a plan (list of Write) applied under the kit's subtree."""
+
+from __future__ import annotations
+
+import os
+
+from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers.cgroups.limits import Write
+from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotFound
+
+
+def apply_writes(folders: dict[str, str], writes: list[Write], subtree_roots: list[str],
+                 kernel: Kernel = LINUX) -> None:
+    """Write each value into its controller's folder, in order.
+
+    Args:
+        folders: controller -> the group's folder in that controller's hierarchy
+            (on v2 every controller maps to the same folder).
+        subtree_roots: the kit's own folders; a write anywhere else is refused.
+    """
+    for write in writes:
+        folder = folders.get(write.controller)
+        if folder is None:
+            if write.optional:
+                continue
+            raise KernelFeatureMissing(
+                f"cgroup controller {write.controller}", "is not available on this machine",
+                "run `labkit doctor` to see the controllers, or drop that limit")
+        path = os.path.join(folder, write.file)
+        check_inside(path, subtree_roots)
+        if write.optional and not os.path.exists(path):
+            continue
+        try:
+            kernel.write_knob(path, write.value)
+        except NotFound:
+            raise KernelFeatureMissing(
+                f"cgroup file {write.file}", f"does not exist in {folder}",
+                f"this machine's {write.controller} controller lacks it; run `labkit doctor`"
+            ) from None
+        except LabkitError as err:
+            raise type(err)(f"cgroup {path}", f"writing '{write.value}' failed: {err.problem}",
+                            err.fix) from err
+
+
+def check_inside(path: str, subtree_roots: list[str]) -> None:
+    """Refuse any path outside the kit's own cgroup folders (safety: never touch the host's)."""
+    real = os.path.normpath(path)
+    if not any(real.startswith(os.path.normpath(root) + os.sep) for root in subtree_roots):
+        raise LabkitError(f"cgroup path {path}", "is outside the kit's own cgroup subtree",
+                          "only groups under the kit's 'labkit' folder may be changed")
