@@ -164,6 +164,15 @@ def _cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_exec(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.exec import exec_in
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise InvalidValue("labkit exec", "no command was given",
+                           f"put it after --, e.g. labkit exec {args.container} -- /bin/sh")
+    return exec_in(find(args.container), command)
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the management subcommands to `labkit`."""
     ps_cmd = sub.add_parser("ps", help="list containers")
@@ -188,3 +197,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rm.add_argument("-f", "--force", action="store_true", help="stop running ones first")
     rm.add_argument("containers", nargs="+")
     rm.set_defaults(handler=_cmd_rm)
+    exec_cmd = sub.add_parser("exec", help="run a command inside a running container")
+    exec_cmd.add_argument("container")
+    exec_cmd.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    exec_cmd.set_defaults(handler=_cmd_exec)

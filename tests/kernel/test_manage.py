@@ -113,3 +113,20 @@ def test_unknown_container_gets_one_sentence() -> None:
     result = labkit("logs", "no-such-box")
     assert (result.returncode, result.stderr) == (2, "labkit: container 'no-such-box': no such "
                                                      "container. Run `labkit ps -a` to see them.\n")
+
+
+def test_exec_joins_the_running_containers_namespaces() -> None:
+    cid = detached("--hostname", "lk-execbox", "--", "/bin/sleep", "30")
+    try:
+        result = labkit("exec", cid, "--", "/bin/sh", "-c",
+                        "hostname; echo $$; cat /proc/1/cmdline | tr '\\0' ' '; exit 5")
+        assert result.returncode == 5
+        assert result.stdout.splitlines() == ["lk-execbox", "2", "/bin/sleep 30 "]
+        missing = labkit("exec", cid, "--", "/no/such")
+        assert (missing.returncode, missing.stderr) == (
+            2, "labkit: command '/no/such': was not found in the container. "
+               "Check the command, e.g. /bin/sh.\n")
+    finally:
+        labkit("rm", "-f", cid)
+    stopped = labkit("exec", cid, "--", "/bin/true")
+    assert stopped.returncode == 2 and "no such container" in stopped.stderr
