@@ -2,6 +2,7 @@
 # The lab VM's own steps, on top of provision.sh (which runs `lab-vm.sh setup` when given --vm).
 #   lab-vm.sh setup VENV        marker, JupyterLab service and token, login message
 #   lab-vm.sh ready [HOST_PORT] start JupyterLab, wait for it, print its URL (every `vagrant up`)
+#   lab-vm.sh render FILE VENV  print a vagrant/ template as setup installs it
 # Idempotent, like provision.sh.
 set -euo pipefail
 
@@ -62,5 +63,6 @@ ready() {
 case "${1:-}" in
   setup) setup "${2:?usage: lab-vm.sh setup VENV}" ;;
   ready) ready "${2:-}" ;;
-  *) echo "usage: lab-vm.sh setup VENV | ready [HOST_PORT]" >&2; exit 2 ;;
+  render) render "$HERE/${2:?usage: lab-vm.sh render FILE VENV}" "${3:?usage: lab-vm.sh render FILE VENV}" ;;
+  *) echo "usage: lab-vm.sh setup VENV | ready [HOST_PORT] | render FILE VENV" >&2; exit 2 ;;
 esac
