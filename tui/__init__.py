@@ -1,0 +1,1 @@
+"""The labkit TUI: the labs as rustlings-style walkthroughs in a terminal (`labkit tui`)."""

@@ -1,0 +1,95 @@
+"""What the TUI reads from a lab notebook beyond `kernel_helpers.course`: a step's own cells.
+
+A lab notebook is sequential: a step's Markdown cell (``metadata.labkit.step``)
+opens its section, and the code cells up to the next step's text belong to it.
+From that the TUI gets the step's demo cells (its real operation, run by the
+`r` key), its exercise cells in the solution build (shown once the step is
+done) and in the learner build (restored by reset).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from kernel_helpers.course import Lab, Step, notebook_text, progress
+from kernel_helpers.errors import NotFound
+
+
+def section(nb: nbformat.NotebookNode, step_id: str) -> list[nbformat.NotebookNode]:
+    """The cells of `step_id`'s section, from its first Markdown cell up to the next step's."""
+    cells, current = [], None
+    for cell in nb.cells:
+        marked = notebook_text.labkit_meta(cell).get("step")
+        if marked:
+            current = marked
+        if current == step_id:
+            cells.append(cell)
+    return cells
+
+
+def _kind(cell: nbformat.NotebookNode) -> str | None:
+    return notebook_text.labkit_meta(cell).get("kind")
+
+
+def step_text(lab: Lab, step: Step) -> str:
+    """The Markdown that explains `step`, read from the lab notebook (the single source)."""
+    if not lab.notebook.exists():
+        raise NotFound(f"lab {lab.id} notebook '{lab.notebook}'", "does not exist",
+                       "build it with the course tools, or pull the repository again")
+    return notebook_text.step_markdown(lab.notebook, step.id)
+
+
+def has_demo(lab: Lab, step: Step) -> bool:
+    """Whether the step's section has a demonstration cell to run."""
+    return any(_kind(c) == "demo" for c in section(notebook_text.read(lab.notebook), step.id))
+
+
+def solution_code(lab: Lab, step: Step) -> str:
+    """The reference answer: the step's exercise cells in the solution build of the lab."""
+    from kernel_helpers.course.build import build
+    if not lab.source.exists():
+        raise NotFound(f"lab {lab.id} source '{lab.source}'", "does not exist",
+                       "reinstall the labs, or pull the repository again")
+    cells = [c.source for c in section(build(lab.source, "solution"), step.id)
+             if _kind(c) == "exercise"]
+    return "\n\n".join(cells) or "# This step has no exercise cell: its demo is the lesson."
+
+
+def reset(lab: Lab, step: Step) -> int:
+    """Forget the step's progress and put its exercise cells back to the stub (rustlings reset).
+
+    Cells are matched by the stable ids the build gives them; other cells and
+    other steps are left as they are. Returns how many cells were restored.
+    """
+    from kernel_helpers.course.build import build, render
+    progress.reset(step)
+    if not lab.source.exists():
+        return 0
+    fresh = {c.id: c.source for c in section(build(lab.source, "learner"), step.id)
+             if _kind(c) == "exercise"}
+    nb = notebook_text.read(lab.notebook)
+    restored = 0
+    for cell in nb.cells:
+        if cell.get("id") in fresh and _kind(cell) == "exercise" and cell.source != fresh[cell.id]:
+            cell.source = fresh[cell.id]
+            cell.outputs, cell.execution_count = [], None
+            restored += 1
+    if restored:
+        _replace(lab.notebook, render(nb))
+    return restored
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write atomically, so JupyterLab (or a crash) never sees half a notebook."""
+    fd, tmp = tempfile.mkstemp(prefix=".reset-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

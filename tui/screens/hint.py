@@ -1,0 +1,70 @@
+"""Modal views over a step: tiered hints, and the reference solution once the step is done."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+
+class HintScreen(ModalScreen[int]):
+    """Hints in tiers (a nudge, then the syscall, then where to read): `h` reveals the next.
+
+    Dismisses with how many tiers were shown, so the lesson opens at the same tier next time.
+    """
+
+    BINDINGS = [Binding("h", "more", "More hint"), Binding("escape,q", "close", "Close")]
+
+    def __init__(self, title: str, hints: tuple[str, ...], shown: int = 1) -> None:
+        super().__init__()
+        self.hints = hints
+        self.shown = max(1, min(shown, len(hints)))
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Static(self.title_text, classes="dialog-title")
+            yield Static(id="hints")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._render_hints()
+
+    def _render_hints(self) -> None:
+        lines = [f"{n}. {hint}" for n, hint in enumerate(self.hints[:self.shown], 1)]
+        if self.shown < len(self.hints):
+            lines.append(f"(h: hint {self.shown + 1} of {len(self.hints)})")
+        self.query_one("#hints", Static).update("\n\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "more":
+            return None if self.shown >= len(self.hints) else True
+        return True
+
+    def action_more(self) -> None:
+        self.shown += 1
+        self._render_hints()
+        self.refresh_bindings()
+
+    def action_close(self) -> None:
+        self.dismiss(self.shown)
+
+
+class SolutionScreen(ModalScreen[None]):
+    """The reference answer, shown only after the learner's own answer passed (rustlings)."""
+
+    BINDINGS = [Binding("escape,q,s", "dismiss", "Close")]
+
+    def __init__(self, title: str, source: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.source = source
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Static(self.title_text, classes="dialog-title")
+            yield Static(Syntax(self.source, "python", theme="ansi_dark", word_wrap=True))
+        yield Footer()
