@@ -32,6 +32,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", default="no", help="no, always or on-failure[:N]")
     parser.add_argument("--rm", action="store_true",
                         help="with -d: remove the container when it exits")
+    from kernel_helpers.cgroups.stage import add_cgroup_options
+    add_cgroup_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
 
@@ -70,6 +72,8 @@ def resolve_rootfs(rootfs: str) -> str | None:
 
 def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stage, ...]]:
     """The CLI's parsed arguments as a spec and the stages the options ask for."""
+    from kernel_helpers.cgroups.stage import stage_from_args
+    cgroup = stage_from_args(args)  # bad limits are refused before anything is made
     spec = spec_from_options(args.command, args.rootfs, args.hostname, args.ns, args.init,
                              args.read_only)
-    return spec, ()
+    return spec, cgroup

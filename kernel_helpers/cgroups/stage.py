@@ -1,0 +1,68 @@
+"""The cgroup part of `labkit run`: options -> Limits, and a Stage that puts the container in a group.
+
+The group is named like the container (``labkit/<container id>``) and made
+before the first fork; the setup process joins it *before* it unshares the
+cgroup namespace, so inside the container the group is the root ("0::/").
+
+Taught in: lab 13.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from kernel_helpers.cgroups.devices import deny, parse_device
+from kernel_helpers.cgroups.group import Cgroup, create
+from kernel_helpers.cgroups.limits import Limits
+from kernel_helpers.runtime.launch import LaunchContext, Stage
+from kernel_helpers.units import parse_count, parse_cpu_list, parse_cpus, parse_size
+
+
+def add_cgroup_options(parser: argparse.ArgumentParser) -> None:
+    """The `labkit run` options that set cgroup limits (docker's names)."""
+    parser.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 64M (cgroup memory)")
+    parser.add_argument("--cpus", metavar="N", help="CPU time limit in CPUs, e.g. 0.5 (cgroup cpu)")
+    parser.add_argument("--pids-limit", metavar="N", help="most processes at once, e.g. 20")
+    parser.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs it may run on, e.g. 0 or 0-1")
+    parser.add_argument("--device-deny", metavar="DEV", action="append", default=[],
+                        help="a device it may not use: a path (/dev/sda) or rule ('c 1:3 rwm')")
+
+
+def limits_from_options(memory: str | None = None, cpus: str | None = None,
+                        pids_limit: str | None = None, cpuset_cpus: str | None = None,
+                        device_deny: list[str] | None = None) -> Limits | None:
+    """Validate the options (one sentence per bad value); None when no limit was asked for."""
+    if memory is None and cpus is None and pids_limit is None and cpuset_cpus is None \
+            and not device_deny:
+        return None
+    return Limits(
+        memory=parse_size(memory, "--memory") if memory is not None else None,
+        cpus=parse_cpus(cpus, "--cpus") if cpus is not None else None,
+        pids=parse_count(pids_limit, "--pids-limit") if pids_limit is not None else None,
+        cpuset_cpus=parse_cpu_list(cpuset_cpus, "--cpuset-cpus") if cpuset_cpus else None,
+        devices=deny(*(parse_device(d, "--device-deny") for d in device_deny))
+        if device_deny else None)
+
+
+def stage_from_args(args: argparse.Namespace) -> tuple[Stage, ...]:
+    """The CgroupStage the parsed options ask for, or nothing."""
+    limits = limits_from_options(args.memory, args.cpus, args.pids_limit, args.cpuset_cpus,
+                                 args.device_deny)
+    return () if limits is None else (CgroupStage(limits),)
+
+
+@dataclass(frozen=True)
+class CgroupStage(Stage):
+    """Make the container's group with its limits, and put the setup process in it."""
+
+    limits: Limits
+
+    def prepare(self, ctx: LaunchContext) -> None:
+        group = create(ctx.state.id, self.limits, registry=ctx.registry)
+        ctx.notes["cgroup"] = group
+        ctx.state.extra["cgroup"] = group.paths
+
+    def join(self, ctx: LaunchContext, pid: int) -> None:
+        group: Cgroup = ctx.notes["cgroup"]
+        group.add(pid)
