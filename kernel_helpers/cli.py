@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "kernel_helpers.runtime.commands",
+    "kernel_helpers.runtime.oci",
+    "kernel_helpers.images.cli",
     "kernel_helpers.course.cli",
     "tui.command",
 )
@@ -29,7 +31,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(run_detached(spec, stages, name=args.name, keep=not args.rm, policy=policy))
         return 0
     from kernel_helpers.runtime.foreground import run
-    return run(spec, stages, name=args.name, policy=policy)
+    return run(spec, stages, name=args.name, keep=args.keep, policy=policy)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

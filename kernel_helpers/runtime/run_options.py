@@ -19,7 +19,10 @@ _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rootfs", default="busybox",
-                        help="a directory, 'busybox' (the offline base image) or 'host' (no new root)")
+                        help="an image (default: busybox, the offline base), a directory, "
+                             "or 'host' (no new root)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the container's files after it exits (for `labkit commit`)")
     parser.add_argument("--hostname", help="hostname inside (uts namespace)")
     parser.add_argument("--ns", default=",".join(sorted(ns.proc_name for ns in DEFAULT_NAMESPACES)),
                         help="namespaces to create, comma separated (default: %(default)s)")
@@ -74,6 +77,15 @@ def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stag
     """The CLI's parsed arguments as a spec and the stages the options ask for."""
     from kernel_helpers.cgroups.stage import stage_from_args
     cgroup = stage_from_args(args)  # bad limits are refused before anything is made
+    from pathlib import Path
+    directory = args.rootfs.startswith(("/", ".")) or (Path(args.rootfs).is_dir()
+                                                        and args.rootfs != "busybox")
+    if args.rootfs != "host" and not directory:  # an image name, like busybox or myimage:v1
+        from kernel_helpers.images.containerfs import image_spec_and_stage
+        keep = args.keep or (args.detach and not args.rm)
+        spec, stage = image_spec_and_stage(args.rootfs, args.command, keep, hostname=args.hostname,
+                                           ns=args.ns, init=args.init, read_only=args.read_only)
+        return spec, (stage, *cgroup)
     spec = spec_from_options(args.command, args.rootfs, args.hostname, args.ns, args.init,
                              args.read_only)
     return spec, cgroup

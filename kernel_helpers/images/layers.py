@@ -1,0 +1,201 @@
+"""The content-addressed layer store: a layer's name is the sha256 of its tar.
+
+    DATA_ROOT/layers/<hex>/layer.tar   the layer as an OCI tar (.wh. whiteouts)
+    DATA_ROOT/layers/<hex>/diff/       the same, unpacked in overlay form (a lower dir)
+
+The digest is checked every time the tar is read (unpack, export), so a
+corrupted or swapped file is noticed instead of silently run. Two images that
+share a layer share it on disk too, which is why pulling a second image based
+on the same distribution is fast. Layers are built in a temporary directory
+and renamed into place, so a layer dir either is complete or does not exist.
+
+Taught in: lab 08.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+from kernel_helpers import naming
+from kernel_helpers.errors import InvalidValue, NotFound
+from kernel_helpers.images.tarsafe import extract_layer
+
+LAYER_TAR = "layer.tar"
+DIFF = "diff"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+CHUNK = 1 << 20
+
+
+def layers_root() -> Path:
+    """Where layers live (follows LABKIT_DATA_ROOT)."""
+    return naming.DATA_ROOT / "layers"
+
+
+def check_digest(digest: str) -> str:
+    """Refuse anything but ``sha256:`` + 64 hex digits (digests also become paths)."""
+    if not _DIGEST.match(digest):
+        raise InvalidValue(f"digest '{digest}'", "is not a sha256 digest",
+                           "use the form sha256:<64 hex digits>")
+    return digest
+
+
+def layer_dir(digest: str) -> Path:
+    return layers_root() / check_digest(digest).split(":", 1)[1]
+
+
+def has_layer(digest: str) -> bool:
+    return (layer_dir(digest) / LAYER_TAR).is_file()
+
+
+class HashingReader:
+    """A read-only stream that hashes what passes through it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> str:
+        """Read to the end (tar readers stop before the padding) and return the digest."""
+        while self.read(CHUNK):
+            pass
+        return "sha256:" + self.sha.hexdigest()
+
+
+def digest_mismatch(what: str, expected: str, actual: str) -> InvalidValue:
+    return InvalidValue(what, f"has digest {actual[:19]}… but should have {expected[:19]}…",
+                        "the data is corrupt or was tampered with; fetch it again")
+
+
+@contextmanager
+def _building() -> Iterator[Path]:
+    """A temp dir in the store, removed unless the caller renamed it into place."""
+    layers_root().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=layers_root()))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _install(tmp: Path, digest: str) -> None:
+    try:
+        os.rename(tmp, layer_dir(digest))
+    except OSError:
+        if not has_layer(digest):  # not "another process stored the same layer first"
+            raise
+
+
+def add_layer(source: IO[bytes], expected: str | None = None) -> str:
+    """Store the (uncompressed) layer tar read from `source`; return its digest.
+
+    The tar is unpacked while it is copied and hashed, so it is read once. If
+    `expected` is given and the digest differs, nothing is kept.
+    """
+    with _building() as tmp:
+        os.chmod(tmp, 0o755)
+        reader = HashingReader(source)
+        with open(tmp / LAYER_TAR, "wb") as copy:
+            tee = _Tee(reader, copy.write)
+            (tmp / DIFF).mkdir(mode=0o755)
+            extract_layer(tee, tmp / DIFF)  # type: ignore[arg-type]
+            while tee.read(CHUNK):
+                pass
+        digest = "sha256:" + reader.sha.hexdigest()
+        if expected is not None and expected != digest:
+            raise digest_mismatch("layer", expected, digest)
+        if not has_layer(digest):
+            _install(tmp, digest)
+    return digest
+
+
+class _Tee:
+    def __init__(self, reader: HashingReader, write: Callable[[bytes], object]) -> None:
+        self.reader, self.write = reader, write
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.reader.read(n)
+        self.write(data)
+        return data
+
+
+def add_layer_from_dir(src: Path, id_shift: int = 0) -> str:
+    """Store a directory in overlay form as a layer (a commit, or the busybox base).
+
+    `id_shift` is subtracted from owners (a user-namespace container's files).
+    """
+    from kernel_helpers.images.diff import write_layer
+    with tempfile.TemporaryFile(dir=_ensure_root()) as tar:
+        write_layer(src, tar, id_shift)
+        tar.seek(0)
+        return add_layer(tar)
+
+
+def _ensure_root() -> Path:
+    layers_root().mkdir(parents=True, exist_ok=True)
+    return layers_root()
+
+
+def copy_layer(digest: str, out: IO[bytes]) -> int:
+    """Copy the layer tar to `out`, checking its digest on the way; return its size."""
+    path = layer_dir(digest) / LAYER_TAR
+    if not path.is_file():
+        raise NotFound(f"layer {digest[:19]}…", "is not in the store",
+                       "import the image again (`labkit image import`)")
+    with open(path, "rb") as f:
+        reader = HashingReader(f)
+        while data := reader.read(CHUNK):
+            out.write(data)
+    actual = "sha256:" + reader.sha.hexdigest()
+    if actual != digest:
+        raise digest_mismatch(f"layer file {path}", digest, actual)
+    return reader.size
+
+
+def verify_layer(digest: str) -> None:
+    """Read the stored tar once and raise if it no longer has its digest."""
+    with open(os.devnull, "wb") as sink:
+        copy_layer(digest, sink)
+
+
+def diff_dir(digest: str) -> Path:
+    """The unpacked layer (an overlay lower dir), checked to exist."""
+    path = layer_dir(digest) / DIFF
+    if not path.is_dir():
+        raise NotFound(f"layer {digest[:19]}…", "is not in the store",
+                       "import the image again (`labkit image import`)")
+    return path
+
+
+def layer_size(digest: str) -> int:
+    return (layer_dir(digest) / LAYER_TAR).stat().st_size
+
+
+def all_layers() -> list[str]:
+    root = layers_root()
+    return sorted(f"sha256:{p.name}" for p in root.iterdir()
+                  if not p.name.startswith(".")) if root.is_dir() else []
+
+
+def remove_layer(digest: str) -> None:
+    shutil.rmtree(layer_dir(digest), ignore_errors=True)
+
+
+def stale_builds() -> list[Path]:
+    """Temp dirs of imports whose process died (SIGKILL) before it could remove them."""
+    from kernel_helpers.process import pid_alive
+    root = layers_root()
+    return [p for p in (root.iterdir() if root.is_dir() else ())
+            if p.name.startswith(".tmp-") and not pid_alive(int(p.name.split("-")[1]))]

@@ -1,0 +1,111 @@
+"""overlayfs: read-only image layers under one writable layer per container.
+
+This is what AUFS taught as "branches": the lower dirs are the read-only
+branches (the image's layers, shared by every container started from it), the
+upper dir is the container's read-write branch, and the merged dir is the
+union view the container sees. A write copies the file up into the upper dir
+(copy-on-write); a delete leaves a *whiteout* there (a 0/0 character device);
+a directory removed and made again is marked *opaque* (the xattr
+``trusted.overlay.opaque="y"``) so the lower directory's entries stay hidden.
+
+Taught in: lab 08.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Sequence
+
+from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers._sys.linux import MNT_DETACH, MS_PRIVATE, MS_REC
+from kernel_helpers.errors import InvalidValue
+from kernel_helpers.rootfs.mounts import MountStep, apply_step
+
+OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+"""Set to "y" on a directory whose lower namesakes must stay hidden. An overlay mounted
+inside a user namespace cannot read trusted.* xattrs, so it is mounted with ``userxattr``
+and reads the user.* one: layers carry both."""
+
+FIXED_OPTIONS = "redirect_dir=nofollow,index=off,metacopy=off"
+"""Keep the upper dir plain data a commit can read: no redirects, no metadata-only copy-ups
+(a renamed lower directory is copied instead of recorded as a redirect xattr)."""
+
+MOUNT_DATA_MAX = 4095
+"""mount(2) passes its options in one page, so the lowerdir list must fit in it."""
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    """True for overlayfs' whiteout: a character device with device number 0/0."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def make_whiteout(path: str | Path) -> None:
+    """Hide the lower entry `path` (what `rm` in a container leaves in the upper dir)."""
+    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+
+def is_opaque(path: str | Path) -> bool:
+    """True when the directory hides everything below it with the same name."""
+    for name in OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def set_opaque(path: str | Path) -> None:
+    """Mark a directory opaque (what `rm -r d; mkdir d` in a container leaves behind)."""
+    for name in OPAQUE_XATTRS:
+        os.setxattr(path, name, b"y", follow_symlinks=False)
+
+
+def overlay_step(lowers: Sequence[str | Path], target: str | Path,
+                 upper: str | Path | None = None, work: str | Path | None = None,
+                 userxattr: bool = False) -> MountStep:
+    """Plan the overlay mount of `lowers` (bottom layer first, as images list them).
+
+    overlayfs wants the *top* lower first in ``lowerdir=``, so the list is
+    reversed here. Without an upper dir the view is read-only and needs two
+    lowers at least. Use `userxattr` when mounting inside a user namespace.
+    """
+    if not lowers:
+        raise InvalidValue("overlay", "has no lower layer", "give at least one layer")
+    if (upper is None) != (work is None):
+        raise InvalidValue("overlay", "needs both an upper and a work dir, or neither",
+                           "give both (read-write) or none (read-only view)")
+    dirs = [str(Path(d)) for d in lowers]
+    if upper is None and len(dirs) == 1:
+        dirs.append(dirs[0])  # a read-only view of one layer: the kernel wants two lowers
+    for d in [*dirs, str(upper or ""), str(work or "")]:
+        if ":" in d or "," in d:
+            raise InvalidValue(f"overlay dir '{d}'", "contains ':' or ','",
+                               "use paths without them (the mount options use both as separators)")
+    data = "lowerdir=" + ":".join(reversed(dirs))
+    if upper is not None:
+        data += f",upperdir={upper},workdir={work}"
+    data += "," + FIXED_OPTIONS + (",userxattr" if userxattr else "")
+    if len(data) > MOUNT_DATA_MAX:
+        raise InvalidValue("overlay", f"{len(dirs)} layers do not fit in one mount call",
+                           "squash the image into fewer layers (commit it, then export)")
+    return MountStep("overlay", str(target), "overlay", 0, data)
+
+
+def mount_private_view(step: MountStep, kernel: Kernel = LINUX) -> None:
+    """Mount `step` in a fresh, private mount namespace of the calling process.
+
+    Call it in a child (`run_in_child`): the mount never shows in the host's
+    mountinfo and goes away when the child exits.
+    """
+    from kernel_helpers.namespaces import Namespace, unshare
+    unshare({Namespace.MNT}, kernel)
+    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    apply_step(step, kernel)
+
+
+def unmount(target: str | Path, kernel: Kernel = LINUX) -> None:
+    """Unmount an overlay made by `mount_private_view` (before changing its layers)."""
+    kernel.umount2(str(target), MNT_DETACH)
