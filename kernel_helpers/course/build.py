@@ -82,6 +82,7 @@ def build(source: Path, variant: str) -> nbformat.NotebookNode:
         kind = labkit_meta(cell).get("kind")
         if variant == "learner" and kind == "hidden-check":
             continue
+        cell.metadata.pop("lines_to_next_cell", None)  # jupytext layout hint, not content
         if cell.cell_type == "code":
             cell.source = (_stub(cell.source, f"{source.name} cell {number}")
                            if variant == "learner" else _unmark(cell.source))
