@@ -70,13 +70,14 @@ class HardeningStage(Stage):
     def __init__(self, hardening: Hardening = Hardening(), kernel: Kernel = LINUX) -> None:
         self.hardening = hardening
         self.kernel = kernel
+        keep = frozenset(CAPS) if hardening.caps is None else hardening.caps
+        self.profile = seccomp.docker_default(keep) if hardening.seccomp else None
         self.program: bytes | None = None
 
     def prepare(self, ctx: LaunchContext) -> None:
         # Compile in the supervisor: libseccomp is not reachable after pivot_root.
-        if self.hardening.seccomp:
-            keep = frozenset(CAPS) if self.hardening.caps is None else self.hardening.caps
-            self.program = seccomp.compile_bpf(seccomp.docker_default(keep))
+        if self.profile is not None:
+            self.program = seccomp.compile_bpf(self.profile)
 
     def mounts(self, ctx: LaunchContext) -> list[MountStep]:
         if ctx.spec.rootfs is None:
