@@ -35,17 +35,22 @@ def _kind(cell: nbformat.NotebookNode) -> str | None:
     return notebook_text.labkit_meta(cell).get("kind")
 
 
-def step_text(lab: Lab, step: Step) -> str:
-    """The Markdown that explains `step`, read from the lab notebook (the single source)."""
+def _notebook(lab: Lab) -> Path:
+    """The lab's learner notebook, or NotFound (never a FileNotFoundError traceback)."""
     if not lab.notebook.exists():
         raise NotFound(f"lab {lab.id} notebook '{lab.notebook}'", "does not exist",
                        "build it with the course tools, or pull the repository again")
-    return notebook_text.step_markdown(lab.notebook, step.id)
+    return lab.notebook
+
+
+def step_text(lab: Lab, step: Step) -> str:
+    """The Markdown that explains `step`, read from the lab notebook (the single source)."""
+    return notebook_text.step_markdown(_notebook(lab), step.id)
 
 
 def has_demo(lab: Lab, step: Step) -> bool:
     """Whether the step's section has a demonstration cell to run."""
-    return any(_kind(c) == "demo" for c in section(notebook_text.read(lab.notebook), step.id))
+    return any(_kind(c) == "demo" for c in section(notebook_text.read(_notebook(lab)), step.id))
 
 
 def solution_code(lab: Lab, step: Step) -> str:
@@ -71,7 +76,7 @@ def reset(lab: Lab, step: Step) -> int:
         return 0
     fresh = {c.id: c.source for c in section(build(lab.source, "learner"), step.id)
              if _kind(c) == "exercise"}
-    nb = notebook_text.read(lab.notebook)
+    nb = notebook_text.read(_notebook(lab))
     restored = 0
     for cell in nb.cells:
         if cell.get("id") in fresh and _kind(cell) == "exercise" and cell.source != fresh[cell.id]:

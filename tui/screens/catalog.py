@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from kernel_helpers.course import Course, Lab, Step, progress
 from tui.screens.confirm import confirm_reset
@@ -56,11 +57,19 @@ class CatalogScreen(Screen[None]):
         self.refresh_marks()
 
     def refresh_marks(self) -> None:
-        """Rebuild the labels from the progress file (the notebooks may have changed it)."""
+        """Rebuild the labels from the progress file (the notebooks may have changed it).
+
+        The first time, the lab with the next pending step is open at that step.
+        """
         states = progress.summary(self.course)
+        upcoming = progress.next_step(self.course)
         tree = self.query_one(Tree)
-        expanded = {node.data.id for node in tree.root.children if node.is_expanded and node.data}
-        cursor = tree.cursor_node.data.id if tree.cursor_node and tree.cursor_node.data else None
+        if tree.root.children:
+            expanded = {n.data.id for n in tree.root.children if n.is_expanded and n.data}
+            cursor = tree.cursor_node.data.id if tree.cursor_node and tree.cursor_node.data else None
+        else:
+            expanded = {upcoming.lab_id} if upcoming else set()
+            cursor = upcoming.id if upcoming else None
         tree.clear()
         for lab in self.course.labs:
             done = sum(states[s.id].done for s in lab.steps)
@@ -69,12 +78,10 @@ class CatalogScreen(Screen[None]):
                                  data=lab, expand=lab.id in expanded)
             for step in lab.steps:
                 node.add_leaf(("✓ " if states[step.id].done else "· ") + step.title, data=step)
-        total = len(states)
-        finished = sum(p.done for p in states.values())
-        upcoming = progress.next_step(self.course)
         self.query_one(ProgressFooter).show(
-            f"next: {upcoming.title}" if upcoming else "course complete", finished, total)
-        self._select(cursor or (upcoming.lab_id if upcoming else None))
+            f"next: {upcoming.title}" if upcoming else "course complete",
+            sum(p.done for p in states.values()), len(states))
+        self._select(cursor)
 
     def _select(self, node_id: str | None) -> None:
         tree = self.query_one(Tree)
@@ -82,13 +89,18 @@ class CatalogScreen(Screen[None]):
             node = tree.get_node_at_line(line)
             if node is not None and node.data is not None and node.data.id == node_id:
                 tree.move_cursor(node)
-                return
+                break
+        self._describe(tree.cursor_node)
 
     @on(Tree.NodeHighlighted)
-    def _describe(self, event: Tree.NodeHighlighted[Node]) -> None:
-        item = event.node.data
+    def _highlighted(self, event: Tree.NodeHighlighted[Node]) -> None:
+        self._describe(event.node)
+        self.refresh_bindings()
+
+    def _describe(self, node: TreeNode[Node] | None) -> None:
+        item = node.data if node else None
         text = item.summary if isinstance(item, Lab) else (
-            f"{item.title} · {item.points} pt(s) · write `{item.answer}`" if item else "")
+            f"{item.title} · {item.points} pt(s) · you write `{item.answer}`" if item else "")
         self.query_one("#summary", Static).update(text)
 
     def action_open(self) -> None:
@@ -116,10 +128,6 @@ class CatalogScreen(Screen[None]):
             node = self.query_one(Tree).cursor_node
             return True if node is not None and isinstance(node.data, Step) else None
         return True
-
-    @on(Tree.NodeHighlighted)
-    def _rebind(self) -> None:
-        self.refresh_bindings()
 
     def action_reset(self) -> None:
         step = self.query_one(Tree).cursor_node.data  # type: ignore[union-attr]

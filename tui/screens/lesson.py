@@ -100,8 +100,8 @@ class LessonScreen(Screen[None]):
         self._update_footer()
 
     def _markdown(self, step: Step) -> str:
-        text = lessons.step_text(self.lab, step)
-        return f"# {step.title}\n\n{text}" if text else f"# {step.title}"
+        # The notebook's own heading opens the text; the title is in the header and footer.
+        return lessons.step_text(self.lab, step) or f"## {step.title}"
 
     def _update_footer(self) -> None:
         states = progress.summary(self.course)
