@@ -43,7 +43,7 @@ def id_maps(answer: object) -> str:
     def after() -> tuple[int, int]:
         try:
             return _become_root_inside()
-        except PermissionError:
+        except OSError:  # EINVAL: id 0 is not mapped; EPERM: setgroups not denied
             raise fail("the process could not become root inside its user namespace",
                        "write both uid_map and gid_map (and 'deny' to setgroups first)") from None
 

@@ -127,7 +127,14 @@ def _evaluate_check(check_id: str, get_answer: Callable[[], Any], timeout: float
 
 def run_check(check_id: str, answer: Any, *, timeout: float = DEFAULT_TIMEOUT,
               hint: str = "") -> CheckResult:
-    """Run check `check_id` on `answer` in a child; never raises for a wrong answer."""
+    """Run check `check_id` on `answer` in a child; never raises for a wrong answer.
+
+    `hint` is shown when the check has no hint fitted to the failure; by default
+    the first hint of the step that uses this check.
+    """
+    if not hint:
+        from kernel_helpers.course.catalog import load_course
+        hint = next((s.hints[0] for s in load_course().steps if s.check == check_id), "")
     return _evaluate_check(check_id, lambda: answer, timeout, hint)
 
 
