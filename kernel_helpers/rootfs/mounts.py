@@ -97,7 +97,8 @@ def apply_step(step: MountStep, kernel: Kernel = LINUX) -> None:
     """Make the target if needed, mount, and re-mount read-only where asked (bind needs it)."""
     if step.target != "/":
         if step.make_file:
-            Path(step.target).touch(exist_ok=True)
+            if not os.path.lexists(step.target):  # touch() of a /proc file fails in a user ns
+                Path(step.target).touch()
         else:
             os.makedirs(step.target, exist_ok=True)
     kernel.mount(step.source, step.target, step.fstype, step.flags, step.data)

@@ -37,6 +37,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="with -d: remove the container when it exits")
     from kernel_helpers.cgroups.stage import add_cgroup_options
     add_cgroup_options(parser)
+    from kernel_helpers.security.options import add_security_options
+    add_security_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
 
@@ -85,7 +87,15 @@ def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stag
         keep = args.keep or (args.detach and not args.rm)
         spec, stage = image_spec_and_stage(args.rootfs, args.command, keep, hostname=args.hostname,
                                            ns=args.ns, init=args.init, read_only=args.read_only)
-        return spec, (stage, *cgroup)
+        return _secured(args, spec, (stage, *cgroup))
     spec = spec_from_options(args.command, args.rootfs, args.hostname, args.ns, args.init,
                              args.read_only)
-    return spec, cgroup
+    return _secured(args, spec, cgroup)
+
+
+def _secured(args: argparse.Namespace, spec: ContainerSpec,
+             stages: tuple[Stage, ...]) -> tuple[ContainerSpec, tuple[Stage, ...]]:
+    """Hardening (on unless turned off) comes last: it drops privileges just before exec."""
+    from kernel_helpers.security.options import apply_security_options
+    spec, hardening = apply_security_options(spec, args)
+    return spec, (*stages, *hardening)
