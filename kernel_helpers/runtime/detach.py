@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import replace
 
 from kernel_helpers import naming
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.runtime.launch import Stage
 from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import ContainerState
+from kernel_helpers.runtime.state import START_GATE, ContainerState
 from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
 
 
 def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: str = "",
-                 keep: bool = True, policy: RestartPolicy = RestartPolicy()) -> str:
-    """Start `spec` in the background and return its id once it runs."""
+                 keep: bool = True, policy: RestartPolicy = RestartPolicy(),
+                 gated: bool = False) -> str:
+    """Start `spec` in the background and return its id once it runs.
+
+    With `gated`, return once it is *created*: set up and blocked before exec
+    until `labkit oci start` opens its start gate (the OCI create/start split).
+    """
     state = ContainerState(id=naming.new_name(), command=list(spec.command), name=name,
                            detached=True)
+    if gated:
+        spec = replace(spec, start_gate=str(state.directory / START_GATE))
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the supervisor

@@ -138,9 +138,9 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         container_pid = _expect(sock, "pid")
         ctx.state.pid = container_pid
         ctx.state.pid_start = start_time(container_pid)
-        ctx.state.status = "running"
+        ctx.state.status = "created" if spec.start_gate else "running"
         ctx.state.save()
-        message = _recv(sock)  # None once the command has been exec'ed
+        message = _recv(sock)  # None once exec'ed, or ("created", None) at a start gate
         if isinstance(message, LabkitError):
             raise message
         return container_pid
@@ -231,6 +231,8 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         spec = ctx.spec
         os.setpgid(0, 0)
         _close_inherited_fds(keep=sock.fileno())
+        # Hold the start gate by an O_PATH fd: its path is gone once we pivot_root (as runc).
+        gate = os.open(spec.start_gate, os.O_PATH | os.O_CLOEXEC) if spec.start_gate else None
         if spec.rootfs is not None:
             if Namespace.MNT not in spec.namespaces:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
@@ -250,16 +252,24 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
             stage.inside(ctx)
         env = dict(spec.env)
         if spec.init:
-            _run_init(spec, env, sock)
-        _exec(spec, env)
+            _run_init(spec, env, sock, gate)
+        _exec(spec, env, sock, gate)
     except LabkitError as err:
-        _send(sock, err)
+        _report(sock, err)
     except OSError as err:
-        _send(sock, translate_oserror(err, f"container start ({err.filename or 'setup'})"))
+        _report(sock, translate_oserror(err, f"container start ({err.filename or 'setup'})"))
     except BaseException as err:  # noqa: BLE001
-        _send(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
-                                "this is a bug in the kit; please report it"))
+        _report(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
+                                  "this is a bug in the kit; please report it"))
     os._exit(127)
+
+
+def _report(sock: socket.socket, err: LabkitError) -> None:
+    """Tell the supervisor; after a start gate it has stopped listening, so tell stderr (the log)."""
+    try:
+        _send(sock, err)
+    except OSError:
+        os.write(2, f"labkit: {err}\n".encode())
 
 
 def _close_inherited_fds(keep: int) -> None:
@@ -268,7 +278,21 @@ def _close_inherited_fds(keep: int) -> None:
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
 
 
-def _exec(spec: ContainerSpec, env: dict[str, str]) -> None:
+def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
+          gate: int | None) -> None:
+    """Become the user asked for, wait at the start gate if there is one, then exec."""
+    uid, gid = spec.user
+    if (uid, gid) != (0, 0):
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    if gate is not None:
+        # Report "created" and drop the socket, so the supervisor stops waiting; then block
+        # until `labkit oci start` opens the FIFO to read.
+        _send(sock, ("created", None))
+        sock.close()
+        with open(f"/proc/self/fd/{gate}", "wb") as fifo:
+            fifo.write(b"0")
     try:
         os.execvpe(spec.command[0], list(spec.command), env)
     except FileNotFoundError:
@@ -279,11 +303,12 @@ def _exec(spec: ContainerSpec, env: dict[str, str]) -> None:
                       "check its mode bits inside the rootfs") from None
 
 
-def _run_init(spec: ContainerSpec, env: dict[str, str], sock: socket.socket) -> None:
+def _run_init(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
+              gate: int | None) -> None:
     """A minimal init: forward signals to the command, reap every zombie, exit as it did."""
     child = os.fork()
     if child == 0:
-        _exec(spec, env)
+        _exec(spec, env, sock, gate)
     sock.close()  # only the command's exec (CLOEXEC) should end the supervisor's wait
 
     def forward(signum: int, _frame: object) -> None:

@@ -44,3 +44,7 @@ class ContainerSpec:
     """uid and gid mapping used when the user namespace is on."""
     time_offset: int = 0
     """Seconds added to CLOCK_MONOTONIC and CLOCK_BOOTTIME when the time namespace is on."""
+    user: tuple[int, int] = (0, 0)
+    """uid and gid the command runs as (inside the user namespace, if there is one)."""
+    start_gate: str | None = None
+    """A FIFO the container blocks on before exec until `labkit oci start` opens it (runc's exec.fifo)."""

@@ -25,6 +25,7 @@ from kernel_helpers.process import pid_alive, start_time
 STATE_FILE = "state.json"
 LOG_FILE = "container.log"
 LOCK_FILE = ".lock"
+START_GATE = "exec.fifo"
 
 
 def containers_dir() -> Path:

@@ -72,6 +72,8 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
     state.supervisor_pid = os.getpid()
     with Registry() as outer:
         claim_name(state)
+        if spec.start_gate:
+            os.mkfifo(spec.start_gate, 0o600)
         if log:
             _redirect_to_log(state)
         removal = ("state of " + state.id, lambda: remove_tree(str(state.directory)))

@@ -1,0 +1,110 @@
+"""OCI bundles: one `runc spec` bundle runs the same under runc, crun and labkit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers.rootfs.busybox import busybox_rootfs
+from kernel_helpers.testing import labkit
+
+pytestmark = pytest.mark.usefixtures("root")
+PROBE = ("hostname; id -u; echo pid=$$; ls /; grep -c . /proc/self/mountinfo >/dev/null && echo ok; "
+         "touch /x 2>/dev/null || echo read-only-root")
+
+
+def make_bundle(where: Path, args: list[str], **changes: object) -> Path:
+    bundle = where / "bundle"
+    bundle.mkdir()
+    shutil.copytree(busybox_rootfs(), bundle / "rootfs", symlinks=True)
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = args
+    config.update(changes)
+    (bundle / "config.json").write_text(json.dumps(config))
+    return bundle
+
+
+def wait_status(cid: str, status: str, seconds: float = 10) -> dict[str, object]:
+    deadline = time.monotonic() + seconds
+    while True:
+        state = json.loads(labkit("oci", "state", cid).stdout)
+        if state["status"] == status or time.monotonic() > deadline:
+            return state  # type: ignore[no-any-return]
+        time.sleep(0.05)
+
+
+def run_with_labkit(bundle: Path, cid: str) -> str:
+    assert labkit("oci", "create", "--bundle", str(bundle), cid).returncode == 0
+    assert labkit("oci", "start", cid).returncode == 0
+    wait_status(cid, "stopped")
+    out = labkit("logs", cid).stdout
+    assert labkit("oci", "delete", cid).returncode == 0
+    return out
+
+
+def test_the_same_bundle_gives_the_same_view_under_runc_crun_and_labkit(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path, ["/bin/sh", "-c", PROBE])
+    ours = run_with_labkit(bundle, "lk-oci-same")
+    runc = subprocess.run(["runc", "run", "--bundle", str(bundle), "lk-oci-runc"],
+                          capture_output=True, text=True, timeout=60)
+    # crun refuses this machine's hybrid cgroup layout: give it pure v1 in a private mount ns.
+    crun = subprocess.run(["unshare", "-m", "sh", "-c",
+                           "mount -t tmpfs lk-crun /sys/fs/cgroup/unified && "
+                           f"crun run --bundle {bundle} lk-oci-crun"],
+                          capture_output=True, text=True, timeout=60)
+    assert runc.returncode == 0 and crun.returncode == 0, runc.stderr + crun.stderr
+    assert ours == runc.stdout == crun.stdout
+    assert ours.splitlines()[:3] == ["runc", "0", "pid=1"]
+    assert ours.splitlines()[-1] == "read-only-root"
+
+
+def test_lifecycle_created_running_stopped_and_kill(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "trap 'exit 9' TERM; "
+                                    "while true; do sleep 0.05; done"])
+    assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-life").returncode == 0
+    created = json.loads(labkit("oci", "state", "lk-oci-life").stdout)
+    assert (created["status"], created["bundle"]) == ("created", str(bundle))
+    assert created["pid"] > 0
+    assert labkit("oci", "start", "lk-oci-life").returncode == 0
+    assert wait_status("lk-oci-life", "running")["status"] == "running"
+    again = labkit("oci", "start", "lk-oci-life")
+    assert again.returncode == 2 and "is running, not created" in again.stderr
+    assert labkit("oci", "kill", "lk-oci-life", "TERM").returncode == 0
+    assert wait_status("lk-oci-life", "stopped")["status"] == "stopped"
+    assert json.loads(labkit("inspect", "lk-oci-life").stdout)["exit_code"] == 9
+    assert labkit("oci", "delete", "lk-oci-life").returncode == 0
+    assert labkit("oci", "state", "lk-oci-life").returncode == 2
+
+
+def test_a_created_container_can_be_deleted_without_starting(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path, ["/bin/true"])
+    assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-never").returncode == 0
+    assert labkit("oci", "delete", "--force", "lk-oci-never").returncode == 0
+
+
+@pytest.mark.parametrize(("change", "sentence"), [
+    ({"process": {"terminal": True, "args": ["sh"]}},
+     "labkit: process.terminal: is true, which needs a console socket."),
+    ({"root": {"path": "missing"}}, "labkit: root.path"),
+    ({"linux": {"namespaces": [{"type": "net", "path": "/proc/1/ns/net"}]}},
+     "labkit: namespace net path: joining an existing namespace is not supported."),
+])
+def test_bad_bundles_get_one_sentence(tmp_path: Path, change: dict[str, object],
+                                      sentence: str) -> None:
+    bundle = make_bundle(tmp_path, ["/bin/true"], **change)
+    result = labkit("oci", "create", "--bundle", str(bundle), "lk-oci-bad")
+    assert result.returncode == 2 and result.stderr.startswith(sentence), result.stderr
+    assert labkit("oci", "state", "lk-oci-bad").returncode == 2
+
+
+def test_a_directory_without_config_is_refused(tmp_path: Path) -> None:
+    result = labkit("oci", "create", "--bundle", str(tmp_path), "lk-oci-none")
+    assert result.stderr == (f"labkit: bundle '{tmp_path}': has no config.json. "
+                             "Make one with `runc spec` in the bundle directory.\n")
