@@ -1,0 +1,94 @@
+"""The lab notebooks themselves: executed with nbval on the real kernel, as root.
+
+- The solution build of every lab runs clean under ``pytest --nbval-lax``.
+- On the untouched learner build, every check cell fails (and only those).
+- The committed learner notebooks are exactly the build of their source: no
+  outputs, no solutions, no hidden checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers.course import build, load_course
+from kernel_helpers.course.notebook_text import labkit_meta, read
+
+COURSE = load_course()
+CONFTEST = '''
+def pytest_collection_modifyitems(items):
+    for item in items:
+        meta = getattr(item, "cell", {}).get("metadata", {}).get("labkit", {})
+        item.user_properties.append(("kind", meta.get("kind", "")))
+'''
+"""Tags each nbval item with its cell kind, so results are keyed on kinds, not positions."""
+
+
+def _nbval(folder: Path, variant: str) -> dict[str, list[str]]:
+    """Run nbval over folder's notebooks; return {cell kind: [outcomes]}."""
+    (folder / "conftest.py").write_text(CONFTEST)
+    junit = folder / "junit.xml"
+    env = dict(os.environ, LABKIT_PROGRESS=str(folder / "progress.json"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
+                           "--nbval-cell-timeout=120", f"--junitxml={junit}", "-q",
+                           "--rootdir", str(folder), str(folder)],
+                          capture_output=True, text=True, env=env, timeout=900)
+    outcomes: dict[str, list[str]] = {}
+    for case in ET.parse(junit).iter("testcase"):
+        kind = next((p.get("value") for p in case.iter("property") if p.get("name") == "kind"), "")
+        failed = case.find("failure") is not None or case.find("error") is not None
+        skipped = case.find("skipped") is not None
+        outcomes.setdefault(kind or "", []).append(
+            "skipped" if skipped else "failed" if failed else "passed")
+    assert outcomes, f"nbval collected nothing ({variant}):\n{proc.stdout[-3000:]}"
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folders = {}
+    for variant in build.VARIANTS:
+        folder = tmp_path_factory.mktemp(variant)
+        for lab in COURSE.labs:
+            build.write(lab.source, variant, folder / lab.notebook.name)
+        folders[variant] = folder
+    return folders
+
+
+def test_solution_build_passes_under_nbval(root: None, built: dict[str, Path]) -> None:
+    outcomes = _nbval(built["solution"], "solution")
+    assert set(outcomes) <= {"setup", "demo", "exercise", "check", "hidden-check"}
+    bad = {kind: results for kind, results in outcomes.items() if set(results) != {"passed"}}
+    assert bad == {}
+    assert len(outcomes["check"]) == len(COURSE.steps)
+
+
+def test_every_check_cell_fails_on_the_learner_build(root: None, built: dict[str, Path]) -> None:
+    outcomes = _nbval(built["learner"], "learner")
+    assert outcomes["check"] == ["failed"] * len(COURSE.steps)
+    for kind in ("setup", "demo", "exercise"):
+        assert set(outcomes[kind]) == {"passed"}, f"{kind} cells must run on the learner build"
+
+
+@pytest.mark.parametrize("lab_id", [lab.id for lab in COURSE.labs])
+def test_committed_notebook_is_the_learner_build(lab_id: str) -> None:
+    lab = COURSE.lab(lab_id)
+    committed = lab.notebook.read_text(encoding="utf-8")
+    assert committed == build.render(build.build(lab.source, "learner")), \
+        f"{lab.notebook.name} is stale: run `labkit course build`"
+    raw = json.loads(committed)
+    for cell in raw["cells"]:
+        assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
+        assert "### BEGIN SOLUTION" not in "".join(cell["source"])
+    nb = read(lab.notebook)
+    kinds = [labkit_meta(c).get("kind") for c in nb.cells if c.cell_type == "code"]
+    assert "hidden-check" not in kinds
+    exercises = [c for c in nb.cells if labkit_meta(c).get("kind") == "exercise"]
+    assert len(exercises) == len(lab.steps)
+    assert all("raise NotImplementedError()" in c.source for c in exercises)
