@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import (KernelFeatureMissing, LabkitError, NotFound, NotRoot,
                                    translate_oserror)
@@ -189,6 +190,9 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
         if user:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+            # Changing uid clears "dumpable", which hands /proc/self to host root; take it
+            # back so root here can still write /proc/self/timens_offsets (runc does too).
+            kernel.prctl(PR_SET_DUMPABLE, 1)
         kernel.unshare(clone_flags(spec.namespaces - {Namespace.USER}))
         if Namespace.TIME in spec.namespaces and spec.time_offset:
             with open("/proc/self/timens_offsets", "w") as f:
