@@ -80,6 +80,10 @@ def why(err: LabkitError | OSError, ctx: Context, syscall: str, cap: str = "") -
             return f"seccomp profile ({name})"
         if cap and cap not in read_sets().effective:
             return f"missing CAP_{cap} ({name})"
+        if cap and Path("/proc/self/uid_map").read_text().split()[:2] != ["0", "0"]:
+            return f"user namespace: CAP_{cap} counts only inside it ({name})"
+    if code == errno.EACCES:
+        return f"permission denied ({name})"
     if code == errno.EROFS:
         return f"read-only mount ({name})"
     if code == errno.ENOSYS:
@@ -95,7 +99,7 @@ def _try(fn: Callable[[], object]) -> LabkitError | OSError | None:
     return None
 
 
-def _open_for_write(path: str) -> None:
+def open_for_write(path: str) -> None:
     os.close(os.open(path, os.O_WRONLY))  # no write(2): opening is the whole test
 
 
@@ -131,7 +135,7 @@ def attempt_proc_sys(ctx: Context) -> Outcome:
     if _mounted_at("/proc/sys"):
         err = _try(lambda: ctx.kernel.mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND))
         remount = f"remount refused: {why(err, ctx, 'mount', 'SYS_ADMIN')}; " if err else ""
-    err = _try(lambda: _open_for_write(GLOBAL_SYSCTL))
+    err = _try(lambda: open_for_write(GLOBAL_SYSCTL))
     if err is None:
         return Outcome("proc-sys", True, f"{GLOBAL_SYSCTL} opened for writing: "
                        "sysctl writes would change the whole machine")
@@ -143,7 +147,7 @@ def attempt_sysrq(ctx: Context) -> Outcome:
     """Open /proc/sysrq-trigger for writing (one byte there could reboot the host)."""
     if not os.path.lexists("/proc/sysrq-trigger"):
         return Outcome("sysrq", False, "no /proc/sysrq-trigger", "this kernel lacks it (CONFIG_MAGIC_SYSRQ)")
-    err = _try(lambda: _open_for_write("/proc/sysrq-trigger"))
+    err = _try(lambda: open_for_write("/proc/sysrq-trigger"))
     if err is None:
         return Outcome("sysrq", True, "/proc/sysrq-trigger opened for writing (nothing written)")
     return Outcome("sysrq", False, "/proc/sysrq-trigger not writable", why(err, ctx, "openat"))
@@ -269,7 +273,7 @@ def attempt_keyctl(ctx: Context) -> Outcome:
         return Outcome("keyctl", False, "keyctl refused", why(err, ctx, "keyctl"))
     outside = Path("/proc/self/uid_map").read_text().split()[1]
     if outside == "0":
-        return Outcome("keyctl", True, f"reached host root's user keyring ({key:#x})")
+        return Outcome("keyctl", True, "reached host root's user keyring")
     return Outcome("keyctl", False, f"reached only the keyring of host uid {outside}", "user namespace")
 
 
