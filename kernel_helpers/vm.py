@@ -46,8 +46,13 @@ def warn_once_outside_vm(stream: TextIO | None = None, marker: Path = LAB_VM_MAR
     """
     stream = sys.stderr if stream is None else stream
     stamp = Path.home() / ".labkit" / STAMP_NAME if stamp is None else stamp
-    if in_lab_vm(marker) or stamp.exists() or not stream.isatty():
+    if not stream.isatty() or in_lab_vm(marker):
         return False
+    try:
+        if stamp.exists():
+            return False
+    except OSError:
+        return False  # a home we may not read (sudo -u without -H): no place to remember it
     stream.write(NOTE)
     stream.flush()
     try:
