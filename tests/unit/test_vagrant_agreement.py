@@ -6,12 +6,14 @@ mismatch; the tests below also feed it altered copies to show each kind is caugh
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.vm import LAB_VM_MARKER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +104,8 @@ def disagreements(src: Sources) -> list[str]:
     cgroup_dir = re.search(r"mkdir -p (/sys/fs/cgroup/\S+)", src.cgroup_unit)
     if not cgroup_dir or f"`{cgroup_dir.group(1)}`" not in section:
         found.append("README and labkit-cgroup.service name different kit cgroups")
+    if cgroup_dir and cgroup_dir.group(1) != f"/sys/fs/cgroup/{SUBTREE}" and "LABKIT_CGROUP_PARENT" not in os.environ:
+        found.append(f"labkit-cgroup.service makes {cgroup_dir.group(1)}; the kit uses /sys/fs/cgroup/{SUBTREE}")
     for command in ("vagrant up", "vagrant ssh -c labkit", "vagrant up peer"):
         if command not in section:
             found.append(f"README's VM section does not show `{command}`")
@@ -132,6 +136,7 @@ def _altered(field: str, old: str, new: str) -> Sources:
     ("lab_vm", 'MARKER="$ETC/lab-vm"', 'MARKER="$ETC/vm"', "marker elsewhere"),
     ("vagrantfile", 'KIT_DIR = "/vagrant"', 'KIT_DIR = "/labkit"', "from /labkit"),
     ("cgroup_unit", "mkdir -p /sys/fs/cgroup/labkit", "mkdir -p /sys/fs/cgroup/kit", "different kit cgroups"),
+    ("cgroup_unit", "mkdir -p /sys/fs/cgroup/labkit &&", "mkdir -p /sys/fs/cgroup/kit &&", "the kit uses"),
     ("vagrantfile", 'PEER_IP = "192.168.56.11"', 'PEER_IP = "192.168.57.11"', "PEER_IP"),
 ])
 def test_each_kind_of_disagreement_is_caught(field: str, old: str, new: str, expected: str) -> None:
