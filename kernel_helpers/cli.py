@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kernel_helpers.images.cli",
     "kernel_helpers.course.cli",
     "tui.command",
+    "kernel_helpers.security.cli",
 )
 """Modules adding subcommands with ``register(subparsers)`` (cgroups, images, network, ...)."""
 

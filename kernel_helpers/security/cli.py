@@ -1,0 +1,59 @@
+"""`labkit audit` and `labkit escapes`: the isolation audit and the escape battery, from the shell.
+
+Both take every `labkit run` option, so a lab can compare, e.g.,
+`labkit audit` with `labkit audit --privileged` or `labkit escapes --userns`.
+
+Taught in: lab 12.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from typing import Any
+
+
+def _spec_and_stages(args: argparse.Namespace) -> tuple[Any, Any]:
+    from kernel_helpers.runtime.run_options import spec_and_stages
+    if getattr(args, "naive", False):
+        args.privileged = True
+    if not args.command or args.command == ["--"]:
+        args.command = ["/bin/true"]  # never run: the probe takes the command's place
+    return spec_and_stages(args)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from kernel_helpers.security.audit import audit_container, report
+    items = audit_container(*_spec_and_stages(args))
+    print(json.dumps([asdict(item) for item in items], indent=1) if args.json else report(items))
+    return 0
+
+
+def _cmd_escapes(args: argparse.Namespace) -> int:
+    from kernel_helpers.security.escapes import battery_in_container
+    outcomes = battery_in_container(*_spec_and_stages(args))
+    if args.json:
+        print(json.dumps([asdict(outcome) for outcome in outcomes], indent=1))
+    else:
+        print("\n".join(outcome.line() for outcome in outcomes))
+        escaped = sum(outcome.escaped for outcome in outcomes)
+        print(f"{escaped} of {len(outcomes)} attempts escaped")
+    return 1 if any(outcome.escaped for outcome in outcomes) else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from kernel_helpers.runtime.run_options import add_run_options
+    audit = sub.add_parser("audit", help="what a container still sees or can do of the host, "
+                                         "item by item (takes the options of run)")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    add_run_options(audit)
+    audit.set_defaults(handler=_cmd_audit)
+
+    escapes = sub.add_parser("escapes", help="try real escapes from a container (hardened "
+                                             "unless --naive); exit 1 if any succeeds")
+    escapes.add_argument("--naive", action="store_true",
+                         help="no hardening at all (the same as --privileged)")
+    escapes.add_argument("--json", action="store_true", help="machine-readable output")
+    add_run_options(escapes)
+    escapes.set_defaults(handler=_cmd_escapes)
