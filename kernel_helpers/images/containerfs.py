@@ -74,7 +74,7 @@ class OverlayStage(Stage):
             for name in ("upper", "work", "merged"):
                 (directory / name).mkdir(mode=0o755)
             (directory / IMAGE_FILE).write_text(self.image.to_json())
-            if self.keep:
+            if self.keep and not ctx.state.detached:  # detached: `labkit logs` stays clean
                 print(f"labkit: {ctx.state.id} keeps its files after it exits; "
                       f"`labkit commit {ctx.state.id} NEW-IMAGE` makes an image of them",
                       file=sys.stderr)

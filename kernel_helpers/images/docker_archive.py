@@ -106,8 +106,8 @@ def export_archive(ref: str, path: Path) -> None:
                 with open(layers.layer_dir(digest) / layers.LAYER_TAR, "rb") as f:
                     reader = layers.HashingReader(f)
                     tar.addfile(info, reader)  # type: ignore[arg-type]
-                if (actual := reader.drain()) != digest:
-                    raise layers.digest_mismatch(f"layer {digest[:19]}…", digest, actual)
+                    if (actual := reader.drain()) != digest:
+                        raise layers.digest_mismatch(f"layer {digest[:19]}…", digest, actual)
             _add_bytes(tar, "manifest.json", json.dumps(
                 [{"Config": config_name, "RepoTags": [image.ref], "Layers": layer_names}]).encode())
             name, tag = image.ref.rsplit(":", 1)

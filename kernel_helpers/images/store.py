@@ -80,7 +80,9 @@ class Image:
 
 
 def normalize_ref(ref: str) -> str:
-    """``busybox`` -> ``busybox:latest``; refuse anything that is not name[:tag]."""
+    """``busybox`` and ``docker.io/library/busybox`` -> ``busybox:latest``; refuse non-refs."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        ref = ref.removeprefix(prefix) if ref else ref
     if not _REF.match(ref or ""):
         raise InvalidValue(f"image name '{ref}'", "is not a valid image reference",
                            "use lowercase name[:tag], e.g. myimage:v1")

@@ -13,14 +13,18 @@ Taught in: lab 08.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import MNT_DETACH, MS_PRIVATE, MS_REC
 from kernel_helpers.errors import InvalidValue
+from kernel_helpers.naming import PREFIX
 from kernel_helpers.rootfs.mounts import MountStep, apply_step
 
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -79,7 +83,8 @@ def overlay_step(lowers: Sequence[str | Path], target: str | Path,
                            "give both (read-write) or none (read-only view)")
     dirs = [str(Path(d)) for d in lowers]
     if upper is None and len(dirs) == 1:
-        dirs.append(dirs[0])  # a read-only view of one layer: the kernel wants two lowers
+        raise InvalidValue("overlay", "a read-only view needs two lower layers at least",
+                           "use the one layer's directory itself, or add an upper dir")
     for d in [*dirs, str(upper or ""), str(work or "")]:
         if ":" in d or "," in d:
             raise InvalidValue(f"overlay dir '{d}'", "contains ':' or ','",
@@ -109,3 +114,64 @@ def mount_private_view(step: MountStep, kernel: Kernel = LINUX) -> None:
 def unmount(target: str | Path, kernel: Kernel = LINUX) -> None:
     """Unmount an overlay made by `mount_private_view` (before changing its layers)."""
     kernel.umount2(str(target), MNT_DETACH)
+
+
+Entry = tuple[str, int, int, int, str]
+"""(type, mode, uid, gid, sha256 of the content or the link target) of one path."""
+
+
+def snapshot(root: str | Path) -> dict[str, Entry]:
+    """Every path under `root` with its type, mode, owner and content, never following links.
+
+    Two snapshots compare equal exactly when the trees hold the same things
+    (times aside), which is how a lab checks that a layer reproduces a view.
+
+    Taught in: lab 08.
+    """
+    tree: dict[str, Entry] = {}
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                kind, what = "link", os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                kind, what = "file", hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            elif is_whiteout(st):
+                kind, what = "whiteout", ""
+            else:
+                kind, what = ("dir" if stat.S_ISDIR(st.st_mode) else oct(stat.S_IFMT(st.st_mode))), ""
+            tree[os.path.relpath(path, root)] = (kind, stat.S_IMODE(st.st_mode), st.st_uid,
+                                                 st.st_gid, what)
+    return tree
+
+
+@contextmanager
+def mounted_privately(step_of: Callable[[str], MountStep]) -> Iterator[str]:
+    """Mount `step_of(target)` on a fresh temp dir in a private mount namespace; yield it.
+
+    Call it in a child process. The overlay is unmounted before its dir is removed.
+    """
+    target = tempfile.mkdtemp(prefix=f"{PREFIX}-view-")
+    try:
+        mount_private_view(step_of(target))
+        yield target
+        unmount(target)
+    finally:
+        os.rmdir(target)
+
+
+def _view(lowers: list[str]) -> dict[str, Entry]:
+    with mounted_privately(lambda target: overlay_step(lowers, target)) as target:
+        return snapshot(target)
+
+
+def union_view(*lowers: str | Path) -> dict[str, Entry]:
+    """The `snapshot` of the read-only union of `lowers` (bottom first), as the kernel shows it.
+
+    Taught in: lab 08.
+    """
+    if len(lowers) == 1:
+        return snapshot(lowers[0])  # one layer is its own view (the kernel wants two lowers)
+    from kernel_helpers.process import run_in_child
+    return run_in_child(_view, [str(d) for d in lowers], timeout=60)
