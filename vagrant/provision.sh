@@ -21,6 +21,7 @@ APT_PACKAGES=(
   iproute2 nftables iputils-ping util-linux procps psmisc kmod   # cross-checks and labs
   runc crun umoci skopeo                           # peers: benchmarks and OCI cross-checks
   libseccomp2 tmux git curl ca-certificates
+  libcap2-bin                                      # capsh --decode: the capability cross-check
 )
 
 if [ "$(id -u)" -ne 0 ]; then
