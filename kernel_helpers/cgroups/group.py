@@ -20,14 +20,17 @@ from dataclasses import dataclass, field
 
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
-from kernel_helpers.cgroups import bpf_devices, cpu, cpuset, devices, io, memory, net_cls, pids
+from kernel_helpers.cgroups import (_owner, bpf_devices, cpu, cpuset, devices, io, memory,
+                                    net_cls, pids)
 from kernel_helpers.cgroups._read import read_keyed, read_text
 from kernel_helpers.cgroups._write import apply_writes
 from kernel_helpers.cgroups.layout import SUBTREE, Layout, Mode, detect_layout
 from kernel_helpers.cgroups.limits import Limits, Stats, Write
 from kernel_helpers.cleanup import Leftover, Registry
 from kernel_helpers.errors import Busy, KernelFeatureMissing, LabkitError, translate_oserror
-from kernel_helpers.process import pid_alive, start_time
+
+OWNER_KIND = "cgroups"
+"""Owner records live in STATE_ROOT/cgroups/<name>."""
 
 PLANNERS = (memory, cpu, cpuset, pids, io, devices, net_cls)
 """Controller modules with plan(limits, version) -> list[Write], applied in this order."""
@@ -168,7 +171,7 @@ class Cgroup:
                         "its processes did not exit")
         for path in reversed(paths):
             _rmdir(path, timeout)
-        _forget_owner(self.name)
+        _owner.forget(OWNER_KIND, self.name)
 
 
 def create(name: str | None = None, limits: Limits | None = None, layout: Layout | None = None,
@@ -188,7 +191,7 @@ def create(name: str | None = None, limits: Limits | None = None, layout: Layout
                                    "mount cgroup2 on /sys/fs/cgroup (the lab VM does)")
     name = name or naming.new_name()
     group = _handle(name, layout, kernel)
-    _remember_owner(name)
+    _owner.remember(OWNER_KIND, name)
     try:
         for parent in group.parents:
             _make_folder(parent)
@@ -280,33 +283,7 @@ def _wait_until(done: object, timeout: float, subject: str, problem: str) -> Non
         time.sleep(0.005)
 
 
-# --- ownership records and the leftover sweeper ---
-
-def _owner_file(name: str) -> str:
-    return str(naming.STATE_ROOT / "cgroups" / name)
-
-
-def _remember_owner(name: str) -> None:
-    os.makedirs(os.path.dirname(_owner_file(name)), exist_ok=True)
-    with open(_owner_file(name), "w", encoding="ascii") as f:
-        f.write(f"{os.getpid()} {start_time(os.getpid())}\n")
-
-
-def _forget_owner(name: str) -> None:
-    try:
-        os.unlink(_owner_file(name))
-    except FileNotFoundError:
-        pass
-
-
-def _owner_alive(name: str) -> bool:
-    """True while the process that made the group (not this one) still runs."""
-    try:
-        pid, started = (int(n) for n in open(_owner_file(name), encoding="ascii").read().split())
-    except (OSError, ValueError):
-        return False
-    return pid != os.getpid() and pid_alive(pid) and start_time(pid) == started
-
+# --- the leftover sweeper ---
 
 def leftovers() -> list[Leftover]:
     """Kit groups (in every hierarchy, v1 and v2) whose owner is gone, and stray owner files."""
@@ -317,12 +294,10 @@ def leftovers() -> list[Leftover]:
         parent = os.path.join(root, SUBTREE)
         names.update(e for e in (os.listdir(parent) if os.path.isdir(parent) else [])
                      if naming.is_ours(e))
-    owners = os.path.dirname(_owner_file("x"))
-    names.update(e for e in (os.listdir(owners) if os.path.isdir(owners) else [])
-                 if naming.is_ours(e))
+    names.update(_owner.recorded(OWNER_KIND))
     return [Leftover("cgroup", name, ", ".join(r for r in roots if os.path.isdir(
         os.path.join(r, SUBTREE, name))) or "owner record") for name in sorted(names)
-        if not _owner_alive(name)]
+        if not _owner.owner_alive(OWNER_KIND, name)]
 
 
 def remove(item: Leftover) -> None:
