@@ -12,5 +12,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.uts_ipc",
     "kernel_helpers.checks.mounts",
     "kernel_helpers.checks.users",
+    "kernel_helpers.checks.cgroups",
 )
 """Imported by kernel_helpers.course.checks.registry(); add one line per new topic."""

@@ -158,3 +158,24 @@ WRONG = {
     "user.outside-uid": [first_line_only, off_by_one],
 }
 """check id -> wrong answers; every check in the catalogue must have at least one."""
+
+
+def cgroup_of_self(pid: int) -> dict[str, str]:
+    with open("/proc/self/cgroup") as f:  # the caller's groups, not pid's
+        return {line.split(":")[1]: line.split(":")[2].strip() for line in f}
+
+
+def limit_without_joining(folder: str, pid: int, max_tasks: int) -> None:
+    with open(f"{folder}/pids.max", "w") as f:
+        f.write(str(max_tasks))
+
+
+def join_without_limit(folder: str, pid: int, max_tasks: int) -> None:
+    with open(f"{folder}/cgroup.procs", "w") as f:
+        f.write(str(pid))
+
+
+WRONG.update({
+    "cgroup.paths": [lambda pid: {}, cgroup_of_self],
+    "cgroup.pids-limit": [limit_without_joining, join_without_limit],
+})
