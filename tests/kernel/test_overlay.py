@@ -85,6 +85,9 @@ def test_the_aufs_explainer_runs_live() -> None:
     assert "notes/(opaque)" in text and "notes/.wh..wh..opq" in text
     assert lines[-1].endswith("notes/a.txt=a  notes/b.txt=b")  # visible again
     assert lines[1] == lines[-1]
+    doc = (Path(__file__).parents[2] / "docs" / "aufs-on-overlayfs.md").read_text()
+    shown = doc.split("This is the output on the lab machine:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert shown.splitlines() == lines  # the explainer shows exactly what the kernel does
 
 
 def _started_id(stderr: str) -> str:
