@@ -1,0 +1,97 @@
+"""The escape battery: everything fails against the hardened runtime, for a reported reason,
+and (where safe) the naive runtime shows what succeeds. Controls on the host prove that each
+detector can see an escape when there is one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers._sys import LINUX
+from kernel_helpers.namespaces import Namespace
+from kernel_helpers.process import run_in_child
+from kernel_helpers.runtime.run_options import spec_from_options
+from kernel_helpers.security import escapes
+from kernel_helpers.security.hardening import Hardening, HardeningStage
+from kernel_helpers.testing import labkit
+
+pytestmark = pytest.mark.usefixtures("root")
+
+SPEC = spec_from_options(["/bin/true"])
+EXPECTED_REASON = {
+    "chroot": "pivot_root", "proc-sys": "read-only mount (EROFS)", "module": "seccomp",
+    "mknod-disk": "nodev mount (EACCES)", "host-procs": "pid namespace", "hostname": "seccomp",
+    "clock": "missing CAP_SYS_TIME", "userns": "seccomp", "keyctl": "seccomp",
+}
+
+
+def _battery(hardening: Hardening, userns: bool = False) -> dict[str, escapes.Outcome]:
+    spec = replace(SPEC, namespaces=SPEC.namespaces | {Namespace.USER}) if userns else SPEC
+    return {o.attempt: o for o in escapes.battery_in_container(spec, (HardeningStage(hardening),))}
+
+
+def test_every_attempt_fails_against_the_hardened_runtime_and_says_why() -> None:
+    results = _battery(Hardening())
+    assert len(results) == len(escapes.ATTEMPTS)
+    assert [o.line() for o in results.values() if o.escaped] == []
+    for name, reason in EXPECTED_REASON.items():
+        assert reason in results[name].stopped_by, results[name].line()
+    sysrq = results["sysrq"].stopped_by
+    assert ("read-only mount" in sysrq) == os.path.exists("/proc/sysrq-trigger"), sysrq
+
+
+def test_every_attempt_fails_with_user_namespace_root_too() -> None:
+    results = _battery(Hardening(), userns=True)
+    assert [o.line() for o in results.values() if o.escaped] == []
+    assert "user namespace" in results["mknod-disk"].stopped_by
+
+
+def _kernel_loads_modules() -> bool:
+    return Path("/proc/modules").exists() and Path("/proc/sys/kernel/modules_disabled").read_text() == "0\n"
+
+
+def test_the_naive_runtime_shows_what_succeeds() -> None:
+    results = _battery(Hardening.naive())
+    escaped = {name for name, o in results.items() if o.escaped}
+    expected = {"proc-sys", "clock", "userns", "keyctl"}
+    expected |= {"mknod-disk"} if escapes.pick_disk() else set()
+    expected |= {"module"} if _kernel_loads_modules() else set()
+    expected |= {"sysrq"} if os.path.exists("/proc/sysrq-trigger") else set()
+    assert escaped == expected, [o.line() for o in results.values()]
+    # Namespaces still hold even with every capability: these need no hardening at all.
+    assert results["chroot"].stopped_by.startswith("pivot_root")
+    assert results["host-procs"].stopped_by == "pid namespace"
+    assert results["hostname"].stopped_by == "uts namespace"
+
+
+def _chroot_escape_from_a_plain_chroot(jail: str) -> bool:
+    os.chdir(jail)
+    LINUX.chroot(jail)  # chroot alone, no pivot_root: the classic setup the escape beats
+    return escapes.attempt_chroot(escapes.Context(0)).escaped
+
+
+def test_control_the_chroot_detector_sees_an_escape_from_a_plain_chroot(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    assert run_in_child(_chroot_escape_from_a_plain_chroot, str(tmp_path)) is True
+
+
+def test_control_the_process_detector_sees_host_processes_without_a_pid_namespace() -> None:
+    outcome = run_in_child(escapes.attempt_host_processes, escapes.Context(0))
+    assert outcome.escaped and "other pid namespaces" in outcome.detail
+
+
+def test_control_hostname_is_never_tried_from_the_hosts_uts_namespace() -> None:
+    host = os.stat("/proc/self/ns/uts").st_ino
+    outcome = escapes.attempt_hostname(escapes.Context(host))
+    assert outcome.escaped and "not tried" in outcome.detail
+
+
+def test_labkit_escapes_exit_code_tells_hardened_from_naive() -> None:
+    hardened = labkit("escapes")
+    assert hardened.returncode == 0, hardened.stderr
+    assert hardened.stdout.splitlines()[-1] == "0 of 10 attempts escaped"
+    naive = labkit("escapes", "--naive")
+    assert naive.returncode == 1 and "ESCAPED  proc-sys" in naive.stdout, naive.stderr
