@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from kernel_helpers.cleanup import remove_tree
 from kernel_helpers.errors import Busy, InvalidValue
@@ -22,14 +23,28 @@ from kernel_helpers.process import pid_alive, start_time
 from kernel_helpers.runtime.state import LOG_FILE, ContainerState, all_states, find, locked
 from kernel_helpers.runtime.supervisor import STOP_REQUESTED
 
+if TYPE_CHECKING:
+    from kernel_helpers.cgroups import Cgroup
+
 
 def is_running(state: ContainerState) -> bool:
     """The container's PID 1 exists and is the same process the state names."""
     return bool(state.pid) and pid_alive(state.pid) and start_time(state.pid) == state.pid_start
 
 
+def container_group(state: ContainerState) -> "Cgroup":
+    """The running container's cgroup (every `labkit run` container has one)."""
+    from kernel_helpers.cgroups import open_group
+    if not is_running(state) or not state.extra.get("cgroup"):
+        raise Busy(f"container '{state.name or state.id}'", "is not running in a kit cgroup",
+                   "start one with `labkit run -d`")
+    return open_group(state.id)
+
+
 def live_status(state: ContainerState) -> str:
     if is_running(state):
+        if state.extra.get("cgroup") and container_group(state).is_frozen():
+            return "paused"
         return "running"
     if state.status == "exited":
         return f"exited ({state.exit_code})"
@@ -41,7 +56,7 @@ def ps(show_all: bool = False) -> list[dict[str, object]]:
     rows = []
     for state in all_states():
         status = live_status(state)
-        if show_all or status in ("running", "creating"):
+        if show_all or status in ("running", "paused", "created", "creating"):
             rows.append({"id": state.id, "name": state.name, "status": status,
                          "command": " ".join(state.command)})
     return rows
@@ -70,6 +85,17 @@ def _wait_gone(state: ContainerState, seconds: float) -> bool:
     return not is_running(state)
 
 
+def pause(ref: str, frozen: bool = True) -> None:
+    """Freeze (or thaw) every process of the container with the cgroup freezer."""
+    group = container_group(find(ref))
+    group.freeze() if frozen else group.thaw()
+
+
+def stats(ref: str) -> dict[str, object]:
+    """The container's live cgroup accounting (`labkit stats`)."""
+    return asdict(container_group(find(ref)).stats())
+
+
 def kill(ref: str, signum: int = signal.SIGKILL) -> None:
     state = find(ref)
     if not is_running(state):
@@ -86,7 +112,9 @@ def remove(ref: str, force: bool = False) -> str:
                        f"stop it first with `labkit stop {ref}`, or use `labkit rm -f {ref}`")
         stop(ref, grace=0)
         _wait_supervisor(state)
+    from kernel_helpers.images.containerfs import remove_container_fs
     with locked():
+        remove_container_fs(state.id)  # its kept upper dir, if it ran from an image
         remove_tree(str(state.directory))
     return state.id
 
@@ -173,6 +201,32 @@ def _cmd_exec(args: argparse.Namespace) -> int:
     return exec_in(find(args.container), command)
 
 
+def _cmd_pause(args: argparse.Namespace) -> int:
+    for ref in args.containers:
+        pause(ref, frozen=args.command_name == "pause")
+        print(ref)
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    refs = args.containers or [row["id"] for row in ps()]
+    while True:
+        print(f"{'ID':<12} {'MEM USAGE':>12} {'MEM LIMIT':>12} {'CPU SEC':>9} {'PIDS':>5}")
+        for ref in refs:
+            numbers = stats(str(ref))
+            print(f"{find(str(ref)).id:<12} {_mib(numbers['memory_current']):>12} "
+                  f"{_mib(numbers['memory_max']):>12} "
+                  f"{(numbers['cpu_usage_usec'] or 0) / 1e6:>9.2f} {numbers['pids_current'] or 0:>5}")
+        if args.no_stream:
+            return 0
+        sys.stdout.flush()
+        time.sleep(1)
+
+
+def _mib(value: object) -> str:
+    return "-" if value is None else f"{int(value) / 2**20:.1f}MiB"  # type: ignore[call-overload]
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the management subcommands to `labkit`."""
     ps_cmd = sub.add_parser("ps", help="list containers")
@@ -197,6 +251,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rm.add_argument("-f", "--force", action="store_true", help="stop running ones first")
     rm.add_argument("containers", nargs="+")
     rm.set_defaults(handler=_cmd_rm)
+    for verb, text in (("pause", "freeze every process of a container (cgroup freezer)"),
+                       ("unpause", "thaw a paused container")):
+        cmd = sub.add_parser(verb, help=text)
+        cmd.add_argument("containers", nargs="+")
+        cmd.set_defaults(handler=_cmd_pause, command_name=verb)
+    stats_cmd = sub.add_parser("stats", help="live cgroup accounting: memory, cpu, pids")
+    stats_cmd.add_argument("--no-stream", action="store_true", help="print once and exit")
+    stats_cmd.add_argument("containers", nargs="*")
+    stats_cmd.set_defaults(handler=_cmd_stats)
     exec_cmd = sub.add_parser("exec", help="run a command inside a running container")
     exec_cmd.add_argument("container")
     exec_cmd.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")

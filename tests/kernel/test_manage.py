@@ -130,3 +130,27 @@ def test_exec_joins_the_running_containers_namespaces() -> None:
         labkit("rm", "-f", cid)
     stopped = labkit("exec", cid, "--", "/bin/true")
     assert stopped.returncode == 2 and "no such container" in stopped.stderr
+
+
+def test_pause_freezes_and_unpause_resumes_and_stats_reads_the_cgroup() -> None:
+    cid = detached("--memory", "64M", "--pids-limit", "50", "--", "/bin/sh", "-c",
+                   "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; done")
+    try:
+        state = next(s for s in all_states() if s.id == cid)
+        counter = Path(f"/proc/{state.pid}/root/tmp/n")  # the container's file, seen from the host
+        wait_for(lambda: counter.exists() and counter.read_text().strip() != "")
+
+        def count() -> int:
+            text = counter.read_text().strip()
+            return int(text) if text else -1
+        assert labkit("pause", cid).returncode == 0
+        assert "paused" in labkit("ps").stdout
+        before = count()
+        time.sleep(0.3)
+        assert count() == before  # frozen: no progress at all
+        assert labkit("unpause", cid).returncode == 0
+        wait_for(lambda: count() > before)
+        numbers = labkit("stats", "--no-stream", cid).stdout.splitlines()[1].split()
+        assert numbers[0] == cid and numbers[2] == "64.0MiB" and int(numbers[4]) >= 1
+    finally:
+        labkit("rm", "-f", cid)
