@@ -22,6 +22,7 @@ from kernel_helpers.checks._probe import mount_fstypes, ns_inode
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.process import run_in_child
+from kernel_helpers.rootfs.mounts import chroot_escape
 
 MARKER = "labkit-host-only"
 """A file the check puts outside the container's root: it must not be reachable."""
@@ -77,11 +78,7 @@ def private_tmpfs(answer: object) -> str:
 
 def _escape_reaches(path: str) -> bool:
     """The classic chroot escape, then: is the host-only `path` reachable?"""
-    os.makedirs("/.labkit-escape", exist_ok=True)
-    LINUX.chroot("/.labkit-escape")
-    for _ in range(64):
-        os.chdir("..")
-    LINUX.chroot(".")
+    chroot_escape()  # leaves the process at whatever root `..` reached
     return os.path.exists(path)
 
 
