@@ -1,9 +1,9 @@
-"""``python -m tui``: the same as ``labkit tui``."""
+"""``python -m tui``: the same app as ``labkit tui``."""
 
 from __future__ import annotations
 
 import sys
 
-from kernel_helpers.cli import main
+from tui.command import main
 
-sys.exit(main(["tui", *sys.argv[1:]]))
+sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static
+from textual.widgets import Header, Static
 
 from kernel_helpers.errors import LabkitError
 
@@ -28,12 +28,13 @@ class LabKitApp(App[None]):
         """Where labs/course.toml is; None for the kit's own labs."""
 
     def compose(self) -> ComposeResult:
+        yield Header()
         yield Static("Loading the course…", id="loading")
 
     def on_mount(self) -> None:
-        # kernel_helpers.course imports nbformat (~0.8 s here), so it loads in a thread
-        # while the first frame is already on screen.
-        self.run_worker(self._load, thread=True, name="load the course")
+        # kernel_helpers.course imports nbformat (~0.8 s here): draw the first frame,
+        # then load the course in a thread.
+        self.call_after_refresh(self.run_worker, self._load, thread=True, name="load the course")
 
     def _load(self) -> None:
         from kernel_helpers.course import LABS_ROOT, load_course
