@@ -1,0 +1,112 @@
+"""`labkit run` with cgroup limits, as a learner types it: limits hold, bad values, crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers import cgroups
+from kernel_helpers.cgroups.group import leftovers
+from kernel_helpers.runtime.state import all_states
+from kernel_helpers.testing import labkit
+
+pytestmark = pytest.mark.usefixtures("root")
+EAT_64M = "x=$(head -c 67108864 /dev/zero | tr '\\0' x); echo ${#x}"
+
+
+def kit_groups() -> set[str]:
+    """Every kit group folder on the machine (v1 hierarchies and the v2 tree)."""
+    layout = cgroups.detect_layout()
+    roots = set(layout.v1.values()) | ({layout.v2_root} if layout.v2_root else set())
+    return {str(p) for root in roots for p in Path(root, "labkit").glob("lk*")}
+
+
+def run(busybox_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return labkit("run", "--rootfs", str(busybox_root), *args)
+
+
+def test_memory_limit_oom_kills_the_container(busybox_root: Path) -> None:
+    before = kit_groups()
+    limited = run(busybox_root, "--memory", "32M", "--", "/bin/sh", "-c", EAT_64M)
+    assert limited.returncode == 128 + signal.SIGKILL and limited.stdout == ""
+    roomy = run(busybox_root, "--memory", "512M", "--", "/bin/sh", "-c", EAT_64M)
+    assert (roomy.returncode, roomy.stdout) == (0, "67108864\n")
+    assert kit_groups() == before
+
+
+def test_pids_limit_refuses_forks_inside(busybox_root: Path) -> None:
+    pipeline = "sleep 0.1 | sleep 0.1 | sleep 0.1 | sleep 0.1; echo done"
+    limited = run(busybox_root, "--pids-limit", "3", "--", "/bin/sh", "-c", pipeline)
+    assert "can't fork" in limited.stderr and "done" not in limited.stdout
+    roomy = run(busybox_root, "--pids-limit", "20", "--", "/bin/sh", "-c", pipeline)
+    assert (roomy.returncode, roomy.stdout) == (0, "done\n")
+
+
+def test_device_deny_and_the_cgroup_namespace(busybox_root: Path) -> None:
+    # The container sees its own group as the root of the tree (cgroup namespace).
+    script = "cat /proc/self/cgroup; echo hi > /dev/null && echo null-ok; echo hi > /dev/full"
+    denied = run(busybox_root, "--device-deny", "/dev/null", "--", "/bin/sh", "-c", script)
+    assert "null-ok" not in denied.stdout and "Operation not permitted" in denied.stderr
+    assert all(line.endswith(":/") for line in denied.stdout.split())
+    allowed = run(busybox_root, "--", "/bin/sh", "-c", "echo hi > /dev/null && echo null-ok")
+    assert allowed.stdout == "null-ok\n"
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--memory", "64X"), ("--cpus", "half"), ("--pids-limit", "0"), ("--cpuset-cpus", "1-0"),
+    ("--device-deny", "/etc/passwd"),
+    ("--cpuset-cpus", "63"),  # well-formed, but this machine has no CPU 63: the kernel says no
+])
+def test_bad_values_get_one_sentence_exit_2_and_leave_nothing(option: str, value: str,
+                                                              busybox_root: Path) -> None:
+    before, probe = kit_groups(), f"probe-{os.urandom(4).hex()}"  # other helpers run containers too
+    result = run(busybox_root, option, value, "--", "/bin/true", probe)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("labkit: ")
+    assert "Traceback" not in result.stderr
+    if value != "63":
+        assert f"{option} '{value}'" in result.stderr
+    assert kit_groups() == before
+    assert [s.id for s in all_states() if probe in s.command] == []
+
+
+def _container_of(supervisor: int, timeout: float = 15) -> tuple[str, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for state in all_states():
+            if state.supervisor_pid == supervisor and state.status == "running":
+                return state.id, state.pid
+        time.sleep(0.02)
+    raise AssertionError("the container never started")
+
+
+def test_a_killed_labkit_run_leaves_a_group_that_cleanup_removes(busybox_root: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_helpers", "run", "--rootfs",
+                             str(busybox_root), "--memory", "64M", "--pids-limit", "20", "--",
+                             "/bin/sleep", "60"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    name, pid = _container_of(proc.pid)
+    group = cgroups.open_group(name)
+    assert pid in group.pids()
+    limits = group.stats()
+    assert (limits.memory_max, limits.pids_max) == (64 << 20, 20)
+    assert name not in {item.name for item in leftovers()}  # its owner is alive: in use
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.wait()
+    assert name in {item.name for item in leftovers()}
+    assert os.path.exists(group.paths[0])
+    result = labkit("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert f"cgroup {name}" in result.stdout
+    assert not any(os.path.exists(path) for path in group.paths)
+    assert name not in {item.name for item in leftovers()}
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not os.path.exists(f"/proc/{pid}")
