@@ -52,31 +52,34 @@ def check_namespace(ns: Namespace) -> Finding:
     return Finding(name, True, "can be created")
 
 
-def cgroup_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, list[str], list[str]]:
-    """("v1" | "v2" | "hybrid" | "none", v1 controllers, v2 controllers) from the mount table."""
-    v1: list[str] = []
-    v2_root = None
-    for line in Path(mountinfo).read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        fstype, _source, options = (right.split() + ["", "", ""])[:3]
-        if fstype == "cgroup":
-            v1 += [opt for opt in options.split(",")
-                   if opt not in ("rw", "ro", "relatime", "nosuid", "nodev", "noexec")
-                   and not opt.startswith("name=")]
-        elif fstype == "cgroup2" and v2_root is None:
-            v2_root = left.split()[4]
-    v2 = Path(v2_root, "cgroup.controllers").read_text().split() if v2_root else []
-    mode = "hybrid" if v1 and v2_root else "v1" if v1 else "v2" if v2_root else "none"
-    return mode, sorted(set(v1)), v2
+def check_cgroups() -> list[Finding]:
+    """The cgroup layout, the course's controllers in the version used, and eBPF device programs."""
+    from kernel_helpers.cgroups import describe, detect_layout
+    from kernel_helpers.cgroups.group import V2_CONTROLLERS
+    layout = detect_layout()
+    if layout.version == 1 and not layout.v1 or layout.version == 2 and not layout.v2_root:
+        return [Finding("cgroups", False, "no cgroup filesystem is mounted",
+                        "mount cgroup2 on /sys/fs/cgroup (the lab VM does)")]
+    wanted = (("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+              if layout.version == 1 else V2_CONTROLLERS)
+    have = layout.v1 if layout.version == 1 else layout.v2_controllers
+    missing = [c for c in wanted if c not in have]
+    return [Finding("cgroups", True, describe(layout)),
+            Finding(f"cgroup v{layout.version} controllers", not missing,
+                    f"missing: {', '.join(missing)}" if missing else ", ".join(wanted),
+                    "the labs using them will say so; the lab VM has them all"),
+            _check_bpf_devices()]
 
 
-def check_cgroups() -> Finding:
-    mode, v1, v2 = cgroup_layout()
-    if mode == "none":
-        return Finding("cgroups", False, "no cgroup filesystem is mounted",
-                       "mount cgroup2 on /sys/fs/cgroup (the lab VM does)")
-    detail = f"{mode}; v1: {', '.join(v1) or '-'}; v2: {', '.join(v2) or '-'}"
-    return Finding("cgroups", True, detail)
+def _check_bpf_devices() -> Finding:
+    """Load (not attach) the v2 device program: proves bpf(2) and the verifier accept it."""
+    from kernel_helpers.cgroups import bpf_devices, deny
+    try:
+        os.close(bpf_devices.load(deny()))
+    except LabkitError as err:
+        return Finding("cgroup eBPF devices", False, err.problem,
+                       "use a kernel with CONFIG_CGROUP_BPF (the lab VM has it)")
+    return Finding("cgroup eBPF devices", True, "device programs load")
 
 
 def check_filesystem(name: str, fstype: str) -> Finding:
@@ -125,7 +128,7 @@ def diagnose() -> list[Finding]:
     """Every check, in the order the labs need them."""
     findings = [check_root()]
     findings += [check_namespace(ns) for ns in NAMESPACE_ORDER]
-    findings += [check_cgroups(), check_filesystem("overlayfs", "overlay"),
+    findings += [*check_cgroups(), check_filesystem("overlayfs", "overlay"),
                  check_module("veth", "veth", "CONFIG_VETH"),
                  check_module("vxlan", "vxlan", "CONFIG_VXLAN"),
                  check_seccomp(), check_busybox()]

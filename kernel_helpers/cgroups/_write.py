@@ -6,7 +6,8 @@ import os
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cgroups.limits import Write
-from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotFound
+from kernel_helpers.errors import (InvalidValue, KernelError, KernelFeatureMissing,
+                                   LabkitError, NotFound)
 
 
 def apply_writes(folders: dict[str, str], writes: list[Write], subtree_roots: list[str],
@@ -37,6 +38,11 @@ def apply_writes(folders: dict[str, str], writes: list[Write], subtree_roots: li
                 f"cgroup file {write.file}", f"does not exist in {folder}",
                 f"this machine's {write.controller} controller lacks it; run `labkit doctor`"
             ) from None
+        except KernelError as err:  # EINVAL, ERANGE...: the value itself was refused
+            raise InvalidValue(f"cgroup file {write.file}",
+                               f"the kernel refused '{write.value}' ({err.problem})",
+                               "use a value this machine supports; `labkit doctor` lists its "
+                               "CPUs and cgroup controllers") from err
         except LabkitError as err:
             raise type(err)(f"cgroup {path}", f"writing '{write.value}' failed: {err.problem}",
                             err.fix) from err
