@@ -11,15 +11,19 @@ import json
 import sys
 from typing import Callable, Sequence
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "kernel_helpers.runtime.commands",
-    "kernel_helpers.runtime.oci",
-    "kernel_helpers.images.cli",
-    "kernel_helpers.course.cli",
-    "tui.command",
-    "kernel_helpers.security.cli",
-)
-"""Modules adding subcommands with ``register(subparsers)`` (cgroups, images, network, ...)."""
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "kernel_helpers.runtime.commands": ("ps", "inspect", "logs", "stop", "kill", "rm", "exec",
+                                        "pause", "unpause", "stats"),
+    "kernel_helpers.runtime.oci": ("oci",),
+    "kernel_helpers.images.cli": ("image", "commit"),
+    "kernel_helpers.course.cli": ("check", "course"),
+    "tui.command": ("tui",),
+    "kernel_helpers.security.cli": ("audit", "escapes"),
+}
+"""Modules adding subcommands with ``register(subparsers)``, and the words they add.
+
+Only the module owning the command typed is imported, so `labkit run` never pays
+for the TUI or the notebooks' libraries; help lists them all."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -62,15 +66,16 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def _cmd_ns(args: argparse.Namespace) -> int:
-    from kernel_helpers.namespaces import namespaces_of, shared_with_host
+    from kernel_helpers.namespaces import namespaces_of, shared_with
     ids = namespaces_of(args.pid)
-    shared = set(shared_with_host(args.pid))
+    shared = set(shared_with(args.pid))
     for kind, ns_id in ids.items():
-        print(f"{kind:<7} {ns_id.inode:<12} {'host' if kind in shared else 'own'}")
+        print(f"{kind:<7} {ns_id.inode:<12} {'shared with labkit' if kind in shared else 'own'}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only the module that owns that word is loaded."""
     parser = argparse.ArgumentParser(prog="labkit", description="Learn containers by building one.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -91,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("pid", nargs="?", default="self")
     ns.set_defaults(handler=_cmd_ns)
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    owners = [module for module, words in COMMAND_MODULES.items() if command in words]
+    core = command in sub.choices
+    for module in owners or ([] if core else COMMAND_MODULES):
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -102,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kernel_helpers import vm
     if argv is None:  # a learner's command line, not a caller's list
         vm.rerun_as_root_in_lab_vm()
-    parser = build_parser()
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    parser = build_parser(words[0] if words else None)
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None and sys.stdin.isatty() and sys.stdout.isatty():

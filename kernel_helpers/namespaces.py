@@ -94,9 +94,12 @@ def namespaces_of(pid: int | str = "self", proc: str = "/proc") -> dict[str, Nam
     return result
 
 
-def shared_with_host(pid: int | str, host_pid: int | str = 1) -> list[str]:
-    """The namespace kinds `pid` shares with `host_pid` (PID 1 of the host by default)."""
-    mine, theirs = namespaces_of(pid), namespaces_of(host_pid)
+def shared_with(pid: int | str, other: int | str = "self") -> list[str]:
+    """The namespace kinds `pid` shares with `other` (the caller by default, i.e. the host side).
+
+    The caller rather than PID 1: in some sandboxes PID 1's namespaces cannot be read.
+    """
+    mine, theirs = namespaces_of(pid), namespaces_of(other)
     return [kind for kind in ALL_NAMESPACE_KINDS if kind in mine and mine[kind] == theirs.get(kind)]
 
 

@@ -14,7 +14,7 @@ from kernel_helpers import ipc
 from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
 from kernel_helpers.namespaces import (ALL_NAMESPACE_KINDS, Namespace, enter, namespaces_of,
-                                       shared_with_host, unshare)
+                                       shared_with, unshare)
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.runtime.run_options import spec_from_options
@@ -151,7 +151,7 @@ def test_inspect_matches_lsns() -> None:
 def test_a_new_process_shares_nothing_it_unshared() -> None:
     def child() -> list[str]:
         unshare({Namespace.UTS, Namespace.IPC, Namespace.NET})
-        return shared_with_host("self", os.getppid())
+        return shared_with("self", os.getppid())
     shared = run_in_child(child)
     assert "uts" not in shared and "ipc" not in shared and "net" not in shared
     assert "mnt" in shared

@@ -104,7 +104,7 @@ def test_orphans_are_reaped_only_with_an_init(init: bool, zombies: int) -> None:
      "labkit: rootfs '/nonexistent/rootfs': does not exist or is not a directory. Give a directory"),
     (["run", "--ns", "pid,bogus", "--", "/bin/true"],
      "labkit: namespace 'bogus': is not a namespace type. Use some of: user, pid,"),
-    (["run"], "labkit: labkit run: no command was given. Put it after --"),
+    (["run", "--rootfs", "host"], "labkit: labkit run: no command was given. Put it after --"),
     (["run", "--", "/no/such/command"],
      "labkit: command '/no/such/command': was not found in the container."),
     (["run", "--hostname", "bad_name!", "--", "/bin/true"],
