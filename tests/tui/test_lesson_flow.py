@@ -157,6 +157,10 @@ async def test_step_output_streams_and_the_app_stays_responsive(labs: Path) -> N
         await pilot.press("escape")
         await until(pilot, lambda: "[done]" in output(app))
         assert "inside: host-three" in output(app)
+        await pilot.press("o")  # the output, full screen
+        assert app.screen.maximized is app.screen.query_one(StepOutput)
+        await pilot.press("escape")  # back to the lesson, not yet to the list
+        assert lesson(app).maximized is None
         assert latency < 0.3, f"a key took {latency:.2f}s while the step ran"
 
 

@@ -43,10 +43,13 @@ class LessonScreen(Screen[None]):
         Binding("n", "next", "Next"),
         Binding("p", "previous", "Prev"),
         Binding("s", "solution", "Solution"),
-        Binding("w", "toggle_watch", "Watch"),
+        Binding("o", "toggle_output", "Output"),
+        Binding("w", "toggle_watch", "Watch", show=False),  # its state and key are in the progress line
         Binding("x", "reset", "Reset"),
         Binding("l,escape", "list", "List"),
     ]
+
+    ALLOW_IN_MAXIMIZED_VIEW = "CheckPanel, ProgressFooter, Footer"
 
     index: reactive[int] = reactive(0, init=False)
     done: reactive[bool] = reactive(False, bindings=True)
@@ -109,7 +112,7 @@ class LessonScreen(Screen[None]):
         mark = "✓" if self.done else "·"
         self.query_one(ProgressFooter).show(
             f"{mark} {self.index + 1}/{len(self.lab.steps)} {self.step.title}", done,
-            len(self.lab.steps), "watching" if self.watching else "")
+            len(self.lab.steps), "w: watching" if self.watching else "w: watch off")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # None greys the key out in the footer: visible, but not yet available.
@@ -182,7 +185,17 @@ class LessonScreen(Screen[None]):
         self._mtime = self._notebook_mtime()
         self._show_step()
 
+    def action_toggle_output(self) -> None:
+        """Give the output the whole screen (80x24 leaves it four lines), and back."""
+        if self.maximized is None:
+            self.maximize(self.query_one(StepOutput), container=False)
+        else:
+            self.minimize()
+
     def action_list(self) -> None:
+        if self.maximized is not None:  # Escape first leaves the full-screen output
+            self.minimize()
+            return
         self.dismiss()
 
     def _notebook_mtime(self) -> float:
