@@ -39,6 +39,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_cgroup_options(parser)
     from kernel_helpers.security.options import add_security_options
     add_security_options(parser)
+    from kernel_helpers.net.options import add_network_options
+    add_network_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
 
@@ -79,6 +81,8 @@ def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stag
     """The CLI's parsed arguments as a spec and the stages the options ask for."""
     from kernel_helpers.cgroups.stage import stage_from_args
     cgroup = stage_from_args(args)  # bad limits are refused before anything is made
+    from kernel_helpers.net.options import stage_from_args as network_stage
+    cgroup = (*cgroup, *network_stage(args))  # bad ports or names too
     from pathlib import Path
     directory = args.rootfs.startswith(("/", ".")) or (Path(args.rootfs).is_dir()
                                                         and args.rootfs != "busybox")
