@@ -100,7 +100,7 @@ class Linux:
     def write_knob(self, path: str, value: str) -> None:
         """One write(2) of `value` to a kernel file (cgroup, /proc/sys): one value per write."""
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
             try:
                 os.write(fd, value.encode())
             finally:

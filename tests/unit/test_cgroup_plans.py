@@ -161,3 +161,53 @@ def test_sampling_maths() -> None:
 def test_stats_merge_rejects_unknown_fields() -> None:
     with pytest.raises(TypeError):
         Stats.merge({"memory_current": 1}, {"not_a_field": 2})
+
+
+def _files(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def test_v2_stats_from_a_fixture_group(tmp_path: Path) -> None:
+    from kernel_helpers.cgroups import Cgroup
+    folder = tmp_path / "labkit" / "lk00000002"
+    _files(folder, {
+        "memory.current": "1048576\n", "memory.max": "max\n", "memory.peak": "2097152\n",
+        "memory.events": "low 0\nhigh 0\nmax 7\noom 2\noom_kill 1\noom_group_kill 0\n",
+        "cpu.stat": "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 10\n"
+                    "nr_throttled 4\nthrottled_usec 800\nnr_bursts 0\nburst_usec 0\n",
+        "pids.current": "3\n", "pids.max": "20\n", "pids.events": "max 5\n",
+        "io.stat": "7:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n"
+                   "8:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+        "cgroup.events": "populated 1\nfrozen 1\n"})
+    group = Cgroup("lk00000002", 2, {}, [str(tmp_path / "labkit")])
+    assert group.stats() == Stats(
+        memory_current=1 << 20, memory_max=None, memory_peak=2 << 20, oom_events=2, oom_kills=1,
+        cpu_usage_usec=1500, cpu_user_usec=1000, cpu_system_usec=500, cpu_nr_periods=10,
+        cpu_nr_throttled=4, cpu_throttled_usec=800, pids_current=3, pids_max=20, pids_denied=5,
+        io_read_bytes=8192, io_write_bytes=512, frozen=True)
+
+
+def test_v1_stats_from_fixture_hierarchies(tmp_path: Path) -> None:
+    from kernel_helpers.cgroups import Cgroup
+    files = {
+        "memory": {"memory.usage_in_bytes": "4096\n", "memory.limit_in_bytes": "9223372036854771712\n",
+                   "memory.max_usage_in_bytes": "8192\n",
+                   "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"},
+        "cpu": {"cpu.stat": "nr_periods 5\nnr_throttled 2\nthrottled_time 3000000\n"},
+        "cpuacct": {"cpuacct.usage": "2500000\n", "cpuacct.stat": "user 12\nsystem 3\n"},
+        "pids": {"pids.current": "2\n", "pids.max": "max\n", "pids.events": "max 0\n"},
+        "blkio": {"blkio.throttle.io_service_bytes_recursive":
+                  "7:0 Read 1024\n7:0 Write 2048\n7:0 Sync 0\n7:0 Total 3072\nTotal 3072\n"},
+        "freezer": {"freezer.state": "THAWED\n"}}
+    folders = {}
+    for controller, content in files.items():
+        _files(tmp_path / controller / "labkit" / "lk00000003", content)
+        folders[controller] = str(tmp_path / controller / "labkit" / "lk00000003")
+    group = Cgroup("lk00000003", 1, folders, [str(tmp_path / c / "labkit") for c in files])
+    assert group.stats() == Stats(
+        memory_current=4096, memory_max=None, memory_peak=8192, oom_kills=3,
+        cpu_usage_usec=2500, cpu_user_usec=120_000, cpu_system_usec=30_000, cpu_nr_periods=5,
+        cpu_nr_throttled=2, cpu_throttled_usec=3000, pids_current=2, pids_max=None,
+        pids_denied=0, io_read_bytes=1024, io_write_bytes=2048, frozen=False)
