@@ -26,6 +26,7 @@ SWEEPERS: tuple[str, ...] = (
     "kernel_helpers.cgroups.loopdev",   # loop devices over kit files (after cgroups that throttle them)
     "kernel_helpers.images.containerfs",  # container upper/work dirs, killed imports' temp dirs
     "kernel_helpers.rootfs.mounts",     # mounts under the kit's directories
+    "kernel_helpers.security.escapes",  # device nodes a killed mknod attempt left in an image
 )
 """Modules with leftovers()/remove(), swept in this order."""
 

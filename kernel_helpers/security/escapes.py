@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import MS_BIND, MS_REMOUNT
+from kernel_helpers.cleanup import Leftover
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
@@ -187,7 +189,7 @@ def attempt_mknod(ctx: Context) -> Outcome:
     name, major, minor = ctx.disk
     reasons = []
     for place in ("/dev", "/tmp"):
-        node = f"{place}/.lk-disk-{os.getpid()}"
+        node = f"{place}/{naming.new_name()}-disk"  # the kit's prefix: `labkit cleanup` finds it
         err = _try(lambda: ctx.kernel.mknod(node, stat.S_IFBLK | 0o600, os.makedev(major, minor)))
         if err is not None:
             reasons.append(f"{place}: mknod {why(err, ctx, 'mknod', 'MKNOD')}")
@@ -300,3 +302,14 @@ def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) ->
     """Start a container from `spec` and `stages` and run the whole battery as its PID 1."""
     from kernel_helpers.security.probe import run_inside
     return run_inside(run_battery, spec, stages, context_for(stages))
+
+
+def leftovers() -> list[Leftover]:
+    """Device nodes an attempt made in an image's /tmp and could not unlink (it was killed)."""
+    return [Leftover("device node", str(path), "mknod attempt")
+            for path in sorted(naming.DATA_ROOT.glob("images/*/rootfs/tmp/lk*-disk"))
+            if naming.is_ours(path.name) and path.is_block_device()]
+
+
+def remove(item: Leftover) -> None:
+    Path(item.name).unlink(missing_ok=True)

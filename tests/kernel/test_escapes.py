@@ -5,11 +5,13 @@ detector can see an escape when there is one."""
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from kernel_helpers import cleanup, naming
 from kernel_helpers._sys import LINUX
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
@@ -87,6 +89,17 @@ def test_control_hostname_is_never_tried_from_the_hosts_uts_namespace() -> None:
     host = os.stat("/proc/self/ns/uts").st_ino
     outcome = escapes.attempt_hostname(escapes.Context(host))
     assert outcome.escaped and "not tried" in outcome.detail
+
+
+def test_cleanup_removes_a_device_node_a_killed_attempt_left(busybox_root: Path) -> None:
+    node = busybox_root / "tmp" / f"{naming.new_name()}-disk"
+    os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 0))
+    try:
+        assert str(node) in [item.name for item in cleanup.leftovers()]
+        labkit("cleanup")
+        assert not node.exists()
+    finally:
+        node.unlink(missing_ok=True)
 
 
 def test_labkit_escapes_exit_code_tells_hardened_from_naive() -> None:
