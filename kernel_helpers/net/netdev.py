@@ -154,14 +154,15 @@ def link_names(ns: Netns | None = None) -> set[str]:
         return {msg.get_attr("IFLA_IFNAME") for msg in ipr.get_links()}
 
 
-def ensure_bridge(name: str, address: str, prefixlen: int, ns: Netns | None = None,
-                  mtu: int | None = None) -> None:
-    """Create bridge `name` with the gateway address and bring it up; fine if it exists."""
+def ensure_bridge(name: str, address: str | None = None, prefixlen: int = 24,
+                  ns: Netns | None = None) -> None:
+    """Create bridge `name` (with the gateway address, if any) and bring it up; fine if it exists."""
     with route(ns, f"bridge {name}") as ipr:
         if not ipr.link_lookup(ifname=name):
-            ipr.link("add", ifname=name, kind="bridge", **({"mtu": mtu} if mtu else {}))
+            ipr.link("add", ifname=name, kind="bridge")
         index = ipr.link_lookup(ifname=name)[0]
-        if not any(a.get_attr("IFA_ADDRESS") == address for a in ipr.get_addr(index=index)):
+        if address and not any(a.get_attr("IFA_ADDRESS") == address
+                               for a in ipr.get_addr(index=index)):
             ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
         ipr.link("set", index=index, state="up")
 
