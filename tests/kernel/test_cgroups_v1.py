@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from typing import Callable
 
 import pytest
 
@@ -21,6 +23,21 @@ pytestmark = pytest.mark.usefixtures("root")
 def _proc_cgroup() -> str:
     with open("/proc/self/cgroup") as f:
         return f.read()
+
+
+def _net_cls() -> tuple[int, int]:
+    """(hierarchy id, number of groups) of net_cls from /proc/cgroups; id 0 = not bound."""
+    for line in open("/proc/cgroups"):
+        if line.split()[0] == "net_cls":
+            return int(line.split()[1]), int(line.split()[2])
+    raise AssertionError("this kernel has no net_cls controller")
+
+
+def _wait_for(done: Callable[[], bool], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return done()
 
 
 def _net_cls_in_a_private_mount(classid: int) -> tuple[str, str, str]:
@@ -44,6 +61,9 @@ def _net_cls_in_a_private_mount(classid: int) -> tuple[str, str, str]:
             finally:
                 group.delete()
                 os.rmdir(f"{mount_point}/labkit")
+                # rmdir finishes asynchronously; unmounting while a child is still dying
+                # would leave the hierarchy bound, unmounted, for good.
+                _wait_for(lambda: _net_cls()[1] == 1)
         finally:
             LINUX.umount2(mount_point)
     finally:
@@ -57,3 +77,4 @@ def test_net_cls_classid_tags_the_group() -> None:
     assert f":net_cls:/labkit/{name}\n" in seen
     assert not any("net_cls" in line.split()[4] for line in open("/proc/self/mountinfo")
                    if "cgroup" in line)  # the mount never reached this namespace
+    assert _wait_for(lambda: _net_cls()[0] == 0), "the net_cls hierarchy was left bound"
