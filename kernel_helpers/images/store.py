@@ -35,7 +35,8 @@ class ImageConfig:
     """How a container starts from the image (the OCI config's "config" part)."""
 
     entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ("/bin/sh",)
+    cmd: tuple[str, ...] = ()
+    """Empty for the kit's busybox base: `labkit run` asks for a command."""
     env: tuple[str, ...] = DEFAULT_ENV
     workdir: str = "/"
 
