@@ -202,11 +202,3 @@ async def test_errors_are_one_sentence_notifications(labs: Path) -> None:
                             r"it with the course tools, or pull the repository again\.", messages[0])
         assert "Traceback" not in messages[0]
         assert app.is_running
-
-
-async def test_a_broken_course_exits_with_one_sentence(tmp_path: Path, root: None) -> None:
-    (tmp_path / "course.toml").write_text("format_version = 99\n")
-    app = LabKitApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: not app.is_running, timeout=10)
-    assert app.return_code == 2

@@ -55,7 +55,7 @@ def test_solution_after_passing(snap_compare, labs: Path) -> None:
         from tui.screens.hint import SolutionScreen
         await started(pilot)
         await pilot.press("enter", "c")
-        await until(pilot, lambda: pilot.app.screen.query_one(CheckPanel).has_class("-passed"))
+        await until(pilot, lambda: pilot.app.screen.done)  # set where "Passed" is notified
         pilot.app.clear_notifications()
         await pilot.press("s")
         await until(pilot, lambda: isinstance(pilot.app.screen, SolutionScreen))

@@ -55,7 +55,6 @@ class LessonScreen(Screen[None]):
     done: reactive[bool] = reactive(False, bindings=True)
     runnable: reactive[bool] = reactive(False, bindings=True)
     """The step has a demo cell (its real operation) for `r` to run."""
-    watching: reactive[bool] = reactive(True)
 
     def __init__(self, course: Course, labs_root: Path, lab: Lab, step: Step) -> None:
         super().__init__()
@@ -63,6 +62,8 @@ class LessonScreen(Screen[None]):
         self.labs_root = labs_root
         """Told to the children that run checks and demos, so they load the same course."""
         self.lab = lab
+        self.watching = True
+        """Watch mode: re-check whenever the notebook file changes."""
         self.set_reactive(LessonScreen.index, lab.steps.index(step))
         self._mtime = self._notebook_mtime()
 
@@ -91,13 +92,16 @@ class LessonScreen(Screen[None]):
     def _show_step(self) -> None:
         """Show the current step's lesson text and stored state; nothing runs until a key."""
         step = self.step
+        output, verdict = self.query_one(StepOutput), self.query_one(CheckPanel)
+        self.workers.cancel_node(output)  # the previous step's run or check stops with it
+        self.workers.cancel_node(verdict)
         self.done = progress.get(step.id).done
         self.runnable = lessons.has_demo(self.lab, step)
         self.sub_title = f"{self.lab.title} · step {self.index + 1}/{len(self.lab.steps)}"
         self.query_one(Markdown).update(self._markdown(step))
         self.query_one("#lesson").scroll_home(animate=False)
-        self.query_one(StepOutput).clear()
-        self.query_one(CheckPanel).clear(
+        output.clear()
+        verdict.clear(
             "✓ done earlier: n for the next step, s for the solution" if self.done
             else f"Write `{step.answer}` in {self.lab.notebook.name}, save, and c checks it.")
         self._update_footer()
@@ -205,8 +209,7 @@ class LessonScreen(Screen[None]):
             return 0.0
 
     def _poll_notebook(self) -> None:
-        mtime = self._notebook_mtime()
-        if self.watching and mtime != self._mtime:
-            self._mtime = mtime
-            self.action_check()
+        mtime, before = self._notebook_mtime(), self._mtime
         self._mtime = mtime
+        if self.watching and mtime != before:
+            self.action_check()
