@@ -18,7 +18,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "kernel_helpers.images.cli": ("image", "commit"),
     "kernel_helpers.course.cli": ("check", "course"),
     "tui.command": ("tui",),
-    "kernel_helpers.security.cli": ("audit", "escapes"),
+    "kernel_helpers.security.cli": ("audit", "escapes", "provenance"),
     "kernel_helpers.net.cli": ("network",),
 }
 """Modules adding subcommands with ``register(subparsers)``, and the words they add.
