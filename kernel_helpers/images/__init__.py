@@ -1,6 +1,6 @@
 """Images and layers: a content-addressed layer store, OCI and `docker save` formats, commit.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from kernel_helpers.images.containerfs import (OverlayStage, commit, image_spec_and_stage,

@@ -4,7 +4,7 @@
 branch, mounts their union in a private mount namespace (in a child process,
 so the host never sees the mount), and returns what happened at each step.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _steps(base: Path) -> list[str]:
 def aufs_demo() -> list[str]:
     """Run the explainer's example on this kernel and return its transcript, line by line.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     base = containers_fs_root() / new_name()  # swept by `labkit cleanup` if we are killed
     try:

@@ -1,6 +1,6 @@
 """`labkit image ls|import|export|rm|history` and `labkit commit`.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations

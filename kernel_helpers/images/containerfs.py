@@ -12,7 +12,7 @@ for the kit to remove: when the run ends (unless the container is kept, with
 ``--keep`` or ``-d``), by `labkit rm` through `remove_container_fs`, or by
 `labkit cleanup` once the container's state is gone.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class OverlayStage(Stage):
     With `keep` the directories outlive the run (for `labkit commit`, and for
     the next start of a restarting container); otherwise each run removes them.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
 
     def __init__(self, image: Image, keep: bool = False) -> None:
@@ -138,7 +138,7 @@ def commit(container_id: str, ref: str, created_by: str | None = None) -> Image:
     Deletions travel as whiteouts, so replaying the layer on the base gives
     exactly the view the container had. Commit a container that has exited.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     from kernel_helpers.runtime.commands import is_running
     from kernel_helpers.runtime.state import find

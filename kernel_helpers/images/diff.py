@@ -6,7 +6,7 @@ a ``.wh..wh..opq`` file, the form OCI images and `docker save` carry.
 Entries are written in sorted order with numeric owners only, so the same
 tree always gives the same bytes and therefore the same digest.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 Newer docker versions write an OCI layout inside the tarball and point
 manifest.json into blobs/sha256/; both shapes are read the same way.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _gunzipped(stream: IO[bytes]) -> IO[bytes]:
 def import_archive(path: Path, ref: str | None = None) -> store.Image:
     """Import the first image of a `docker save` tarball (or the one tagged `ref`).
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     if not tarfile.is_tarfile(path):
         raise InvalidValue(f"'{path}'", "is not a tar archive", "give a file made by `docker save`")
@@ -90,7 +90,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def export_archive(ref: str, path: Path) -> None:
     """Write `ref` as a `docker save` tarball at `path` (all or nothing).
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     image = store.get(ref)
     config = json.dumps(config_json(image), indent=1).encode()

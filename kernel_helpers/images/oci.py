@@ -8,7 +8,7 @@ Every blob is hashed and compared with the digest that names it before it is
 used, and each unpacked layer must also match the config's ``diff_ids``, so a
 layer whose digest does not match is refused and nothing of it is kept.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def open_layer(path: Path, media_type: str = "") -> IO[bytes]:
 def import_layout(path: Path, tag: str | None = None, ref: str | None = None) -> Image:
     """Import one image of an OCI layout (``DIR`` or ``DIR:TAG``) into the store.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     layout = Layout(path)
     name, manifest = layout.manifest_for(tag)
@@ -172,7 +172,7 @@ def _write_blob(layout: Layout, data: bytes) -> dict[str, Any]:
 def export_layout(ref: str, path: Path) -> str:
     """Write `ref` into an OCI layout at `path` (made, or added to); return its tag there.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     image = store.get(ref)
     layout = Layout(path)

@@ -6,7 +6,7 @@ The file is small and rewritten atomically; the heavy content lives in the
 layer store, shared between images. The offline busybox base image becomes
 the image ``busybox:latest`` the first time it is asked for.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations

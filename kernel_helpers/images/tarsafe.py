@@ -15,7 +15,7 @@ The OCI/AUFS whiteout files are turned into overlayfs' form on the way:
 ``.wh.NAME`` becomes a 0/0 character device NAME, ``.wh..wh..opq`` sets
 ``trusted.overlay.opaque="y"`` on its directory.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations

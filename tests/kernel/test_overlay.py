@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +24,7 @@ from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs.overlay import (is_opaque, is_whiteout, make_whiteout,
                                            mounted_privately, overlay_step, set_opaque,
                                            union_view)
+from kernel_helpers.runtime import state
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
@@ -145,3 +147,26 @@ def test_a_committed_layer_replayed_on_the_base_gives_the_containers_view() -> N
             store.remove(ref)
     assert not containerfs.container_fs_dir(cid).exists()
     assert all(layers.has_layer(d) for d in store.get(store.BASE_IMAGE).layers)
+
+
+def test_cleanup_removes_the_files_of_a_killed_run() -> None:
+    proc = subprocess.Popen([*LABKIT, "run", "--", "/bin/sleep", "30"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        mine: list[Path] = []
+        for _ in range(500):
+            mine = [s.directory for s in state.all_states() if s.supervisor_pid == proc.pid]
+            mine = [containerfs.container_fs_dir(d.name) for d in mine]
+            if mine and (mine[0] / "upper").is_dir():
+                break
+            time.sleep(0.02)
+        assert mine, "the container never got its files"
+        found = [item for item in containerfs.leftovers() if item.name == mine[0].name]
+        assert found == []  # alive: not a leftover
+    finally:
+        proc.kill()  # SIGKILL: no chance to undo anything
+        proc.wait()
+    assert mine[0].is_dir()
+    assert labkit("cleanup").returncode == 0
+    assert not mine[0].exists()
+    assert [item for item in containerfs.leftovers() if item.name == mine[0].name] == []
