@@ -13,5 +13,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.mounts",
     "kernel_helpers.checks.users",
     "kernel_helpers.checks.cgroups",
+    "kernel_helpers.checks.union",
 )
 """Imported by kernel_helpers.course.checks.registry(); add one line per new topic."""

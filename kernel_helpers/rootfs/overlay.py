@@ -8,7 +8,7 @@ union view the container sees. A write copies the file up into the upper dir
 a directory removed and made again is marked *opaque* (the xattr
 ``trusted.overlay.opaque="y"``) so the lower directory's entries stay hidden.
 
-Taught in: lab 08.
+Taught in: lab 06.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def snapshot(root: str | Path) -> dict[str, Entry]:
     Two snapshots compare equal exactly when the trees hold the same things
     (times aside), which is how a lab checks that a layer reproduces a view.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     tree: dict[str, Entry] = {}
     for top, dirs, files in os.walk(root):
@@ -169,7 +169,7 @@ def _view(lowers: list[str]) -> dict[str, Entry]:
 def union_view(*lowers: str | Path) -> dict[str, Entry]:
     """The `snapshot` of the read-only union of `lowers` (bottom first), as the kernel shows it.
 
-    Taught in: lab 08.
+    Taught in: lab 06.
     """
     if len(lowers) == 1:
         return snapshot(lowers[0])  # one layer is its own view (the kernel wants two lowers)

@@ -179,3 +179,47 @@ WRONG.update({
     "cgroup.paths": [lambda pid: {}, cgroup_of_self],
     "cgroup.pids-limit": [limit_without_joining, join_without_limit],
 })
+
+
+def _mount_overlay(data: str, target: str) -> None:
+    kernel.mount("overlay", target, "overlay", 0, data)
+
+
+def union_bottom_first(lowers: list[str], upper: str, work: str, target: str) -> None:
+    _mount_overlay(f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}", target)
+
+
+def union_read_only(lowers: list[str], upper: str, work: str, target: str) -> None:
+    _mount_overlay(f"lowerdir={':'.join(reversed(lowers))}", target)
+
+
+def union_bind_top(lowers: list[str], upper: str, work: str, target: str) -> None:
+    kernel.mount(lowers[-1], target, None, MS_BIND)
+
+
+def union_upper_is_a_lower(lowers: list[str], upper: str, work: str, target: str) -> None:
+    _mount_overlay(f"lowerdir={lowers[0]},upperdir={lowers[1]},workdir={work}", target)
+
+
+def _walk_names(upper: str, whiteouts: bool, opaque: bool) -> list[str]:
+    import stat
+    names = []
+    for top, dirs, files in os.walk(upper):
+        rel = os.path.relpath(top, upper)
+        prefix = "" if rel == "." else rel + "/"
+        if opaque and prefix and "trusted.overlay.opaque" in os.listxattr(top):
+            names.append(prefix + ".wh..wh..opq")
+        for name in dirs + files:
+            st = os.lstat(os.path.join(top, name))
+            wh = whiteouts and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+            names.append(prefix + (".wh." if wh else "") + name)
+    return names
+
+
+WRONG.update({
+    "union.mount": [union_bottom_first, union_read_only, union_bind_top, union_upper_is_a_lower],
+    "union.aufs-layer": [lambda upper: _walk_names(upper, whiteouts=False, opaque=True),
+                         lambda upper: _walk_names(upper, whiteouts=True, opaque=False),
+                         lambda upper: sorted(os.listdir(upper)),
+                         lambda upper: {"hello.txt"}],
+})
