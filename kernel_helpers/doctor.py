@@ -103,6 +103,17 @@ def check_module(name: str, module: str, config: str) -> Finding:
     return Finding(name, False, "module not loaded", f"run `modprobe {module}`")
 
 
+def check_veth() -> Finding:
+    """Make a veth pair in a throwaway net namespace (in a child): proof, not a guess."""
+    if os.geteuid() != 0:
+        return Finding("veth", False, "cannot test without root", "run `sudo labkit doctor`")
+    from kernel_helpers.net.netdev import probe_veth
+    try:
+        return Finding("veth", True, run_in_child(probe_veth, timeout=10))
+    except LabkitError as err:
+        return Finding("veth", False, err.problem, "run `modprobe veth`")
+
+
 def check_seccomp() -> Finding:
     status = Path("/proc/self/status").read_text()
     if "Seccomp:" in status:
@@ -129,7 +140,7 @@ def diagnose() -> list[Finding]:
     findings = [check_root()]
     findings += [check_namespace(ns) for ns in NAMESPACE_ORDER]
     findings += [*check_cgroups(), check_filesystem("overlayfs", "overlay"),
-                 check_module("veth", "veth", "CONFIG_VETH"),
+                 check_veth(),
                  check_module("vxlan", "vxlan", "CONFIG_VXLAN"),
                  check_seccomp(), check_busybox()]
     return findings
