@@ -1,13 +1,14 @@
-"""The only code that writes cgroup files: a plan (list of Write) applied under the kit's subtree."""
+"""The only code that changes cgroupfs: it applies plans (Write lists), makes and removes groups."""
 
 from __future__ import annotations
 
 import os
+import time
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cgroups.limits import Write
 from kernel_helpers.errors import (InvalidValue, KernelError, KernelFeatureMissing,
-                                   LabkitError, NotFound)
+                                   LabkitError, NotFound, translate_oserror)
 
 
 def apply_writes(folders: dict[str, str], writes: list[Write], subtree_roots: list[str],
@@ -54,3 +55,28 @@ def check_inside(path: str, subtree_roots: list[str]) -> None:
     if not any(real.startswith(os.path.normpath(root) + os.sep) for root in subtree_roots):
         raise LabkitError(f"cgroup path {path}", "is outside the kit's own cgroup subtree",
                           "only groups under the kit's 'labkit' folder may be changed")
+
+
+def make_folder(path: str, exist_ok: bool = True) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not exist_ok:
+            raise translate_oserror(FileExistsError(17, "File exists"), f"cgroup {path}") from None
+    except OSError as err:
+        raise translate_oserror(err, f"mkdir cgroup {path}") from err
+
+
+def remove_folder(path: str, timeout: float) -> None:
+    """rmdir, retrying EBUSY: a group stays busy briefly while its last tasks finish exiting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise translate_oserror(err, f"rmdir cgroup {path}") from err
+            time.sleep(0.01)

@@ -23,11 +23,11 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cgroups import (_owner, bpf_devices, cpu, cpuset, devices, io, memory,
                                     net_cls, pids)
 from kernel_helpers.cgroups._read import read_keyed, read_text
-from kernel_helpers.cgroups._write import apply_writes
+from kernel_helpers.cgroups._write import apply_writes, make_folder, remove_folder
 from kernel_helpers.cgroups.layout import SUBTREE, Layout, Mode, detect_layout
 from kernel_helpers.cgroups.limits import Limits, Stats, Write
 from kernel_helpers.cleanup import Leftover, Registry
-from kernel_helpers.errors import Busy, KernelFeatureMissing, LabkitError, translate_oserror
+from kernel_helpers.errors import Busy, KernelFeatureMissing, LabkitError
 
 OWNER_KIND = "cgroups"
 """Owner records live in STATE_ROOT/cgroups/<name>."""
@@ -170,7 +170,7 @@ class Cgroup:
             _wait_until(lambda: not self.pids(), timeout, f"cgroup {self.name}",
                         "its processes did not exit")
         for path in reversed(paths):
-            _rmdir(path, timeout)
+            remove_folder(path, timeout)
         _owner.forget(OWNER_KIND, self.name)
 
 
@@ -194,12 +194,12 @@ def create(name: str | None = None, limits: Limits | None = None, layout: Layout
     _owner.remember(OWNER_KIND, name)
     try:
         for parent in group.parents:
-            _make_folder(parent)
+            make_folder(parent)
         if group.version == 2:
             _enable_v2_controllers(group)
             group.folders = {c: group.paths[0] for c in _v2_enabled(group.parents[0])}
         for path in group.paths:
-            _make_folder(path, exist_ok=False)
+            make_folder(path, exist_ok=False)
         if group.version == 1 and "cpuset" in group.folders:
             for folder in (os.path.dirname(group.folders["cpuset"]), group.folders["cpuset"]):
                 if not (read_text(folder, cpuset.CPUSET_CPUS) and
@@ -248,31 +248,6 @@ def _enable_v2_controllers(group: Cgroup) -> None:
     missing = [c for c in V2_CONTROLLERS if c in offered and c not in _v2_enabled(parent)]
     if missing:
         group._write_file(parent, "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
-
-
-def _make_folder(path: str, exist_ok: bool = True) -> None:
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        if not exist_ok:
-            raise translate_oserror(FileExistsError(17, "File exists"), f"cgroup {path}") from None
-    except OSError as err:
-        raise translate_oserror(err, f"mkdir cgroup {path}") from err
-
-
-def _rmdir(path: str, timeout: float) -> None:
-    """rmdir, retrying EBUSY: a group stays busy briefly while its last tasks finish exiting."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as err:
-            if time.monotonic() > deadline:
-                raise translate_oserror(err, f"rmdir cgroup {path}") from err
-            time.sleep(0.01)
 
 
 def _wait_until(done: object, timeout: float, subject: str, problem: str) -> None:

@@ -2,19 +2,21 @@
 
 The conversions between the two versions are pure functions, written down once:
 
-| idea            | cgroup v1 file                        | cgroup v2 file            | conversion                               |
-|-----------------|---------------------------------------|---------------------------|------------------------------------------|
-| memory limit    | memory.limit_in_bytes                 | memory.max                | same bytes                               |
-| swap            | memory.memsw.limit_in_bytes (mem+swap)| memory.swap.max (swap)    | v1 = memory + swap, v2 = swap            |
-| CPU quota       | cpu.cfs_quota_us + cpu.cfs_period_us  | cpu.max "QUOTA PERIOD"    | quota = cpus * period                    |
-| CPU share       | cpu.shares 2..262144 (default 1024)   | cpu.weight 1..10000 (100) | `shares_to_weight` (runc's formula)      |
-| IO weight       | blkio.bfq.weight 1..1000 (100)        | io.bfq.weight 1..1000     | same number (BFQ on both)                |
-| IO throttle     | blkio.throttle.{read,write}_{bps,iops}_device | io.max "MAJ:MIN rbps= wbps= riops= wiops=" | same numbers, one line |
-| pids            | pids.max                              | pids.max                  | same                                     |
-| cpuset          | cpuset.cpus / cpuset.mems             | cpuset.cpus / cpuset.mems | same list form "0-1"                     |
-| devices         | devices.allow / devices.deny          | an eBPF program           | `kernel_helpers.cgroups.bpf_devices`     |
-| freezer         | freezer.state FROZEN/THAWED           | cgroup.freeze 1/0         | -                                        |
-| net_cls classid | net_cls.classid                       | (none)                    | v2 matches the cgroup path itself (nftables `socket cgroupv2`, or a BPF program) |
+    idea             cgroup v1                          cgroup v2                    conversion
+    memory limit     memory.limit_in_bytes              memory.max                   same bytes
+    swap             memory.memsw.limit_in_bytes        memory.swap.max              v1 counts
+                     (memory + swap)                    (swap alone)                 memory + swap
+    CPU quota        cpu.cfs_quota_us, cpu.cfs_period_us  cpu.max "QUOTA PERIOD"     cpus * period
+    CPU share        cpu.shares 2..262144 (1024)        cpu.weight 1..10000 (100)    see below
+    IO weight        blkio.bfq.weight 1..1000 (100)     io.bfq.weight 1..1000 (100)  same number
+    IO throttle      blkio.throttle.{read,write}_       io.max "MAJ:MIN rbps=..      same numbers,
+                     {bps,iops}_device, one per kind    wbps= riops= wiops="         one line on v2
+    pids             pids.max                           pids.max                     same
+    cpuset           cpuset.cpus, cpuset.mems           cpuset.cpus, cpuset.mems     same "0-1" form
+    devices          devices.allow, devices.deny        an eBPF program              bpf_devices
+    freezer          freezer.state FROZEN/THAWED        cgroup.freeze 1/0            -
+    net_cls classid  net_cls.classid                    (none: match the path with nftables
+                                                         `socket cgroupv2`, or a BPF program)
 
 Taught in: lab 06.
 """
@@ -29,7 +31,7 @@ CPU_PERIOD_US = 100_000
 
 @dataclass(frozen=True)
 class DeviceRule:
-    """A device or group of devices: type 'c', 'b' or 'a' (all), major/minor (None = any), access."""
+    """Devices by type ('c', 'b' or 'a' for all), major/minor (None = any) and access."""
 
     type: str = "a"
     major: int | None = None

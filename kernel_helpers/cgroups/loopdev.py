@@ -130,8 +130,9 @@ def leftovers() -> list[Leftover]:
     bound = {d.name: d for d in _bound()}
     files = {p.stem for p in loop_dir().glob("*.img")} if loop_dir().is_dir() else set()
     names = {n for n in bound.keys() | files if naming.is_ours(n)}
-    return [Leftover("loop device", n, bound[n].path if n in bound else str(loop_dir() / f"{n}.img"))
-            for n in sorted(names) if not _owner.owner_alive(OWNER_KIND, n)]
+    where = lambda n: bound[n].path if n in bound else str(loop_dir() / f"{n}.img")  # noqa: E731
+    return [Leftover("loop device", n, where(n)) for n in sorted(names)
+            if not _owner.owner_alive(OWNER_KIND, n)]
 
 
 def remove(item: Leftover) -> None:

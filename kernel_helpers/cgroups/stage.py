@@ -1,4 +1,4 @@
-"""The cgroup part of `labkit run`: options -> Limits, and a Stage that puts the container in a group.
+"""The cgroup part of `labkit run`: options -> Limits, and a Stage putting the container in a group.
 
 The group is named like the container (``labkit/<container id>``) and made
 before the first fork; the setup process joins it *before* it unshares the

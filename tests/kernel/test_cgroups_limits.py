@@ -1,4 +1,4 @@
-"""Each controller limits what the course says it does, on this machine's cgroups (v1 here, v2 in the VM).
+"""Each controller limits what the course says, on this machine's cgroups (v1 here, v2 in the VM).
 
 Every test has a control: the same workload without the limit behaves
 differently, so the assertion would fail if the limit were not applied.

@@ -13,6 +13,7 @@ import pytest
 
 from kernel_helpers import cgroups
 from kernel_helpers.cgroups.group import leftovers
+from kernel_helpers.process import pid_alive
 from kernel_helpers.runtime.state import all_states
 from kernel_helpers.testing import labkit
 
@@ -110,3 +111,34 @@ def test_a_killed_labkit_run_leaves_a_group_that_cleanup_removes(busybox_root: P
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not os.path.exists(f"/proc/{pid}")
+
+
+def _make_things_then_die(report: int) -> None:
+    from kernel_helpers.cgroups import loopdev
+    from kernel_helpers.cgroups.run import start_in
+    group = cgroups.create(limits=cgroups.Limits(pids=10))
+    device = loopdev.create(1 << 20)
+    sleeper = start_in(group, time.sleep, 60)
+    os.write(report, f"{group.name} {device.name} {sleeper}".encode())
+    os.kill(os.getpid(), signal.SIGKILL)  # no unwinding, no cleanup: a crash
+
+
+def test_a_crashed_api_user_leaves_a_group_and_loop_device_the_sweepers_remove() -> None:
+    from kernel_helpers.cgroups import group as group_sweeper, loopdev
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        _make_things_then_die(write_end)
+    os.close(write_end)
+    name, loop_name, sleeper = os.read(read_end, 100).decode().split()
+    os.close(read_end)
+    assert os.WTERMSIG(os.waitpid(child, 0)[1]) == signal.SIGKILL
+    found = [item for item in group_sweeper.leftovers() if item.name == name]
+    loops = [item for item in loopdev.leftovers() if item.name == loop_name]
+    assert len(found) == 1 and len(loops) == 1 and loops[0].where.startswith("/dev/loop")
+    group_sweeper.remove(found[0])
+    loopdev.remove(loops[0])
+    assert name not in {item.name for item in group_sweeper.leftovers()}
+    assert loop_name not in {item.name for item in loopdev.leftovers()}
+    assert not pid_alive(int(sleeper))
