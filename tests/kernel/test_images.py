@@ -95,6 +95,8 @@ def test_an_oci_layout_made_by_umoci_imports_and_runs(workdir: Path,
     lines = run.stdout.splitlines()
     assert lines[:3] == ["/tmp", "from-umoci", "new"]  # workdir, env, opaque /var from umoci
     assert "No such file" in lines[3]  # umoci's .wh.hostname hides the lower file
+    userns = labkit("run", "--ns", "user,mnt,pid", "--rootfs", ref, "--", "/bin/ls", "/var")
+    assert (userns.returncode, userns.stdout.split()) == (0, ["new"]), userns.stderr
     history = labkit("image", "history", ref).stdout
     assert history.count("umoci repack") == 2 and "umoci config" in history
 

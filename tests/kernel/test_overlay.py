@@ -138,6 +138,9 @@ def test_a_committed_layer_replayed_on_the_base_gives_the_containers_view() -> N
         run = labkit("run", "--rootfs", ref, "--", "/bin/sh", "-c",
                      "cat /hello /var/www/index.html; ls /etc/hostname")
         assert run.stdout.split() == ["new", "page"] and run.returncode != 0
+        # In a user namespace overlayfs reads user.overlay.* xattrs (userxattr): still opaque
+        userns = labkit("run", "--ns", "user,mnt,pid", "--rootfs", ref, "--", "/bin/ls", "/var")
+        assert (userns.returncode, userns.stdout.split()) == (0, ["www"]), userns.stderr
         history = labkit("image", "history", ref).stdout.splitlines()
         assert len(history) == 3 and "step 1" in history[1]
     finally:
