@@ -81,8 +81,7 @@ def digest_mismatch(what: str, expected: str, actual: str) -> InvalidValue:
 @contextmanager
 def _building() -> Iterator[Path]:
     """A temp dir in the store, removed unless the caller renamed it into place."""
-    layers_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=layers_root()))
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=_ensure_root()))
     try:
         yield tmp
     finally:

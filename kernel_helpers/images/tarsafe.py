@@ -160,9 +160,10 @@ def extract_layer(fileobj: IO[bytes], dest: Path, allow_devices: bool = False) -
                 _check_symlink(member, parts)
                 os.symlink(member.linkname, path)
             elif member.islnk():
-                link_parts = member_parts(member.linkname)
-                source = _parent_dir(dest, link_parts, member.name) / link_parts[-1]
-                if not source.is_file() or source.is_symlink():
+                source = dest.joinpath(*member_parts(member.linkname))
+                # realpath differs from the plain join when any part of it is a symlink
+                if os.path.realpath(source) != os.path.realpath(dest) + "/" + str(
+                        source.relative_to(dest)) or not source.is_file():
                     raise _refuse(member.name, "is a hard link to something not in the layer")
                 os.link(source, path, follow_symlinks=False)
                 continue  # same inode: its owner and mode were set already

@@ -141,3 +141,11 @@ def test_a_layer_with_the_wrong_digest_is_refused() -> None:
         assert layers.add_layer(tar, expected=digest) == digest
     finally:
         layers.remove_layer(digest)
+
+
+def test_a_hard_link_through_a_symlink_is_refused(dest: Path, outside: Path) -> None:
+    (outside / "secret").write_text("host file")
+    tar = make_tar(("out", "symlink", str(outside)), ("steal", "hardlink", "out/secret"))
+    with pytest.raises(UnsafeArchive, match="not in the layer"):
+        extract_layer(tar, dest)
+    assert (outside / "secret").stat().st_nlink == 1
