@@ -20,7 +20,8 @@ class LabKitApp(App[None]):
     CSS_PATH = "labkit.tcss"
     TITLE = "labkit"
     ENABLE_COMMAND_PALETTE = False  # every key is in the footer; the palette costs a footer slot
-    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+                Binding("q", "quit", "Quit", show=False)]  # shown on the lab list
 
     def __init__(self, labs_root: Path | None = None) -> None:
         super().__init__()

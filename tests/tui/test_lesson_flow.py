@@ -120,6 +120,8 @@ async def test_progress_is_shared_with_the_notebook_side(labs: Path) -> None:
         assert "1/2" in str(app.screen.query_one(Tree).root.children[0].label)
         await pilot.press("c")
         assert lesson(app).step.id == "uts.hostname"
+        await pilot.press("q")  # q quits from anywhere, as in rustlings
+        await until(pilot, lambda: not app.is_running, timeout=5)
 
 
 async def test_reset_restores_the_stub_and_forgets_progress(labs: Path) -> None:

@@ -30,7 +30,7 @@ class CatalogScreen(Screen[None]):
         Binding("enter", "open", "Open", priority=True),
         Binding("c", "continue", "Continue"),
         Binding("x", "reset", "Reset step"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit"),  # also bound app-wide, where the footer has no room
     ]
 
     def __init__(self, course: Course, labs_root: Path) -> None:
