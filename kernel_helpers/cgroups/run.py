@@ -8,7 +8,10 @@ Taught in: lab 06.
 
 from __future__ import annotations
 
+import mmap
 import os
+import signal
+import struct
 import traceback
 from typing import Any, Callable, TypeVar
 
@@ -55,3 +58,33 @@ def start_in(group: Cgroup, fn: Callable[..., object], *args: Any) -> int:
         os.waitpid(pid, 0)
         raise ChildProcessError("the child could not join the group")
     return pid
+
+
+def _count_forever(shared: mmap.mmap) -> None:
+    n = 0
+    while True:
+        n += 1
+        shared[:8] = struct.pack("Q", n)
+
+
+class Counter:
+    """A process in `group` counting as fast as it can, into memory shared with the caller.
+
+    The freezer lab watches it: frozen, `value` stops changing; thawed, it moves on.
+    """
+
+    def __init__(self, group: Cgroup) -> None:
+        self._shared = mmap.mmap(-1, 8)
+        self.pid = start_in(group, _count_forever, self._shared)
+
+    @property
+    def value(self) -> int:
+        return int(struct.unpack("Q", self._shared[:8])[0])
+
+    def stop(self) -> None:
+        """Kill and reap the counting process (a frozen one dies too, once it is thawed)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import mmap
 import os
 import signal
-import struct
 import time
 from typing import Iterator
 
@@ -17,7 +16,7 @@ import pytest
 
 from kernel_helpers import cgroups
 from kernel_helpers.cgroups import Cgroup, Limits, Throttle, loopdev
-from kernel_helpers.cgroups.run import run_in, start_in
+from kernel_helpers.cgroups.run import Counter, run_in, start_in
 from kernel_helpers.cleanup import Registry
 
 pytestmark = pytest.mark.usefixtures("root")
@@ -180,31 +179,21 @@ def test_io_throttle_on_a_loop_device_the_kit_makes(registry: Registry) -> None:
     assert limited.stats().io_read_bytes >= size
 
 
-def _count_forever(counter: mmap.mmap) -> None:
-    n = 0
-    while True:
-        n += 1
-        counter[:8] = struct.pack("Q", n)
-
-
 def test_a_frozen_group_makes_no_progress_and_resumes_on_thaw(registry: Registry) -> None:
     group = make(registry)
-    counter = mmap.mmap(-1, 8)  # shared with the child
-    pid = start_in(group, _count_forever, counter)
-    read = lambda: struct.unpack("Q", counter[:8])[0]  # noqa: E731
+    counter = Counter(group)
     try:
         time.sleep(0.05)
         group.freeze()
         assert group.stats().frozen is True
-        frozen_at = read()
+        frozen_at = counter.value
         time.sleep(0.3)
-        assert read() == frozen_at
+        assert counter.value == frozen_at
         group.thaw()
         time.sleep(0.1)
-        assert read() > frozen_at and group.stats().frozen is False
+        assert counter.value > frozen_at and group.stats().frozen is False
     finally:
-        group.delete()
-        wait_status(pid)
+        counter.stop()
 
 
 def test_delete_kills_every_process_and_removes_the_group(registry: Registry) -> None:

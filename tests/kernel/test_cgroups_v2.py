@@ -9,10 +9,8 @@ in the pure-v2 lab VM the same tests apply every plan for real.
 
 from __future__ import annotations
 
-import mmap
 import os
 import signal
-import struct
 import time
 from typing import Iterator
 
@@ -21,7 +19,7 @@ import pytest
 from kernel_helpers import cgroups
 from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices
 from kernel_helpers.cgroups.group import V2_CONTROLLERS
-from kernel_helpers.cgroups.run import run_in, start_in
+from kernel_helpers.cgroups.run import Counter, run_in, start_in
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing
 from kernel_helpers.units import parse_size
@@ -64,28 +62,20 @@ def test_a_process_added_to_a_v2_group_is_in_it(group: Cgroup, v2: Layout) -> No
     assert not os.path.exists(group.paths[0])
 
 
-def _count_forever(counter: mmap.mmap) -> None:
-    n = 0
-    while True:
-        n += 1
-        counter[:8] = struct.pack("Q", n)
-
-
 def test_cgroup_freeze_stops_progress_and_thaw_resumes(group: Cgroup) -> None:
-    counter = mmap.mmap(-1, 8)
-    pid = start_in(group, _count_forever, counter)
-    read = lambda: struct.unpack("Q", counter[:8])[0]  # noqa: E731
-    time.sleep(0.05)
-    group.freeze()
-    assert "frozen 1" in open(f"{group.paths[0]}/cgroup.events").read()
-    frozen_at = read()
-    time.sleep(0.3)
-    assert read() == frozen_at and group.stats().frozen is True
-    group.thaw()
-    time.sleep(0.1)
-    assert read() > frozen_at and group.stats().frozen is False
-    group.kill()
-    os.waitpid(pid, 0)
+    counter = Counter(group)
+    try:
+        time.sleep(0.05)
+        group.freeze()
+        assert "frozen 1" in open(f"{group.paths[0]}/cgroup.events").read()
+        frozen_at = counter.value
+        time.sleep(0.3)
+        assert counter.value == frozen_at and group.stats().frozen is True
+        group.thaw()
+        time.sleep(0.1)
+        assert counter.value > frozen_at and group.stats().frozen is False
+    finally:
+        counter.stop()
 
 
 def _family(children: int) -> None:
