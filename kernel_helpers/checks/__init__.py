@@ -14,5 +14,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.users",
     "kernel_helpers.checks.cgroups",
     "kernel_helpers.checks.union",
+    "kernel_helpers.checks.network",
 )
 """Imported by kernel_helpers.course.checks.registry(); add one line per new topic."""

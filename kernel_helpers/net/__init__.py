@@ -1,6 +1,6 @@
 """Container networking: veth, a bridge like docker0, IPAM, NAT, names and a VXLAN overlay.
 
-Taught in: labs 09 and 10.
+Taught in: lab 07.
 """
 
 from kernel_helpers.net.ipam import DEFAULT_NETWORK, Lease, Network

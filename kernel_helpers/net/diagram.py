@@ -4,7 +4,7 @@
 data; `render_text()` and `render_matplotlib()` draw that data. Nothing is
 drawn from what the kit *meant* to make, only from what is there.
 
-Taught in: labs 09 and 10.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

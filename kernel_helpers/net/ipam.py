@@ -7,7 +7,7 @@ an atomic rename, so concurrent `labkit run`s never get the same address and a
 crash never leaves half a file. A lease records its owner's pid and start
 time, so the sweeper can tell a live lease from one a killed run left.
 
-Taught in: lab 09.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ container joins or leaves. It is rewritten *in place*, never renamed over:
 a bind mount pins an inode, so a renamed-in file would never be seen by the
 containers already running.
 
-Taught in: lab 09.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ it (`labkit doctor` says so, the lab VM enables it when provisioned).
 Rules are sent through libnftables (the library behind `nft`) with ctypes,
 so no `nft` process is spawned.
 
-Taught in: lab 10.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ it, opens a netlink socket there and setns()es back: a socket keeps the
 namespace it was born in, and no helper process is forked (pyroute2's own
 `netns=` option forks one per socket).
 
-Taught in: lab 09.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A network is like `docker network create`: it stays until `labkit network rm`
 (the sweeper in `net.sweep` only removes what a killed run left).
 
-Taught in: lab 09.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ flannel. `join_overlay` is all a real host needs (run it on each of two
 Vagrant VMs with the other's address); `simulate` builds two "hosts" out of
 kit namespaces joined by a veth "wire", so the lab runs on one machine.
 
-Taught in: lab 10.
+Taught in: lab 07.
 """
 
 from __future__ import annotations

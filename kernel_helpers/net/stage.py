@@ -8,7 +8,7 @@
 Every step registers its undo, so an error, Ctrl-C or the container's exit
 removes the ports, the veth and the lease, newest first.
 
-Taught in: lab 09.
+Taught in: lab 07.
 """
 
 from __future__ import annotations
