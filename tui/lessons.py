@@ -48,6 +48,11 @@ def step_text(lab: Lab, step: Step) -> str:
     return notebook_text.step_markdown(_notebook(lab), step.id)
 
 
+def intro_text(lab: Lab) -> str:
+    """The lab's introduction: the notebook's Markdown before the first step."""
+    return notebook_text.intro_markdown(_notebook(lab))
+
+
 def has_demo(lab: Lab, step: Step) -> bool:
     """Whether the step's section has a demonstration cell to run."""
     return any(_kind(c) == "demo" for c in section(notebook_text.read(_notebook(lab)), step.id))

@@ -18,7 +18,7 @@ from kernel_helpers.course import load_course, progress
 from tui.app import LabKitApp
 from tui.screens.catalog import CatalogScreen
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.hint import HintScreen, SolutionScreen
+from tui.screens.hint import HintScreen, TextScreen
 from tui.screens.lesson import LessonScreen
 from tui.widgets.check_panel import CheckPanel
 from tui.widgets.step_output import StepOutput
@@ -90,8 +90,8 @@ async def test_whole_lab(labs: Path) -> None:
         assert lesson(app).check_action("next", ()) is True
 
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, SolutionScreen))
-        assert "st_ino" in app.screen.source
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert "st_ino" in str(app.screen.body.code)
         await pilot.press("escape")
 
         await pilot.press("n")
@@ -106,6 +106,23 @@ async def test_whole_lab(labs: Path) -> None:
         assert isinstance(app.screen, CatalogScreen)
         assert "✓" in str(app.screen.query_one(Tree).root.children[0].label)
         assert all(p.done for p in progress.summary(load_course(labs)).values())
+        await pilot.press("c")  # nothing left to continue: the course's closing words
+        assert isinstance(app.screen, TextScreen)
+        assert "You finished the TUI test course." in str(app.screen.body)
+
+
+async def test_welcome_only_on_a_first_start(labs: Path) -> None:
+    for first in (True, False):
+        app = LabKitApp(labs)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: any(isinstance(s, CatalogScreen) for s in app.screen_stack))
+            await pilot.pause()
+            welcomed = isinstance(app.screen, TextScreen)
+            assert welcomed == first
+            if first:
+                assert "Welcome to the TUI test course." in str(app.screen.body)
+                await pilot.press("enter", "enter", "c")  # close it, open step 1, check once
+                await until(pilot, lambda: app.screen.query_one(CheckPanel).has_class("-failed"))
 
 
 async def test_progress_is_shared_with_the_notebook_side(labs: Path) -> None:

@@ -24,14 +24,24 @@ async def _failed_check(pilot: Pilot) -> None:
     await until(pilot, lambda: pilot.app.screen.query_one(CheckPanel).has_class("-failed"))
 
 
+def test_welcome_on_a_first_start(snap_compare, labs: Path) -> None:
+    """A new learner's very first screen: the course's welcome (from course.toml) over the
+    lab list, closed with Enter or Escape."""
+    async def loaded(pilot: Pilot) -> None:
+        from tui.screens.hint import TextScreen
+        await until(pilot, lambda: isinstance(pilot.app.screen, TextScreen))
+
+    assert snap_compare(LabKitApp(labs), terminal_size=SIZE, run_before=loaded)
+
+
 def test_lab_list(snap_compare, labs: Path) -> None:
-    """The first screen of a new learner: the labs, the next step open and highlighted,
+    """The lab list of a new learner: the labs, the next step open and highlighted,
     its one-line summary, the course progress bar at 0, and the keys in the footer."""
     assert snap_compare(LabKitApp(labs), terminal_size=SIZE, run_before=started)
 
 
 def test_lesson_after_a_failed_check(snap_compare, labs: Path) -> None:
-    """A step's lesson text from the notebook, an empty output box, the red verdict with its
+    """Step 1's text from the notebook (after the lab's introduction), an empty output box, the red verdict with its
     hint, the pinned progress line, and the footer with Next and Solution greyed out."""
     assert snap_compare(LabKitApp(labs), terminal_size=SIZE, run_before=_failed_check)
 
@@ -52,12 +62,12 @@ def test_solution_after_passing(snap_compare, labs: Path) -> None:
     write_answer(labs, "setup.my-namespaces")
 
     async def solution(pilot: Pilot) -> None:
-        from tui.screens.hint import SolutionScreen
+        from tui.screens.hint import TextScreen
         await started(pilot)
         await pilot.press("enter", "c")
         await until(pilot, lambda: pilot.app.screen.done)  # set where "Passed" is notified
         pilot.app.clear_notifications()
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, SolutionScreen))
+        await until(pilot, lambda: isinstance(pilot.app.screen, TextScreen))
 
     assert snap_compare(LabKitApp(labs), terminal_size=SIZE, run_before=solution)

@@ -47,8 +47,11 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
 
 
 async def started(pilot: Pilot) -> None:
-    """Wait until the course is loaded and the lab list is on screen."""
+    """Wait until the course is loaded and the lab list is on screen (closing the welcome)."""
     from tui.screens.catalog import CatalogScreen
-    await until(pilot, lambda: isinstance(pilot.app.screen, CatalogScreen))
+    from tui.screens.hint import TextScreen
+    await until(pilot, lambda: any(isinstance(s, CatalogScreen) for s in pilot.app.screen_stack))
     await pilot.pause()
-
+    if isinstance(pilot.app.screen, TextScreen):
+        await pilot.press("enter")
+    assert isinstance(pilot.app.screen, CatalogScreen)

@@ -17,6 +17,7 @@ from textual.widgets.tree import TreeNode
 
 from kernel_helpers.course import Course, Lab, Step, progress
 from tui.screens.confirm import confirm_reset
+from tui.screens.hint import TextScreen
 from tui.screens.lesson import LessonScreen
 from tui.widgets.progress_footer import ProgressFooter
 
@@ -52,6 +53,8 @@ class CatalogScreen(Screen[None]):
         tree.guide_depth = 2
         self.refresh_marks()
         tree.focus()
+        if not any(p.done or p.attempts for p in progress.summary(self.course).values()):
+            self.app.push_screen(TextScreen(self.course.title, self.course.welcome))
 
     def on_screen_resume(self) -> None:
         self.refresh_marks()
@@ -119,7 +122,7 @@ class CatalogScreen(Screen[None]):
     def action_continue(self) -> None:
         upcoming = progress.next_step(self.course)
         if upcoming is None:
-            self.notify(self.course.final, title="Course complete")
+            self.app.push_screen(TextScreen("Course complete", self.course.final))
             return
         self._open(self.course.lab_of(upcoming), upcoming)
 

@@ -1,7 +1,8 @@
-"""Modal views over a step: tiered hints, and the reference solution once the step is done."""
+"""Modal views: a step's tiered hints, and texts to read (the solution, welcome, the end)."""
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -53,18 +54,24 @@ class HintScreen(ModalScreen[int]):
         self.dismiss(self.shown)
 
 
-class SolutionScreen(ModalScreen[None]):
-    """The reference answer, shown only after the learner's own answer passed (rustlings)."""
+class TextScreen(ModalScreen[None]):
+    """A text to read and close: the reference solution once a step is done (rustlings),
+    the course's welcome on a first start, its closing words at the end."""
 
-    BINDINGS = [Binding("escape,q,s", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,s,enter", "dismiss", "Close")]
 
-    def __init__(self, title: str, source: str) -> None:
+    def __init__(self, title: str, body: RenderableType) -> None:
         super().__init__()
         self.title_text = title
-        self.source = source
+        self.body = body
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title")
-            yield Static(Syntax(self.source, "python", theme="ansi_dark", word_wrap=True))
+            yield Static(self.body, id="body")
         yield Footer()
+
+
+def solution_screen(title: str, source: str) -> TextScreen:
+    """The reference answer, highlighted as Python."""
+    return TextScreen(title, Syntax(source, "python", theme="ansi_dark", word_wrap=True))

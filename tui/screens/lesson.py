@@ -24,7 +24,7 @@ from tui import lessons
 from tui.boundary import notifying
 from tui.child import python_argv
 from tui.screens.confirm import confirm_reset
-from tui.screens.hint import HintScreen, SolutionScreen
+from tui.screens.hint import HintScreen, solution_screen
 from tui.widgets.check_panel import CheckPanel
 from tui.widgets.progress_footer import ProgressFooter
 from tui.widgets.step_output import StepOutput
@@ -107,8 +107,10 @@ class LessonScreen(Screen[None]):
         self._update_footer()
 
     def _markdown(self, step: Step) -> str:
-        # The notebook's own heading opens the text; the title is in the header and footer.
-        return lessons.step_text(self.lab, step) or f"## {step.title}"
+        # The notebook's own headings open the text; the first step follows the lab's
+        # introduction ("The idea"), as in the notebook.
+        text = lessons.step_text(self.lab, step) or f"## {step.title}"
+        return f"{lessons.intro_text(self.lab)}\n\n{text}" if self.index == 0 else text
 
     def _update_footer(self) -> None:
         states = progress.summary(self.course)
@@ -173,7 +175,7 @@ class LessonScreen(Screen[None]):
     @notifying
     async def _open_solution(self, step: Step) -> None:
         code = lessons.solution_code(self.lab, step)
-        await self.app.push_screen(SolutionScreen(f"Reference solution: {step.title}", code))
+        await self.app.push_screen(solution_screen(f"Reference solution: {step.title}", code))
 
     def action_toggle_watch(self) -> None:
         self.watching = not self.watching
