@@ -15,7 +15,7 @@ of program; this one is small enough to read instruction by instruction:
 Matching follows v1's rules: an allow-exception matches when the access asked
 for is a subset of its access; a deny-exception matches when they overlap.
 
-Taught in: lab 11. cgroup v2 only.
+Taught in: lab 08. cgroup v2 only.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _rule_block(rule: DeviceRule, allow: bool) -> list[tuple[int, int, int, obje
 def assemble(policy: DevicePolicy) -> bytes:
     """The program for `policy`, as raw bpf_insn bytes (pure: shown in the lab, unit-tested).
 
-    Taught in: lab 11.
+    Taught in: lab 08.
     """
     program = [_insn(LDX_MEM_W, 2, 1, 0), _insn(ALU64_AND_K, 2, imm=0xFFFF),
                _insn(LDX_MEM_W, 3, 1, 0), _insn(ALU64_RSH_K, 3, imm=16),
@@ -122,7 +122,7 @@ def attach(folder: str, policy: DevicePolicy, kernel: Kernel = LINUX) -> None:
 
     The attachment keeps the program alive; it goes away with the group.
 
-    Taught in: lab 11. cgroup v2 only.
+    Taught in: lab 08. cgroup v2 only.
     """
     prog_fd = load(policy, kernel)
     try:

@@ -5,7 +5,7 @@ v1 keeps a default (allow or deny all) plus a list of exceptions, written as
 this: an eBPF program attached to the group decides each open (see
 `bpf_devices`), built from the same `DevicePolicy`.
 
-Taught in: lab 11.
+Taught in: lab 08.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def plan(limits: Limits, version: int) -> list[Write]:
 def parse_device(text: str, what: str = "device") -> DeviceRule:
     """A rule from a device path ("/dev/sda") or the v1 form ("c 1:3 rw", "b 8:*").
 
-    Taught in: lab 11.
+    Taught in: lab 08.
     """
     word = text.strip()
     if word.startswith("/"):

@@ -15,5 +15,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.cgroups",
     "kernel_helpers.checks.union",
     "kernel_helpers.checks.network",
+    "kernel_helpers.checks.security",
 )
 """Imported by kernel_helpers.course.checks.registry(); add one line per new topic."""

@@ -3,7 +3,7 @@
 The audit (`audit`), the escape battery (`escapes`), the in-container probe
 (`probe`) and image provenance (`provenance`) are imported where used.
 
-Taught in: lab 11, lab 12.
+Taught in: lab 08.
 """
 
 from kernel_helpers.security.capabilities import (CAPS, DOCKER_DEFAULT, RUNC_SPEC_DEFAULT, CapSets,

@@ -8,7 +8,7 @@ from inside a container (it is the container's PID 1; see `probe.run_inside`);
 mechanism that closes it. Lines carry no pids, times or addresses, so a
 grader can compare them.
 
-Taught in: lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ A container keeps a short list (Docker's 14) in bounding, permitted and
 effective, and nothing in inheritable or ambient, so root inside cannot load
 modules, mount, set the clock or read the kernel log even before seccomp.
 
-Taught in: lab 11.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

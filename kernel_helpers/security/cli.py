@@ -3,7 +3,7 @@
 Both take every `labkit run` option, so a lab can compare, e.g.,
 `labkit audit` with `labkit audit --privileged` or `labkit escapes --userns`.
 
-Taught in: lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ only in a uts namespace of its own, and a disk is only read. Against the
 hardened runtime every attempt must fail; against the naive one (where
 safe) they show what succeeds.
 
-Taught in: lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

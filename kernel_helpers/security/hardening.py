@@ -5,7 +5,7 @@
 `HardeningStage` plugs them into the container start: mounts before
 pivot_root, then capabilities, no_new_privs and seccomp just before exec.
 
-Taught in: lab 11, lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

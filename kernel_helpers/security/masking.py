@@ -10,7 +10,7 @@ Device nodes are the other leak: root with CAP_MKNOD can `mknod` the host's
 disk. Docker stops that with the devices cgroup; `nodev_steps` also marks
 every writable mount nodev, which works the same on cgroup v1 and v2.
 
-Taught in: lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

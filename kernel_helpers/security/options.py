@@ -5,7 +5,7 @@
 --userns (root inside is host uid 100000) and --time-offset (time namespace).
 Hardening is on unless an option turns a piece of it off.
 
-Taught in: lab 11, lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

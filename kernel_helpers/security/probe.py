@@ -8,7 +8,7 @@ and seccomp and no_new_privs are already in force, so the function meets
 exactly the walls the command would. Everything it needs is imported before
 fork: after pivot_root the host's Python files are out of reach.
 
-Taught in: lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

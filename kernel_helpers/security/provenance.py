@@ -5,7 +5,7 @@ it is unchanged since import. The content listing shows what the container
 would run, with what deserves a second look flagged: setuid/setgid programs
 (root power on exec), device nodes, and world-writable files.
 
-Taught in: lab 12.
+Taught in: lab 08.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ library after pivot_root, and the container only makes one prctl call.
 A filter is inherited by every child and kept across exec, and cannot be
 removed: load it in a child process (`process.run_in_child`) when trying it.
 
-Taught in: lab 11.
+Taught in: lab 08.
 """
 
 from __future__ import annotations
