@@ -158,6 +158,32 @@ async def test_reset_restores_the_stub_and_forgets_progress(labs: Path) -> None:
         assert lesson(app).check_action("next", ()) is None
 
 
+async def test_watch_off_waits_for_c(labs: Path) -> None:
+    app = LabKitApp(labs)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("enter", "w")
+        write_answer(labs, "setup.my-namespaces")
+        await pilot.pause(2.5)  # more than two polls of the notebook
+        assert not app.screen.query_one(CheckPanel).has_class("-passed")
+        assert progress.get("setup.my-namespaces").attempts == 0
+        await pilot.press("c")
+        await until(pilot, lambda: app.screen.query_one(CheckPanel).has_class("-passed"))
+
+
+async def test_reset_from_the_list(labs: Path) -> None:
+    course = load_course(labs)
+    progress.record(course.step("setup.my-namespaces"), True)
+    app = LabKitApp(labs)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.screen.query_one(Tree)
+        tree.move_cursor(tree.root.children[0].children[0])  # the done step
+        await pilot.press("x", "y")
+        await until(pilot, lambda: not progress.get("setup.my-namespaces").done)
+        await until(pilot, lambda: "0/2" in str(tree.root.children[0].label))
+
+
 async def test_step_output_streams_and_the_app_stays_responsive(labs: Path) -> None:
     """While a step's operation runs (about 1.2 s), keys still answer at once."""
     write_answer(labs, "uts.hostname")
