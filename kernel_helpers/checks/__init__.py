@@ -16,5 +16,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.union",
     "kernel_helpers.checks.network",
     "kernel_helpers.checks.security",
+    "kernel_helpers.checks.runtime",
 )
 """Imported by kernel_helpers.course.checks.registry(); add one line per new topic."""

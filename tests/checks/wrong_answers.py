@@ -268,3 +268,39 @@ WRONG.update({
                            lambda keep: _drop(keep - {"KILL"}),
                            lambda keep: _drop(keep, extra=frozenset({"SYS_TIME"}))],
 })
+
+
+def _runtime(command: list[str], memory: int, overlay: bool = True, group: bool = True,
+             harden: bool = True, namespaces: object = None) -> tuple:
+    from kernel_helpers import images
+    from kernel_helpers.cgroups import Limits
+    from kernel_helpers.cgroups.stage import CgroupStage
+    from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
+    from kernel_helpers.rootfs.busybox import busybox_rootfs
+    from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec
+    from kernel_helpers.security.hardening import HardeningStage
+    spec = ContainerSpec(tuple(command), rootfs=PENDING_ROOTFS if overlay else str(busybox_rootfs()),
+                         namespaces=namespaces or DEFAULT_NAMESPACES)
+    stages = ((OverlayStage(images.get("busybox")),) if overlay else ()) + \
+        ((CgroupStage(Limits(memory=memory)),) if group else ()) + ((HardeningStage(),) if harden else ())
+    return spec, stages
+
+
+def _alive_by_pid_only() -> set[str]:
+    from kernel_helpers.runtime.state import all_states
+    return {s.id for s in all_states() if s.pid and os.path.exists(f"/proc/{s.pid}")}
+
+
+def _by_status_field() -> set[str]:
+    from kernel_helpers.runtime.state import all_states
+    return {s.id for s in all_states() if s.status == "running"}
+
+
+WRONG.update({
+    "runtime.assemble": [lambda c, m: _runtime(c, m, overlay=False),
+                         lambda c, m: _runtime(c, m, group=False),
+                         lambda c, m: _runtime(c, m, harden=False),
+                         lambda c, m: _runtime(c, m, namespaces=frozenset({Namespace.PID, Namespace.MNT})),
+                         lambda c, m: _runtime(c, m)[0]],
+    "manage.running": [_alive_by_pid_only, _by_status_field, lambda: set()],
+})
