@@ -110,13 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kernel_helpers import vm
     if argv is None:  # a learner's command line, not a caller's list
         vm.rerun_as_root_in_lab_vm()
-    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    given = list(sys.argv[1:] if argv is None else argv)
+    if not given and sys.stdin.isatty() and sys.stdout.isatty():
+        given = ["tui"]  # `labkit` alone, in a terminal, opens the TUI
+    words = [word for word in given if not word.startswith("-")]
     parser = build_parser(words[0] if words else None)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    if handler is None and sys.stdin.isatty() and sys.stdout.isatty():
-        args = parser.parse_args(["tui"])  # `labkit` alone, in a terminal, opens the TUI
-        handler = args.handler
     if handler is None:
         parser.print_help()
         return 0
