@@ -46,10 +46,12 @@ def limits_from_options(memory: str | None = None, cpus: str | None = None,
 
 
 def stage_from_args(args: argparse.Namespace) -> tuple[Stage, ...]:
-    """The CgroupStage the parsed options ask for, or nothing."""
+    """The CgroupStage for the parsed options: always one, with no limits if none were asked."""
     limits = limits_from_options(args.memory, args.cpus, args.pids_limit, args.cpuset_cpus,
                                  args.device_deny)
-    return () if limits is None else (CgroupStage(limits),)
+    # Every container gets a group, limits or not (as Docker does): `stats`, `pause`, `exec`
+    # and kill-all all work through it.
+    return (CgroupStage(limits or Limits()),)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ def container_group(state: ContainerState) -> "Cgroup":
 
 
 def live_status(state: ContainerState) -> str:
+    if is_running(state) and state.status in ("creating", "created"):
+        return state.status
     if is_running(state):
         if state.extra.get("cgroup") and container_group(state).is_frozen():
             return "paused"
@@ -63,17 +65,22 @@ def ps(show_all: bool = False) -> list[dict[str, object]]:
 
 
 def stop(ref: str, grace: float = 10.0) -> int:
-    """SIGTERM, then SIGKILL after `grace` seconds; no restart afterwards. Returns the signal used."""
+    """SIGTERM, then SIGKILL after `grace` seconds; no restart afterwards. Returns the signal used.
+
+    Returns once the supervisor has also finished its cleanup, so `rm` can follow at once.
+    """
     state = find(ref)
     (state.directory / STOP_REQUESTED).touch()
-    if not is_running(state):
-        return 0
-    os.kill(state.pid, signal.SIGTERM)
-    if _wait_gone(state, grace):
-        return signal.SIGTERM
-    os.kill(state.pid, signal.SIGKILL)
-    _wait_gone(state, 10)
-    return signal.SIGKILL
+    used = 0
+    if is_running(state):
+        os.kill(state.pid, signal.SIGTERM)
+        used = signal.SIGTERM
+        if not _wait_gone(state, grace):
+            os.kill(state.pid, signal.SIGKILL)
+            used = signal.SIGKILL
+            _wait_gone(state, 10)
+    _wait_supervisor(state)
+    return used
 
 
 def _wait_gone(state: ContainerState, seconds: float) -> bool:

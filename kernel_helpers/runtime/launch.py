@@ -139,11 +139,13 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         container_pid = _expect(sock, "pid")
         ctx.state.pid = container_pid
         ctx.state.pid_start = start_time(container_pid)
-        ctx.state.status = "created" if spec.start_gate else "running"
-        ctx.state.save()
+        ctx.state.save()  # recorded before it runs, so `labkit cleanup` finds it after a crash
         message = _recv(sock)  # None once exec'ed, or ("created", None) at a start gate
         if isinstance(message, LabkitError):
             raise message
+        # "running" only now: until exec the process is still the kit's Python, not the command.
+        ctx.state.status = "created" if spec.start_gate else "running"
+        ctx.state.save()
         return container_pid
     except BaseException:
         for pid in (setup_pid, container_pid):
