@@ -17,5 +17,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.network",
     "kernel_helpers.checks.security",
     "kernel_helpers.checks.runtime",
+    "kernel_helpers.checks.capstone",
 )
 """Imported by kernel_helpers.course.checks.registry(); add one line per new topic."""

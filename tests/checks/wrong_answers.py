@@ -304,3 +304,29 @@ WRONG.update({
                          lambda c, m: _runtime(c, m)[0]],
     "manage.running": [_alive_by_pid_only, _by_status_field, lambda: set()],
 })
+
+
+def _ship(page: str, port: int, publish: bool = True, limit: bool = True,
+          offset: int = 0, serve: bool = True) -> str:
+    from kernel_helpers import images
+    from kernel_helpers.cgroups import Limits
+    from kernel_helpers.cgroups.stage import CgroupStage
+    from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
+    from kernel_helpers.net import NetworkStage
+    from kernel_helpers.runtime.detach import run_detached
+    from kernel_helpers.runtime.spec import ContainerSpec
+    script = ('mkdir -p /www && printf "%s" "$1" > /www/index.html && exec httpd -f -p 80 -h /www'
+              if serve else "mkdir -p /www && exec httpd -f -p 80 -h /www")
+    stages = (OverlayStage(images.get("busybox")),
+              *([CgroupStage(Limits(memory=32 * 2**20))] if limit else []),
+              *([NetworkStage(ports=(f"127.0.0.1:{port + offset}:80",))] if publish else []))
+    return run_detached(ContainerSpec(("/bin/sh", "-c", script, "sh", page), rootfs=PENDING_ROOTFS),
+                        stages)
+
+
+WRONG.update({
+    "capstone.ship": [lambda page, port: _ship(page, port, publish=False),
+                      lambda page, port: _ship(page, port, limit=False),
+                      lambda page, port: _ship(page, port, serve=False),
+                      lambda page, port: None],
+})
