@@ -4,7 +4,7 @@ Each parser takes `what` (e.g. "memory limit") so the one-sentence error names
 the option, the bad value and the valid form. "max" means "no limit" and parses
 to None everywhere, as in cgroup v2's own files.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 def parse_size(text: str | int, what: str = "size") -> int | None:
     """Bytes from "64M", "1.5G", "512k", "4096" (binary multiples, like docker); None for "max".
 
-    Taught in: lab 06.
+    Taught in: lab 05.
     """
     if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
         return text
@@ -46,7 +46,7 @@ def parse_size(text: str | int, what: str = "size") -> int | None:
 def parse_cpus(text: str | float, what: str = "CPU limit") -> float | None:
     """CPUs as a decimal ("0.5" = half of one CPU's time); None for "max".
 
-    Taught in: lab 07.
+    Taught in: lab 05.
     """
     word = str(text).strip()
     if word.lower() == UNLIMITED:
@@ -64,7 +64,7 @@ def parse_cpus(text: str | float, what: str = "CPU limit") -> float | None:
 def parse_count(text: str | int, what: str = "count", minimum: int = 1) -> int | None:
     """A whole number such as a pids limit ("20"); None for "max".
 
-    Taught in: lab 06.
+    Taught in: lab 05.
     """
     word = str(text).strip()
     if word.lower() == UNLIMITED:
@@ -78,7 +78,7 @@ def parse_count(text: str | int, what: str = "count", minimum: int = 1) -> int |
 def parse_cpu_list(text: str, what: str = "CPU list") -> tuple[int, ...]:
     """CPU numbers from the kernel's list form "0-2,5" (as in cpuset.cpus); sorted, no repeats.
 
-    Taught in: lab 07.
+    Taught in: lab 05.
     """
     word = str(text).strip()
     ranges = [part.split("-") for part in word.split(",")] if _CPU_LIST.match(word) else []

@@ -5,7 +5,7 @@
 
 `plan(limits, version)` shows the exact file writes before they are made.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from kernel_helpers.cgroups.devices import allow_only, deny, parse_device

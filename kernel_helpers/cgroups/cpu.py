@@ -4,7 +4,7 @@ A group with quota Q and period P may run Q microseconds every P, across all
 CPUs together: 0.2 CPUs = 20000/100000, and the group is *throttled* (counted in
 nr_throttled) for the rest of each period.
 
-Taught in: lab 07.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

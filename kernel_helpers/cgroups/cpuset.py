@@ -4,7 +4,7 @@ On v1 a new cpuset group starts with *empty* cpus and mems, and adding a
 process to it fails with ENOSPC, so `inherit_plan` copies the parent's values
 first (what cgroup.clone_children=1 would do). v2 starts from the parent's.
 
-Taught in: lab 07.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

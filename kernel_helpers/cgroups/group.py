@@ -8,7 +8,7 @@ Ownership: before making a group the kit writes ``STATE_ROOT/cgroups/<name>``
 with the owner's pid and start time; `leftovers` reports groups whose owner is
 gone (a SIGKILLed `labkit run`), and `labkit cleanup` kills and removes them.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ CGROUP_PROCS = "cgroup.procs"
 def plan(limits: Limits, version: int) -> list[Write]:
     """Every write `limits` needs, controller by controller (pure: shown in the labs).
 
-    Taught in: lab 06.
+    Taught in: lab 05.
     """
     return [write for module in PLANNERS for write in module.plan(limits, version)]
 
@@ -82,7 +82,7 @@ class Cgroup:
     def apply(self, limits: Limits) -> None:
         """Write the plan for `limits`; on v2 a device policy loads the eBPF program.
 
-        Taught in: lab 06.
+        Taught in: lab 05.
         """
         self._write(plan(limits, self.version))
         if limits.devices is not None and self.version == 2:
@@ -91,7 +91,7 @@ class Cgroup:
     def stats(self) -> Stats:
         """The group's accounting now (None where this machine has no source).
 
-        Taught in: lab 06.
+        Taught in: lab 05.
         """
         f, v = self.folders, self.version
         frozen = {"frozen": self.is_frozen()}
@@ -113,7 +113,7 @@ class Cgroup:
     def freeze(self, timeout: float = 5) -> None:
         """Stop every process in the group until `thaw` (they cannot even see it happen).
 
-        Taught in: lab 07.
+        Taught in: lab 05.
         """
         self._set_frozen(True, timeout)
 
@@ -144,7 +144,7 @@ class Cgroup:
     def kill(self) -> None:
         """SIGKILL every process in the group: cgroup.kill on v2, freeze-kill-thaw on v1.
 
-        Taught in: lab 07.
+        Taught in: lab 05.
         """
         path = self.paths[0]
         if self.version == 2 and os.path.exists(os.path.join(path, CGROUP_KILL)):
@@ -183,7 +183,7 @@ def create(name: str | None = None, limits: Limits | None = None, layout: Layout
             `detect_layout().v2_only()` to use the v2 tree of a hybrid machine.
         registry: if given, the group's deletion is registered there.
 
-    Taught in: lab 06.
+    Taught in: lab 05.
     """
     layout = layout or detect_layout()
     if layout.mode is Mode.NONE:

@@ -4,7 +4,7 @@ Throttles are per block device, named MAJOR:MINOR. On v1 they apply to
 direct IO only (buffered writes are flushed later by the kernel, outside the
 group); v2 also throttles writeback.
 
-Taught in: lab 07.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ did not make alone. To nest somewhere else (a delegated unit such as
 ``/system.slice/labkit.service``), set LABKIT_CGROUP_PARENT to that path
 relative to the cgroup root.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Layout:
 def detect_layout(mountinfo: str = MOUNTINFO) -> Layout:
     """The cgroup layout from the mount table (first mount of each hierarchy wins).
 
-    Taught in: lab 06.
+    Taught in: lab 05.
     """
     v1: dict[str, str] = {}
     v2_root = None

@@ -18,7 +18,7 @@ The conversions between the two versions are pure functions, written down once:
     net_cls classid  net_cls.classid                    (none: match the path with nftables
                                                          `socket cgroupv2`, or a BPF program)
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ asks /dev/loop-control for a free one (LOOP_CTL_GET_FREE), binds its file
 (LOOP_SET_FD), and later unbinds it (LOOP_CLR_FD) and deletes the file. Files
 live in DATA_ROOT/loop/<lk id>.img, so `leftovers` finds any a crash left.
 
-Taught in: lab 07.
+Taught in: lab 05.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def create(size: int = 64 << 20, registry: Registry | None = None,
            kernel: Kernel = LINUX) -> LoopDevice:
     """A fresh loop device over a sparse file of `size` bytes (detach it with `remove_device`).
 
-    Taught in: lab 07.
+    Taught in: lab 05.
     """
     name = naming.new_name()
     _owner.remember(OWNER_KIND, name)

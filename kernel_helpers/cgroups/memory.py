@@ -3,7 +3,7 @@
 Over the limit the kernel first reclaims (page cache, then swap); when nothing
 is left to reclaim it runs the OOM killer inside the group only, and counts it.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

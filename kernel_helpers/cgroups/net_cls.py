@@ -5,7 +5,7 @@ a container's traffic. cgroup v2 has no net_cls: there the group's *path* is
 the tag, matched by nftables (`socket cgroupv2 level 2 "labkit/lk..."`) or by
 an eBPF program attached to the group (BPF_CGROUP_INET_EGRESS).
 
-Taught in: lab 10.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

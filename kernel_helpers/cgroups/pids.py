@@ -3,7 +3,7 @@
 A fork bomb inside the group stops at pids.max, while the rest of the machine
 keeps working, and pids.events counts every refused fork.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

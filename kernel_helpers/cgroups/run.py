@@ -3,7 +3,7 @@
 The child joins the group *before* it does any work, so every byte and
 microsecond it uses is charged to the group.
 
-Taught in: lab 06.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     times, percent = cpu_percent(samples)          # plt.plot(times, percent)
     times, memory = series(samples, "memory_current")
 
-Taught in: lab 07.
+Taught in: lab 05.
 """
 
 from __future__ import annotations

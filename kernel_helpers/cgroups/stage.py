@@ -4,7 +4,7 @@ The group is named like the container (``labkit/<container id>``) and made
 before the first fork; the setup process joins it *before* it unshares the
 cgroup namespace, so inside the container the group is the root ("0::/").
 
-Taught in: lab 13.
+Taught in: lab 09.
 """
 
 from __future__ import annotations
