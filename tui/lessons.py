@@ -3,13 +3,15 @@
 A lab notebook is sequential: a step's Markdown cell (``metadata.labkit.step``)
 opens its section, and the code cells up to the next step's text belong to it.
 From that the TUI gets the step's demo cells (its real operation, run by the
-`r` key), its exercise cells in the solution build (shown once the step is
-done) and in the learner build (restored by reset).
+`r` key), its exercise cells (edited in $EDITOR by `e`, for learners with only
+an ssh session), and the same cells in the solution build (shown once the step
+is done) and in the learner build (restored by reset).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -67,6 +69,33 @@ def solution_code(lab: Lab, step: Step) -> str:
     cells = [c.source for c in section(build(lab.source, "solution"), step.id)
              if _kind(c) == "exercise"]
     return "\n\n".join(cells) or "# This step has no exercise cell: its demo is the lesson."
+
+
+CELL_MARK = re.compile(r"^# %% cell (\S+) \(keep this line\)$", re.MULTILINE)
+"""Separates exercise cells in the file `e` opens, so each edit goes back to its own cell."""
+
+
+def exercise_file(lab: Lab, step: Step) -> str:
+    """The step's exercise cells as one Python text for $EDITOR (empty if it has none)."""
+    nb = notebook_text.read(_notebook(lab))
+    return "".join(f"# %% cell {c.id} (keep this line)\n{c.source}\n\n"
+                   for c in section(nb, step.id) if _kind(c) == "exercise")
+
+
+def save_exercise_file(lab: Lab, text: str) -> int:
+    """Put an edited `exercise_file` back into its notebook cells; returns how many changed."""
+    parts = CELL_MARK.split(text)
+    edited = {cell_id: code.strip("\n") for cell_id, code in zip(parts[1::2], parts[2::2])}
+    nb = notebook_text.read(_notebook(lab))
+    changed = 0
+    for cell in nb.cells:
+        if cell.get("id") in edited and _kind(cell) == "exercise" and cell.source != edited[cell.id]:
+            cell.source = edited[cell.id]
+            changed += 1
+    if changed:
+        from kernel_helpers.course.build import render
+        _replace(lab.notebook, render(nb))
+    return changed
 
 
 def reset(lab: Lab, step: Step) -> int:

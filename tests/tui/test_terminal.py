@@ -114,3 +114,36 @@ def test_a_broken_course_is_one_sentence_in_the_terminal(tmp_path: Path, root: N
     term.wait_for("Set format_version = 1.")
     assert term.close() == 2
     assert b"Traceback" not in term.screen
+
+
+def test_e_edits_the_exercise_in_the_editor_and_watch_checks_it(labs: Path, tmp_path: Path) -> None:
+    """For ssh-only learners: `e` suspends the app, runs $EDITOR on the step's exercise
+    cell, writes the result back into the notebook, and watch mode checks it."""
+    import shutil
+
+    from kernel_helpers.course import load_course
+    from tui import lessons
+    from tui_helpers import write_answer
+    solved = tmp_path / "solved"
+    shutil.copytree(labs, solved)
+    write_answer(solved, "setup.my-namespaces")
+    lab = load_course(solved).labs[0]
+    answer = tmp_path / "answer.py"
+    answer.write_text(lessons.exercise_file(lab, lab.steps[0]))
+    editor = tmp_path / "editor"  # a learner who types the right answer and saves
+    editor.write_text(f"#!/bin/sh\ncp {answer} \"$1\"\n")
+    editor.chmod(0o755)
+
+    env = dict(os.environ, TERM="xterm-256color", EDITOR=str(editor))
+    term = Terminal([sys.executable, "-m", "tui", "--labs", str(labs)], env)
+    try:
+        term.wait_for("Welcome to the TUI test course.")
+        for key in (b"\r", b"\r", b"e"):  # close the welcome, open step 1, edit
+            term.send(key)
+            time.sleep(0.5)
+        term.wait_for("your reader matches the kernel", timeout=30)
+        term.send(b"q")
+    finally:
+        code = term.close()
+    assert code == 0
+    assert "st_ino" in lessons.exercise_file(load_course(labs).labs[0], lab.steps[0])

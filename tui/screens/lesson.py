@@ -1,6 +1,6 @@
 """One lab as a step-by-step walkthrough: lesson text, live output, check verdict, progress.
 
-Keys follow rustlings: `c` checks, `n` moves on only once the check passed,
+Keys follow rustlings: `e` edits the exercise in $EDITOR, `c` checks, `n` moves on only once the check passed,
 `h` shows hints in tiers, `s` the reference solution once the step is done,
 `x` resets, `l` lists the labs. Watch mode re-checks whenever the learner
 saves the notebook (polled, so it also works where inotify does not).
@@ -23,6 +23,7 @@ from kernel_helpers.course import Course, Lab, Step, progress
 from tui import lessons
 from tui.boundary import notifying
 from tui.child import python_argv
+from tui.editor import edit_in_editor
 from tui.screens.confirm import confirm_reset
 from tui.screens.hint import HintScreen, solution_screen
 from tui.widgets.check_panel import CheckPanel
@@ -37,6 +38,7 @@ class LessonScreen(Screen[None]):
     """The steps of one lab, one at a time."""
 
     BINDINGS = [
+        Binding("e", "edit", "Edit"),
         Binding("r", "run", "Run"),
         Binding("c", "check", "Check"),
         Binding("h", "hint", "Hint"),
@@ -78,7 +80,7 @@ class LessonScreen(Screen[None]):
         yield StepOutput(id="output")
         yield CheckPanel(id="verdict")
         yield ProgressFooter()
-        yield Footer()
+        yield Footer(compact=True)  # eleven keys in 80 columns
 
     def on_mount(self) -> None:
         self.query_one("#output").border_title = "output"
@@ -129,6 +131,20 @@ class LessonScreen(Screen[None]):
         if action == "previous":
             return True if self.index > 0 else None
         return True
+
+    def action_edit(self) -> None:
+        """Edit the step's exercise cells in $EDITOR (rustlings opens your editor too)."""
+        self._edit(self.step)
+
+    @notifying
+    def _edit(self, step: Step) -> None:
+        text = lessons.exercise_file(self.lab, step)
+        if not text:
+            self.notify("This step has no exercise cell to edit.", timeout=4)
+            return
+        edited = edit_in_editor(self.app, text, f"{step.answer}.py")
+        if lessons.save_exercise_file(self.lab, edited):
+            self.notify(f"Saved to {self.lab.notebook.name}.", timeout=3)  # watch mode checks it
 
     def action_run(self) -> None:
         self.query_one(StepOutput).stream(python_argv("tui.run_demo", self.step.id),
