@@ -5,6 +5,8 @@
 - ``labkit course build [--check]`` rebuilds the learner notebooks from their sources.
 - ``labkit course validate`` proves every check passes on the solution build and
   fails on the learner build (the instructor's pre-release test).
+- ``labkit course grade SUBMISSION.ipynb... [--csv gradebook.csv]`` scores learners'
+  notebooks with the course's own checks restored (kernel_helpers.course.grade).
 
 Taught in: lab 00.
 """
@@ -23,10 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     chk.set_defaults(handler=_cmd_check)
 
     course = sub.add_parser("course", help="the labs: list, build, validate")
-    course.add_argument("action", nargs="?", default="list", choices=("list", "build", "validate"))
+    course.add_argument("action", nargs="?", default="list",
+                        choices=("list", "build", "validate", "grade"))
     course.add_argument("--check", action="store_true",
                         help="build: only report notebooks that differ from their source")
-    course.add_argument("labs", nargs="*", help="limit to these labs (default: all)")
+    course.add_argument("--csv", type=Path, help="grade: append the scores to this gradebook")
+    course.add_argument("--cell-timeout", type=float, default=120.0,
+                        help="grade: seconds a cell may run before it counts as failed")
+    course.add_argument("labs", nargs="*",
+                        help="limit to these labs (default: all); grade: the submissions")
     course.set_defaults(handler=_cmd_course)
 
 
@@ -51,6 +58,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_course(args: argparse.Namespace) -> int:
     from kernel_helpers.course import load_course
     course = load_course()
+    if args.action == "grade":
+        return _grade([Path(p) for p in args.labs], args.csv, args.cell_timeout)
     labs = [course.lab(key) for key in args.labs] or list(course.labs)
     if args.action == "build":
         return _build(labs, args.check)
@@ -99,3 +108,22 @@ def _validate(labs: list) -> int:
                     verdict = "ok  " if ok else "BAD "
                     print(f"{verdict}{variant:<8} {result.line().splitlines()[0]}")
     return 1 if bad else 0
+
+
+def _grade(submissions: list[Path], gradebook: Path | None, cell_timeout: float) -> int:
+    """Score each submission; print one line per step and a total; append to the CSV."""
+    from kernel_helpers.course.grade import grade, write_csv
+    from kernel_helpers.course.checks import fail
+    if not submissions:
+        raise fail("no submission was given", "labkit course grade alice/05_cgroups.ipynb ...")
+    for path in submissions:
+        scores = grade(path, cell_timeout=cell_timeout)
+        for score in scores:
+            note = f"  ({score.detail})" if score.detail else ""
+            print(f"{path.name}  {score.step:<24} {score.status:<11} "
+                  f"{score.points}/{score.max_points}{note}")
+        print(f"{path.name}  total {sum(s.points for s in scores)}/"
+              f"{sum(s.max_points for s in scores)}")
+        if gradebook:
+            write_csv(scores, gradebook)
+    return 0
