@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from kernel_helpers.course import Lab, Step, notebook_text, progress
+from kernel_helpers.course.build import build, render
 from kernel_helpers.errors import NotFound
 
 
@@ -62,7 +63,6 @@ def has_demo(lab: Lab, step: Step) -> bool:
 
 def solution_code(lab: Lab, step: Step) -> str:
     """The reference answer: the step's exercise cells in the solution build of the lab."""
-    from kernel_helpers.course.build import build
     if not lab.source.exists():
         raise NotFound(f"lab {lab.id} source '{lab.source}'", "does not exist",
                        "reinstall the labs, or pull the repository again")
@@ -85,17 +85,8 @@ def exercise_file(lab: Lab, step: Step) -> str:
 def save_exercise_file(lab: Lab, text: str) -> int:
     """Put an edited `exercise_file` back into its notebook cells; returns how many changed."""
     parts = CELL_MARK.split(text)
-    edited = {cell_id: code.strip("\n") for cell_id, code in zip(parts[1::2], parts[2::2])}
-    nb = notebook_text.read(_notebook(lab))
-    changed = 0
-    for cell in nb.cells:
-        if cell.get("id") in edited and _kind(cell) == "exercise" and cell.source != edited[cell.id]:
-            cell.source = edited[cell.id]
-            changed += 1
-    if changed:
-        from kernel_helpers.course.build import render
-        _replace(lab.notebook, render(nb))
-    return changed
+    return _write_exercises(lab, {cell_id: code.strip("\n")
+                                  for cell_id, code in zip(parts[1::2], parts[2::2])})
 
 
 def reset(lab: Lab, step: Step) -> int:
@@ -104,27 +95,31 @@ def reset(lab: Lab, step: Step) -> int:
     Cells are matched by the stable ids the build gives them; other cells and
     other steps are left as they are. Returns how many cells were restored.
     """
-    from kernel_helpers.course.build import build, render
     progress.reset(step)
     if not lab.source.exists():
         return 0
-    fresh = {c.id: c.source for c in section(build(lab.source, "learner"), step.id)
-             if _kind(c) == "exercise"}
+    return _write_exercises(lab, {c.id: c.source for c in section(build(lab.source, "learner"),
+                                                                   step.id)
+                                  if _kind(c) == "exercise"})
+
+
+def _write_exercises(lab: Lab, sources: dict[str, str]) -> int:
+    """Set the source of exercise cells by id (their outputs go stale, so they go too)."""
     nb = notebook_text.read(_notebook(lab))
-    restored = 0
+    changed = 0
     for cell in nb.cells:
-        if cell.get("id") in fresh and _kind(cell) == "exercise" and cell.source != fresh[cell.id]:
-            cell.source = fresh[cell.id]
-            cell.outputs, cell.execution_count = [], None
-            restored += 1
-    if restored:
+        new = sources.get(cell.get("id", ""))
+        if new is not None and _kind(cell) == "exercise" and cell.source != new:
+            cell.source, cell.outputs, cell.execution_count = new, [], None
+            changed += 1
+    if changed:
         _replace(lab.notebook, render(nb))
-    return restored
+    return changed
 
 
 def _replace(path: Path, text: str) -> None:
     """Write atomically, so JupyterLab (or a crash) never sees half a notebook."""
-    fd, tmp = tempfile.mkstemp(prefix=".reset-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".labkit-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
