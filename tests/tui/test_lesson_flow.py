@@ -44,8 +44,11 @@ async def test_whole_lab(labs: Path) -> None:
     app = LabKitApp(labs)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        assert "0/2" in str(app.screen.query_one(Tree).root.children[0].label)
-        await pilot.press("enter")  # opens at the next pending step
+        lab_node = app.screen.query_one(Tree).root.children[0]
+        assert "0/2" in str(lab_node.label) and lab_node.is_expanded  # open at the next step
+        await pilot.press("up", "space")  # space folds a lab's steps away
+        assert not lab_node.is_expanded
+        await pilot.press("enter")  # opens the lab at its next pending step
         assert lesson(app).step.id == "setup.my-namespaces"
         assert "/proc/self/ns" in app.screen.query_one(Markdown).source  # the notebook's own text
 

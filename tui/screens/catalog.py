@@ -29,6 +29,7 @@ class CatalogScreen(Screen[None]):
 
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
+        Binding("space", "toggle", "Steps"),
         Binding("c", "continue", "Continue"),
         Binding("x", "reset", "Reset step"),
         Binding("q", "app.quit", "Quit"),  # also bound app-wide, where the footer has no room
@@ -118,6 +119,10 @@ class CatalogScreen(Screen[None]):
         pending = [s for s in item.steps if not states[s.id].done]
         if item.steps:
             self._open(item, pending[0] if pending else item.steps[0])
+
+    def action_toggle(self) -> None:
+        """Show or hide a lab's steps (the tree's own space key, named in the footer)."""
+        self.query_one(Tree).action_toggle_node()
 
     def action_continue(self) -> None:
         upcoming = progress.next_step(self.course)
