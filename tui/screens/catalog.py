@@ -29,7 +29,7 @@ class CatalogScreen(Screen[None]):
 
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
-        Binding("space", "toggle", "Steps"),
+        Binding("space", "toggle", "Steps", priority=True),  # over the tree's own, unnamed one
         Binding("c", "continue", "Continue"),
         Binding("x", "reset", "Reset step"),
         Binding("q", "app.quit", "Quit"),  # also bound app-wide, where the footer has no room
