@@ -7,10 +7,11 @@ import os
 import pytest
 
 from kernel_helpers import cleanup
-from kernel_helpers.cgroups.stage import CgroupStage, limits_from_options
-from kernel_helpers.images.containerfs import containers_fs_root, image_spec_and_stage
+from kernel_helpers.cli import build_parser
+from kernel_helpers.images.containerfs import containers_fs_root
 from kernel_helpers.runtime.commands import remove, stop
 from kernel_helpers.runtime.detach import run_detached
+from kernel_helpers.runtime.run_options import spec_and_stages
 from kernel_helpers.runtime.state import all_states
 
 pytestmark = pytest.mark.usefixtures("root")
@@ -24,13 +25,15 @@ def rss_kib() -> int:
 
 
 def test_200_cycles_leave_zero_resources_and_no_growth() -> None:
-    limits = limits_from_options(memory="32M", pids_limit="64")
-    assert limits is not None
+    # Exactly what `labkit run -d` composes: image overlay, cgroup limits, default hardening.
+    # --init: SIGTERM must not race the shell's trap (PID 1 ignores unhandled signals).
+    args = build_parser("run").parse_args(["run", "-d", "--init", "--memory", "32M",
+                                           "--pids-limit", "64", "--", *COMMAND])
     fds_before = len(os.listdir("/proc/self/fd"))
     samples = []
     for cycle in range(CYCLES):
-        spec, overlay = image_spec_and_stage("busybox", COMMAND, keep=True)
-        cid = run_detached(spec, (overlay, CgroupStage(limits)))
+        spec, stages = spec_and_stages(args)
+        cid = run_detached(spec, stages)
         stop(cid, grace=5)
         assert remove(cid) == cid
         if cycle in (19, CYCLES - 1):
