@@ -59,7 +59,9 @@ def ship(answer: object) -> str:
         state = find(container)
         if not commands.is_running(state):
             raise fail("the container is not running", "start it detached (run_detached)")
-        page = _fetch(port, 3)  # httpd listens as soon as it is exec'ed
+        ports = (state.extra.get("network") or {}).get("ports", [])  # e.g. tcp:127.0.0.1:8080:80
+        published = any(str(p).endswith(f"127.0.0.1:{port}:80") for p in ports)
+        page = _fetch(port, 10) if published else None  # wait only for a port that is there
         if page is None:
             raise fail("nothing answers on 127.0.0.1 at the port given",
                        "publish the port: NetworkStage(ports=(f'127.0.0.1:{port}:80',))")
