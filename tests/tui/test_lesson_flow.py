@@ -111,7 +111,7 @@ async def test_whole_lab(labs: Path) -> None:
         assert all(p.done for p in progress.summary(load_course(labs)).values())
         await pilot.press("c")  # nothing left to continue: the course's closing words
         assert isinstance(app.screen, TextScreen)
-        assert "You finished the TUI test course." in str(app.screen.body)
+        assert "You finished the TUI test course." in app.screen.body.markup
 
 
 async def test_welcome_only_on_a_first_start(labs: Path) -> None:
@@ -123,7 +123,7 @@ async def test_welcome_only_on_a_first_start(labs: Path) -> None:
             welcomed = isinstance(app.screen, TextScreen)
             assert welcomed == first
             if first:
-                assert "Welcome to the TUI test course." in str(app.screen.body)
+                assert "Welcome to the TUI test course." in app.screen.body.markup
                 await pilot.press("enter", "enter", "c")  # close it, open step 1, check once
                 await until(pilot, lambda: app.screen.query_one(CheckPanel).has_class("-failed"))
 

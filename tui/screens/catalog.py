@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markdown import Markdown as RichMarkdown
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -55,7 +56,7 @@ class CatalogScreen(Screen[None]):
         self.refresh_marks()
         tree.focus()
         if not any(p.done or p.attempts for p in progress.summary(self.course).values()):
-            self.app.push_screen(TextScreen(self.course.title, self.course.welcome))
+            self.app.push_screen(TextScreen(self.course.title, RichMarkdown(self.course.welcome)))
 
     def on_screen_resume(self) -> None:
         self.refresh_marks()
@@ -103,7 +104,7 @@ class CatalogScreen(Screen[None]):
 
     def _describe(self, node: TreeNode[Node] | None) -> None:
         item = node.data if node else None
-        text = item.summary if isinstance(item, Lab) else (
+        text = " ".join(item.summary.split()) if isinstance(item, Lab) else (
             f"{item.title} · {item.points} pt(s) · you write `{item.answer}`" if item else "")
         self.query_one("#summary", Static).update(text)
 
@@ -127,7 +128,7 @@ class CatalogScreen(Screen[None]):
     def action_continue(self) -> None:
         upcoming = progress.next_step(self.course)
         if upcoming is None:
-            self.app.push_screen(TextScreen("Course complete", self.course.final))
+            self.app.push_screen(TextScreen("Course complete", RichMarkdown(self.course.final)))
             return
         self._open(self.course.lab_of(upcoming), upcoming)
 

@@ -105,7 +105,8 @@ class LessonScreen(Screen[None]):
         output.clear()
         verdict.clear(
             "✓ done earlier: n for the next step, s for the solution" if self.done
-            else f"Write `{step.answer}` in {self.lab.notebook.name}, save, and c checks it.")
+            else f"Write `{step.answer}` (e here, or {self.lab.notebook.name} in JupyterLab); "
+                 "each save is checked.")
         self._update_footer()
 
     def _markdown(self, step: Step) -> str:
