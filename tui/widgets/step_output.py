@@ -27,6 +27,7 @@ class StepOutput(RichLog):
 
     @notifying
     async def _stream(self, argv: list[str], title: str, labs_root: Path) -> int:
+        self.clear()  # each run starts on a clean log, as rustlings clears the screen
         self.write(f"$ {title}")
         async with running(argv, labs_root) as proc:
             assert proc.stdout is not None
