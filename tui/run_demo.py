@@ -25,6 +25,9 @@ def main(argv: list[str]) -> int:
         print(f"labkit: {err}")
         return 2
     shell = InteractiveShell.instance()
+    # A LabkitError is one sentence here too, as in the CLI, not a traceback.
+    shell.set_custom_exc((LabkitError,), lambda _shell, _type, err, _tb, tb_offset=None:
+                         print(f"labkit: {err}"))
     for cell in notebook_text.cells_of_kind(nb, "setup", "exercise"):
         if not shell.run_cell(cell.source, silent=True).success:
             print("(the notebook's setup or exercise cells failed; fix them and run again)")
