@@ -32,6 +32,11 @@ Lesson text (read from the lab notebook itself, never copied)::
     notebook_text.intro_markdown(lab.notebook)
     notebook_text.step_markdown(lab.notebook, step.id)
 
+Grading (the instructor's side, kernel_helpers.course.grade)::
+
+    grade.grade(Path("alice/05_cgroups.ipynb"))   # [Score(step, status, points, ...)]
+    labkit course grade SUBMISSION.ipynb... --csv gradebook.csv
+
 Taught in: lab 00.
 """
 
