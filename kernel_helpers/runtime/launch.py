@@ -311,11 +311,19 @@ def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
 
 def _run_init(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
               gate: int | None) -> None:
-    """A minimal init: forward signals to the command, reap every zombie, exit as it did."""
+    """A minimal init: forward signals to the command, reap every zombie, exit as it did.
+
+    Signals are blocked across the fork and the handlers are in place before the
+    socket closes, so a signal sent as soon as the command runs is never lost
+    (PID 1 silently drops signals it has no handler for).
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     child = os.fork()
     if child == 0:
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
         _exec(spec, env, sock, gate)
-    sock.close()  # only the command's exec (CLOEXEC) should end the supervisor's wait
 
     def forward(signum: int, _frame: object) -> None:
         try:
@@ -325,6 +333,8 @@ def _run_init(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
 
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, forward)
+    sock.close()  # only the command's exec (CLOEXEC) should end the supervisor's wait
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
