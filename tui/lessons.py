@@ -10,9 +10,7 @@ is done) and in the learner build (restored by reset).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -20,6 +18,7 @@ import nbformat
 from kernel_helpers.course import Lab, Step, notebook_text, progress
 from kernel_helpers.course.build import build, render
 from kernel_helpers.errors import NotFound
+from kernel_helpers.files import write_atomic
 
 
 def section(nb: nbformat.NotebookNode, step_id: str) -> list[nbformat.NotebookNode]:
@@ -119,11 +118,4 @@ def _write_exercises(lab: Lab, sources: dict[str, str]) -> int:
 
 def _replace(path: Path, text: str) -> None:
     """Write atomically, so JupyterLab (or a crash) never sees half a notebook."""
-    fd, tmp = tempfile.mkstemp(prefix=".labkit-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, text)

@@ -10,7 +10,6 @@ Taught in: lab 06.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import tarfile
 import tempfile

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernel_helpers.course.catalog import Course, Step
+from kernel_helpers.files import write_atomic
 
 
 def progress_path() -> Path:
@@ -47,14 +47,8 @@ def _load(path: Path) -> dict[str, dict]:
 
 def _save(path: Path, steps: dict[str, dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format_version": 1, "steps": steps}, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps({"format_version": 1, "steps": steps}, indent=1,
+                                  sort_keys=True))
 
 
 def _update(step_id: str, **changes: object) -> StepProgress:

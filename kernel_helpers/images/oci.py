@@ -16,13 +16,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from kernel_helpers.errors import InvalidValue, NotFound
+from kernel_helpers.files import write_atomic
 from kernel_helpers.images import layers, store
 from kernel_helpers.images.store import HistoryEntry, Image, ImageConfig
 
@@ -194,7 +194,5 @@ def export_layout(ref: str, path: Path) -> str:
                           if (m.get("annotations") or {}).get(REF_ANNOTATION) != tag]
     index["manifests"].append({"mediaType": MANIFEST, **manifest,
                                "annotations": {REF_ANNOTATION: tag}})
-    tmp = path / f".index.json.{os.getpid()}"
-    tmp.write_text(json.dumps(index, indent=1))
-    os.replace(tmp, path / "index.json")
+    write_atomic(path / "index.json", json.dumps(index, indent=1))
     return tag

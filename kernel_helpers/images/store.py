@@ -12,7 +12,6 @@ Taught in: lab 06.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import urllib.parse
@@ -23,6 +22,7 @@ from typing import IO, Callable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NotFound
+from kernel_helpers.files import write_atomic
 from kernel_helpers.images import layers
 
 _REF = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
@@ -104,9 +104,7 @@ def save(image: Image) -> Image:
     for digest in image.layers:
         layers.diff_dir(digest)
     imagedb().mkdir(parents=True, exist_ok=True)
-    tmp = imagedb() / f".{os.getpid()}.tmp"
-    tmp.write_text(image.to_json())
-    os.replace(tmp, _path(image.ref))
+    write_atomic(_path(image.ref), image.to_json())
     return image
 
 

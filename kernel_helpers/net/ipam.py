@@ -25,6 +25,7 @@ from typing import Iterable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NameTaken, NotFound
+from kernel_helpers.files import write_atomic
 from kernel_helpers.process import pid_alive, start_time
 
 NETWORK_FILE = "network.json"
@@ -122,9 +123,7 @@ def load(name: str) -> Network:
 def save(network: Network) -> None:
     """Write atomically; callers hold `locked()`."""
     network.directory.mkdir(parents=True, exist_ok=True)
-    tmp = network.directory / f".{NETWORK_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(asdict(network), indent=1))
-    os.replace(tmp, network.directory / NETWORK_FILE)
+    write_atomic(network.directory / NETWORK_FILE, json.dumps(asdict(network), indent=1))
 
 
 def all_networks() -> list[Network]:

@@ -20,6 +20,7 @@ from typing import Iterator
 from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import NameTaken, NotFound
+from kernel_helpers.files import write_atomic
 from kernel_helpers.process import pid_alive, start_time
 
 STATE_FILE = "state.json"
@@ -70,9 +71,7 @@ class ContainerState:
             (fresh / STATE_FILE).write_text(text)
             os.rename(fresh, self.directory)
             return
-        tmp = self.directory / f".{STATE_FILE}.{os.getpid()}"
-        tmp.write_text(text)
-        os.replace(tmp, self.directory / STATE_FILE)
+        write_atomic(self.directory / STATE_FILE, text)
 
 
 @contextmanager

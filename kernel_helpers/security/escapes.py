@@ -270,7 +270,7 @@ def _unshare_user(kernel: Kernel) -> int:
 def attempt_keyctl(ctx: Context) -> Outcome:
     """keyctl(GET_KEYRING_ID) on uid 0's user keyring: keyrings are not namespaced by uid."""
     try:
-        key = ctx.kernel.keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0)
+        ctx.kernel.keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0)
     except LabkitError as err:
         return Outcome("keyctl", False, "keyctl refused", why(err, ctx, "keyctl"))
     outside = Path("/proc/self/uid_map").read_text().split()[1]

@@ -81,7 +81,7 @@ def verify_image(ref: str) -> list[LayerCheck]:
 
 def image_content(ref: str) -> list[Entry]:
     """Every path each layer adds, read from the layer tars (checked first)."""
-    from kernel_helpers.images import layers, store
+    from kernel_helpers.images import layers
     entries = []
     for check in verify_image(ref):
         if not check.ok:

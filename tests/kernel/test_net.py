@@ -223,7 +223,7 @@ def test_the_vxlan_overlay_carries_traffic_between_two_simulated_hosts() -> None
     before = netdev.link_names()
     with overlay.simulate() as lab:
         a, b = lab.hosts
-        (a1, a1_ip), (b1, b1_ip) = a.containers["a1"], b.containers["b1"]
+        (a1, _), (b1, b1_ip) = a.containers["a1"], b.containers["b1"]
         srv = _echo_server(b1, b1_ip)
         assert _talk(a1, b1_ip) == b"echo:hi"
         drawn = diagram.render_text(diagram.snapshot(lab.namespaces()))
