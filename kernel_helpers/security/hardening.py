@@ -77,7 +77,7 @@ class HardeningStage(Stage):
     def prepare(self, ctx: LaunchContext) -> None:
         # Compile in the supervisor: libseccomp is not reachable after pivot_root.
         if self.profile is not None:
-            self.program = seccomp.compile_bpf(self.profile)
+            self.program = seccomp.cached_bpf(self.profile)
 
     def mounts(self, ctx: LaunchContext) -> list[MountStep]:
         if ctx.spec.rootfs is None:
