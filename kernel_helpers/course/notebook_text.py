@@ -11,8 +11,10 @@ Taught in: lab 00.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # nbformat takes most of a second to import: only `read` needs it
+    import nbformat
 
 CELL_KINDS = ("setup", "exercise", "demo", "check", "hidden-check")
 """setup: imports and helpers; exercise: the learner's code; demo: live demonstration
@@ -23,6 +25,7 @@ ANSWER_KINDS = ("setup", "exercise")
 
 def read(path: Path | str) -> nbformat.NotebookNode:
     """Load a notebook (format 4) from disk."""
+    import nbformat
     return nbformat.read(str(path), as_version=4)
 
 

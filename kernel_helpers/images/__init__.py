@@ -3,13 +3,16 @@
 Taught in: lab 06.
 """
 
-from kernel_helpers.images.containerfs import (OverlayStage, commit, image_spec_and_stage,
-                                               remove_container_fs)
-from kernel_helpers.images.docker_archive import export_archive, import_archive
-from kernel_helpers.images.oci import export_layout, import_layout
-from kernel_helpers.images.store import Image, ImageConfig, all_images, get, normalize_ref
-from kernel_helpers.images.tarsafe import UnsafeArchive, extract_layer
+from kernel_helpers._lazy import lazy_exports
 
-__all__ = ["Image", "ImageConfig", "OverlayStage", "UnsafeArchive", "all_images", "commit",
-           "export_archive", "export_layout", "extract_layer", "get", "import_archive",
-           "image_spec_and_stage", "import_layout", "normalize_ref", "remove_container_fs"]
+_EXPORTS = {
+    **dict.fromkeys(("OverlayStage", "commit", "image_spec_and_stage", "remove_container_fs"),
+                    "kernel_helpers.images.containerfs"),
+    **dict.fromkeys(("export_archive", "import_archive"), "kernel_helpers.images.docker_archive"),
+    **dict.fromkeys(("export_layout", "import_layout"), "kernel_helpers.images.oci"),
+    **dict.fromkeys(("Image", "ImageConfig", "all_images", "get", "normalize_ref"),
+                    "kernel_helpers.images.store"),
+    **dict.fromkeys(("UnsafeArchive", "extract_layer"), "kernel_helpers.images.tarsafe"),
+}
+__getattr__, __dir__ = lazy_exports(_EXPORTS)
+__all__ = sorted(_EXPORTS)

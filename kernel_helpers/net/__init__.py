@@ -3,10 +3,13 @@
 Taught in: lab 07.
 """
 
-from kernel_helpers.net.ipam import DEFAULT_NETWORK, Lease, Network
-from kernel_helpers.net.nat import PortMapping, parse_port
-from kernel_helpers.net.netdev import Netns
-from kernel_helpers.net.stage import NetworkStage
+from kernel_helpers._lazy import lazy_exports
 
-__all__ = ["DEFAULT_NETWORK", "Lease", "Network", "Netns", "NetworkStage", "PortMapping",
-           "parse_port"]
+_EXPORTS = {
+    **dict.fromkeys(("DEFAULT_NETWORK", "Lease", "Network"), "kernel_helpers.net.ipam"),
+    **dict.fromkeys(("PortMapping", "parse_port"), "kernel_helpers.net.nat"),
+    "Netns": "kernel_helpers.net.netdev",
+    "NetworkStage": "kernel_helpers.net.stage",
+}
+__getattr__, __dir__ = lazy_exports(_EXPORTS)
+__all__ = sorted(_EXPORTS)
