@@ -171,10 +171,11 @@ def test_a_sigkilled_run_leaves_a_lease_and_a_veth_that_cleanup_removes(
     web = serve(network, "doomed", "-p", f"127.0.0.1:{_free_port()}:80")
     container = ipam.load(network.name).leases[address_of(network, "doomed")].container
     web.kill()
-    web.communicate()
+    web.wait()  # not communicate(): the orphaned container still holds its stdout pipe
     kinds = {i.kind for i in cleanup.leftovers() if container in (i.name, i.where)}
     assert {"lease", "process"} <= kinds
     labkit("cleanup")
+    web.communicate(timeout=10)  # the container is gone now, so its pipes close
     assert ipam.load(network.name).leases == {}
     assert "elements" not in nat.nft(f"list map ip {network.bridge} ports", "test")
     deadline = time.monotonic() + 5  # the kernel frees the veth with the dead namespace
