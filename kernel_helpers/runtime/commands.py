@@ -75,12 +75,20 @@ def stop(ref: str, grace: float = 10.0) -> int:
     if is_running(state):
         os.kill(state.pid, signal.SIGTERM)
         used = signal.SIGTERM
+        _thaw_if_paused(state)  # a frozen process cannot act on a signal, not even SIGKILL
         if not _wait_gone(state, grace):
             os.kill(state.pid, signal.SIGKILL)
             used = signal.SIGKILL
             _wait_gone(state, 10)
     _wait_supervisor(state)
     return used
+
+
+def _thaw_if_paused(state: ContainerState) -> None:
+    if state.extra.get("cgroup") and is_running(state):
+        group = container_group(state)
+        if group.is_frozen():
+            group.thaw()
 
 
 def _wait_gone(state: ContainerState, seconds: float) -> bool:
@@ -107,6 +115,9 @@ def kill(ref: str, signum: int = signal.SIGKILL) -> None:
     state = find(ref)
     if not is_running(state):
         raise Busy(f"container '{ref}'", "is not running", "start a new one with `labkit run`")
+    if live_status(state) == "paused":
+        raise Busy(f"container '{ref}'", "is paused, so it cannot act on a signal",
+                   f"unpause it first with `labkit unpause {ref}`, or use `labkit stop {ref}`")
     os.kill(state.pid, signum)
 
 
@@ -118,7 +129,9 @@ def remove(ref: str, force: bool = False) -> str:
             raise Busy(f"container '{ref}'", "is still running",
                        f"stop it first with `labkit stop {ref}`, or use `labkit rm -f {ref}`")
         stop(ref, grace=0)
-        _wait_supervisor(state)
+        if is_running(state):
+            raise Busy(f"container '{ref}'", "did not stop, even after SIGKILL",
+                       "see `labkit inspect` and the kernel log; nothing was removed")
     from kernel_helpers.images.containerfs import remove_container_fs
     with locked():
         remove_container_fs(state.id)  # its kept upper dir, if it ran from an image

@@ -92,6 +92,8 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
                 with _foreground_tty(pid):
                     code = wait_status_to_exit_code(_wait_for(pid))
             state.status, state.exit_code, state.pid = "exited", code, 0
+            if not state.directory.exists():
+                return code  # removed meanwhile (`labkit rm`): do not bring it back
             if (state.directory / STOP_REQUESTED).exists() or not policy.should_restart(
                     code, state.restarts):
                 state.save()

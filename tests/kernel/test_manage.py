@@ -154,3 +154,14 @@ def test_pause_freezes_and_unpause_resumes_and_stats_reads_the_cgroup() -> None:
         assert numbers[0] == cid and numbers[2] == "64.0MiB" and int(numbers[4]) >= 1
     finally:
         labkit("rm", "-f", cid)
+
+
+def test_a_paused_container_can_still_be_stopped_and_removed() -> None:
+    cid = detached("--", "/bin/sleep", "60")
+    state = next(s for s in all_states() if s.id == cid)
+    assert labkit("pause", cid).returncode == 0
+    refused = labkit("kill", cid)
+    assert refused.returncode == 2 and "is paused" in refused.stderr
+    assert labkit("rm", "-f", cid).returncode == 0
+    wait_for(lambda: not Path(f"/proc/{state.pid}").exists(), 10)
+    assert cleanup.leftovers() == []
