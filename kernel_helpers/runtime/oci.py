@@ -5,9 +5,12 @@ root filesystem. The same bundle runs under runc, crun and labkit, so a lab
 can compare them. `create` sets everything up and leaves the process blocked
 before exec on a FIFO; `start` opens the FIFO and the command runs.
 
-Supported: root (path, readonly), process (args, env, cwd, user), hostname,
-linux.namespaces (new ones; joining one by path is refused), uid/gid mappings,
-and mounts beyond the standard /proc, /sys, /dev set.
+Supported: root (path, readonly), process (args, env, cwd, user, capabilities,
+noNewPrivileges), hostname, linux.namespaces (new ones; joining one by path is
+refused), uid/gid mappings, linux.resources (memory, cpu, pids), maskedPaths and
+readonlyPaths, and mounts beyond the standard /proc, /sys, /dev set. Not yet:
+hooks, rlimits, sysctl, devices and a custom seccomp profile (any seccomp
+section gets Docker's default).
 
 Taught in: lab 09.
 """
@@ -18,7 +21,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel_helpers._sys.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC
 from kernel_helpers.errors import Busy, InvalidValue, NotFound
@@ -27,6 +30,10 @@ from kernel_helpers.rootfs.mounts import MountStep
 from kernel_helpers.runtime.launch import LaunchContext, Stage
 from kernel_helpers.runtime.spec import ContainerSpec, IdMap
 from kernel_helpers.runtime.state import START_GATE, ContainerState, find, locked
+
+if TYPE_CHECKING:
+    from kernel_helpers.cgroups.limits import Limits
+    from kernel_helpers.security.hardening import Hardening
 
 OCI_VERSION = "1.0.2"
 NAMESPACE_TYPES = {"pid": Namespace.PID, "network": Namespace.NET, "mount": Namespace.MNT,
@@ -88,7 +95,40 @@ def spec_from_config(config: dict[str, Any], bundle: str | Path) -> tuple[Contai
                   if "=" in item),  # type: ignore[misc]
         cwd=process.get("cwd", "/"), id_map=id_map,
         user=(int(user.get("uid", 0)), int(user.get("gid", 0))))
-    return spec, (OciBundle(str(Path(bundle).resolve()), config.get("mounts") or [], str(rootfs)),)
+    from kernel_helpers.cgroups.stage import CgroupStage
+    from kernel_helpers.security.hardening import HardeningStage
+    return spec, (OciBundle(str(Path(bundle).resolve()), config.get("mounts") or [], str(rootfs)),
+                  CgroupStage(limits_from(linux.get("resources") or {})),
+                  HardeningStage(hardening_from(process, linux)))
+
+
+def limits_from(resources: dict[str, Any]) -> "Limits":
+    """linux.resources (memory, cpu, pids) as the kit's cgroup Limits."""
+    from kernel_helpers.cgroups.limits import CPU_PERIOD_US, Limits
+    from kernel_helpers.units import parse_cpu_list
+    memory, cpu = resources.get("memory") or {}, resources.get("cpu") or {}
+    quota, period = cpu.get("quota"), cpu.get("period") or CPU_PERIOD_US
+    return Limits(memory=memory.get("limit"),
+                  cpus=quota / period if quota and quota > 0 else None,
+                  cpu_period_us=period, cpu_shares=cpu.get("shares"),
+                  cpuset_cpus=parse_cpu_list(cpu["cpus"], "linux.resources.cpu.cpus")
+                  if cpu.get("cpus") else None,
+                  pids=(resources.get("pids") or {}).get("limit"))
+
+
+def hardening_from(process: dict[str, Any], linux: dict[str, Any]) -> "Hardening":
+    """The config's capabilities, noNewPrivileges, masked and read-only paths, as runc applies them.
+
+    The config has no seccomp section by default (`runc spec`), and then neither runc nor
+    labkit loads a filter; any section there gets Docker's default profile.
+    """
+    from kernel_helpers.security.hardening import Hardening
+    bounding = (process.get("capabilities") or {}).get("bounding")
+    return Hardening(
+        caps=None if bounding is None else frozenset(c.removeprefix("CAP_") for c in bounding),
+        no_new_privs=bool(process.get("noNewPrivileges")), seccomp="seccomp" in linux,
+        system_paths=True, nodev=False,
+        masked=tuple(linux.get("maskedPaths") or ()), readonly=tuple(linux.get("readonlyPaths") or ()))
 
 
 class OciBundle(Stage):

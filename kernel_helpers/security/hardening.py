@@ -20,7 +20,8 @@ from kernel_helpers.rootfs.mounts import MountStep
 from kernel_helpers.runtime.launch import LaunchContext, Stage
 from kernel_helpers.security import seccomp
 from kernel_helpers.security.capabilities import CAPS, DOCKER_DEFAULT, drop_to
-from kernel_helpers.security.masking import nodev_steps, plan_masking
+from kernel_helpers.security.masking import (MASKED_PATHS, READONLY_PATHS, nodev_steps,
+                                             plan_masking)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Hardening:
     """Writable mounts are nodev: device nodes made inside cannot be opened."""
     sys_writable: bool = False
     """Mount /sys read-write, as `docker run --privileged` does."""
+    masked: tuple[str, ...] = MASKED_PATHS
+    readonly: tuple[str, ...] = READONLY_PATHS
+    """The paths `system_paths` masks and write-protects (an OCI config may list its own)."""
 
     @classmethod
     def naive(cls) -> Hardening:
@@ -83,7 +87,8 @@ class HardeningStage(Stage):
         if ctx.spec.rootfs is None:
             return []
         root = str(Path(ctx.spec.rootfs).resolve())
-        steps = plan_masking(root) if self.hardening.system_paths else []
+        h = self.hardening
+        steps = plan_masking(root, h.masked, h.readonly) if h.system_paths else []
         if self.hardening.nodev:
             steps += nodev_steps(root, ctx.spec.read_only)
         if self.hardening.sys_writable and Namespace.NET in ctx.spec.namespaces:

@@ -15,6 +15,8 @@ from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
 PROBE = ("hostname; id -u; echo pid=$$; ls /; grep -c . /proc/self/mountinfo >/dev/null && echo ok; "
+         "grep -E '^(Cap...|NoNewPrivs|Seccomp):' /proc/self/status; "
+         "echo timer_list=$(wc -c < /proc/timer_list); touch /proc/sys/x 2>/dev/null || echo ro-proc-sys; "
          "touch /x 2>/dev/null || echo read-only-root")
 
 
@@ -81,6 +83,22 @@ def test_lifecycle_created_running_stopped_and_kill(tmp_path: Path) -> None:
     assert json.loads(labkit("inspect", "lk-oci-life").stdout)["exit_code"] == 9
     assert labkit("oci", "delete", "lk-oci-life").returncode == 0
     assert labkit("oci", "state", "lk-oci-life").returncode == 2
+
+
+def test_resources_become_the_containers_cgroup_limits(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path, ["/bin/sleep", "30"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["resources"].update({"memory": {"limit": 48 * 2**20}, "pids": {"limit": 32},
+                                         "cpu": {"quota": 20000, "period": 100000}})
+    (bundle / "config.json").write_text(json.dumps(config))
+    assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-limits").returncode == 0
+    try:
+        from kernel_helpers.cgroups import open_group
+        from kernel_helpers.runtime.state import find
+        stats = open_group(find("lk-oci-limits").id).stats()
+        assert (stats.memory_max, stats.pids_max) == (48 * 2**20, 32)
+    finally:
+        assert labkit("oci", "delete", "--force", "lk-oci-limits").returncode == 0
 
 
 def test_a_created_container_can_be_deleted_without_starting(tmp_path: Path) -> None:
