@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
@@ -22,3 +25,16 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+@contextmanager
+def flocked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (made if missing); the kernel drops it even on SIGKILL."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

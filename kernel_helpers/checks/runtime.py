@@ -81,7 +81,9 @@ def running(answer: object) -> str:
         stale.save()
         made.append(stale.id)
         deadline = time.monotonic() + 5
-        while commands.is_running(find(made[1])) and time.monotonic() < deadline:
+        # "exited" is written once the supervisor has cleaned up: wait for that, not just
+        # for the pid to die, so every answer sees the same states (deterministic messages).
+        while find(made[1]).status != "exited" and time.monotonic() < deadline:
             time.sleep(0.02)
         got = call(answer)
         if not isinstance(got, (set, list, tuple, frozenset)):

@@ -12,10 +12,8 @@ Taught in: lab 07.
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
-import os
 import re
 import time
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from typing import Iterable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NameTaken, NotFound
-from kernel_helpers.files import write_atomic
+from kernel_helpers.files import flocked, write_atomic
 from kernel_helpers.process import pid_alive, start_time
 
 NETWORK_FILE = "network.json"
@@ -89,13 +87,8 @@ class Network:
 @contextmanager
 def locked() -> Iterator[None]:
     """Hold the one IPAM lock (flock: released by the kernel even on SIGKILL)."""
-    net_root().mkdir(parents=True, exist_ok=True)
-    fd = os.open(net_root() / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with flocked(net_root() / ".lock"):
         yield
-    finally:
-        os.close(fd)
 
 
 def check_name(name: str) -> str:

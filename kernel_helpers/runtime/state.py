@@ -7,7 +7,6 @@ process is reaped, so a SIGKILLed `labkit run` leaves a record that
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -20,7 +19,7 @@ from typing import Iterator
 from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import NameTaken, NotFound
-from kernel_helpers.files import write_atomic
+from kernel_helpers.files import flocked, write_atomic
 from kernel_helpers.process import pid_alive, start_time
 
 STATE_FILE = "state.json"
@@ -77,13 +76,8 @@ class ContainerState:
 @contextmanager
 def locked() -> Iterator[None]:
     """Serialize changes that read then write several containers' state (names, removal)."""
-    containers_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(containers_dir() / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with flocked(containers_dir() / LOCK_FILE):
         yield
-    finally:
-        os.close(fd)
 
 
 def claim_name(state: ContainerState) -> None:
