@@ -37,6 +37,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _no_leftovers() -> Iterator[None]:
     """Assert the whole session leaves nothing behind (then sweep so one failure is not two)."""
     before = {str(item) for item in cleanup.leftovers()} if os.geteuid() == 0 else set()
+    networks_before = set(_network_names())
     yield
     if os.geteuid() != 0:
         return
@@ -45,8 +46,29 @@ def _no_leftovers() -> Iterator[None]:
     new = [str(item) for item in after if str(item) not in before]
     kept = [state.id for state in all_states() if state.status == "exited"]  # never `labkit rm`ed
     cleanup.sweep()
+    networks = _remove_networks_made_since(networks_before)
     assert new == [], f"the tests left these behind: {new}"
     assert kept == [], f"the tests left these stopped containers: {kept}"
+    assert networks == [], f"the tests left these networks: {networks}"
+
+
+def _network_names() -> list[str]:
+    from kernel_helpers.net.ipam import all_networks
+    return [network.name for network in all_networks()]
+
+
+def _remove_networks_made_since(before: set[str]) -> list[str]:
+    """Networks outlive containers on purpose (like Docker's); the session still removes its own.
+
+    The default network, made on first use by whichever test published a port, is expected;
+    any other new one is a test that forgot its cleanup, reported (and removed).
+    """
+    from kernel_helpers.net.ipam import DEFAULT_NETWORK
+    from kernel_helpers.net.networks import remove
+    made = [name for name in _network_names() if name not in before]
+    for name in made:
+        remove(name, force=True)
+    return [name for name in made if name != DEFAULT_NETWORK]
 
 
 @pytest.fixture
