@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+if TYPE_CHECKING:
+    import threading
 
 from kernel_helpers.errors import KernelError, LabkitError
 
@@ -47,16 +50,19 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
         finally:
             os._exit(0)
     os.close(write_fd)
-    if timeout is not None:
-        _arm_timeout(pid, timeout)
+    watchdog = _arm_timeout(pid, timeout) if timeout is not None else None
     try:
         data = _read_all(read_fd)
     finally:
         os.close(read_fd)
+        if watchdog is not None:
+            watchdog.cancel()  # before the reap: an unreaped pid cannot be reused by another
         _, status = os.waitpid(pid, 0)
     if not data:
-        raise KernelError(getattr(fn, "__name__", "child"),
-                          f"the child died without an answer (wait status {status})",
+        timed_out = watchdog is not None and watchdog.fired  # type: ignore[attr-defined]
+        problem = (f"took longer than {timeout:g} s and was stopped" if timed_out else
+                   f"the child died without an answer (wait status {status})")
+        raise KernelError(getattr(fn, "__name__", "child"), problem,
                           "see the kernel log or run the step again")
     kind, value = pickle.loads(data)
     if kind == "ok":
@@ -67,19 +73,22 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
                       f"this is a bug in the kit; details: {value.splitlines()[0]}")
 
 
-def _arm_timeout(pid: int, timeout: float) -> None:
-    """Kill `pid` after `timeout` seconds using a watchdog thread."""
+def _arm_timeout(pid: int, timeout: float) -> "threading.Timer":
+    """Kill `pid` after `timeout` seconds from a watchdog thread; cancel it once `pid` is done."""
     import threading
 
     def watchdog() -> None:
+        timer.fired = True  # type: ignore[attr-defined]
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
     timer = threading.Timer(timeout, watchdog)
+    timer.fired = False  # type: ignore[attr-defined]
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def wait_status_to_exit_code(status: int) -> int:

@@ -42,3 +42,14 @@ def test_namespace_names_parse_and_make_the_right_flags() -> None:
     assert clone_flags({Namespace.PID, Namespace.NET}) == 0x20000000 | 0x40000000
     with pytest.raises(InvalidValue, match="'pdi'"):
         parse_namespaces("pdi")
+
+
+def test_run_in_child_times_out_with_a_sentence_and_a_finished_child_is_left_alone() -> None:
+    import time
+
+    from kernel_helpers.errors import KernelError
+    from kernel_helpers.process import run_in_child
+    assert run_in_child(int, "7", timeout=0.2) == 7
+    time.sleep(0.3)  # the watchdog was cancelled: nothing fires at a (possibly reused) pid
+    with pytest.raises(KernelError, match="took longer than 0.3 s and was stopped"):
+        run_in_child(time.sleep, 5, timeout=0.3)
