@@ -102,11 +102,7 @@ def call(answer: Any, *args: Any) -> Any:
 
 
 def _evaluate(fn: CheckFn, get_answer: Callable[[], Any]) -> str:
-    import asyncio
-    # Forked from a notebook kernel, this child still thinks the kernel's event loop runs
-    # here; forget it, so code that makes its own loop (pyroute2's netlink) can.
-    asyncio._set_running_loop(None)
-    return fn(get_answer())
+    return fn(get_answer())  # in the child: the learner's answer is fetched there too
 
 
 def _evaluate_check(check_id: str, get_answer: Callable[[], Any], timeout: float,

@@ -91,14 +91,31 @@ def route(ns: Netns | None = None, what: str = "netlink") -> Iterator[IPRoute]:
     from pyroute2.netlink.exceptions import NetlinkError
     with inside(ns):
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
-    ipr = IPRoute(use_socket=sock)
+    with _no_running_loop():
+        ipr = IPRoute(use_socket=sock)
+        try:
+            yield ipr
+        except NetlinkError as err:
+            raise translate_oserror(OSError(err.code, os.strerror(err.code)), what) from err
+        finally:
+            ipr.close()
+            sock.close()
+
+
+@contextmanager
+def _no_running_loop() -> Iterator[None]:
+    """Hide a running asyncio loop (a notebook kernel's) while pyroute2 runs its own.
+
+    pyroute2's synchronous API drives a private event loop, which asyncio refuses to
+    start while another runs in the thread; the cell blocks that loop anyway meanwhile.
+    """
+    import asyncio
+    running = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
     try:
-        yield ipr
-    except NetlinkError as err:
-        raise translate_oserror(OSError(err.code, os.strerror(err.code)), what) from err
+        yield
     finally:
-        ipr.close()
-        sock.close()
+        asyncio._set_running_loop(running)
 
 
 @dataclass(frozen=True)

@@ -234,3 +234,11 @@ def test_the_vxlan_overlay_carries_traffic_between_two_simulated_hosts() -> None
             _talk(a1, b1_ip)
         srv.close()
     assert netdev.link_names() == before  # nothing of it was ever in the host's namespace
+
+
+def test_netlink_works_while_an_event_loop_runs_as_in_a_notebook() -> None:
+    import asyncio
+
+    async def cell() -> list[str]:  # a notebook cell runs inside ipykernel's running loop
+        return netdev.link_names()
+    assert "lo" in asyncio.run(cell())
