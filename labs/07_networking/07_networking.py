@@ -30,14 +30,8 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from kernel_helpers.course import verify
 from kernel_helpers.net import diagram, ipam, nat, netdev, networks, overlay
-
-def off_loop(fn, *args):
-    """Call fn in a worker thread: pyroute2's netlink cannot run on the notebook's own event loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
 
 def labkit(*args):
     """Run the labkit CLI, as you would in a terminal; return its output."""
@@ -54,7 +48,7 @@ def labkit(*args):
 # host's loopback.
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
-net = off_loop(networks.create, f"lab07{os.urandom(2).hex()}")
+net = networks.create(f"lab07{os.urandom(2).hex()}")
 port = 18000 + int.from_bytes(os.urandom(1), "big")
 print(labkit("run", "-d", "--network", net.name, "--name", f"web{net.name[-4:]}",
              "-p", f"127.0.0.1:{port}:80", "--", "/bin/sh", "-c",
@@ -77,7 +71,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 def draw(_=None):
-    snap = off_loop(diagram.of_network, net.name)
+    snap = diagram.of_network(net.name)
     print(diagram.render_text(snap))
     diagram.render_matplotlib(snap)
     plt.show()
@@ -89,7 +83,7 @@ draw()
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 print(labkit("rm", "-f", f"web{net.name[-4:]}"))
-off_loop(networks.remove, net.name, True)
+networks.remove(net.name, True)
 
 # %% [markdown] labkit={"step": "net.veth"}
 # **Exercise.** Under every diagram above is one move: a veth pair with one
@@ -145,7 +139,7 @@ def across_the_overlay():
         client.close()
         server.close()
 
-off_loop(across_the_overlay)
+across_the_overlay()
 
 # %% [markdown]
 # ## What you saw

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from kernel_helpers import images
 from kernel_helpers.cgroups import Limits
 from kernel_helpers.cgroups.stage import CgroupStage
@@ -41,11 +40,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-def off_loop(fn, *args):
-    """Call fn in a worker thread: pyroute2's netlink cannot run on the notebook's own event loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
 
 def labkit(*args):
     """Run the labkit CLI, as you would in a terminal; return its output."""
@@ -107,7 +101,7 @@ verify("capstone.ship", ship)
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 try:
     port = free_port()
-    mine = off_loop(ship, "<h1>mine</h1>", port)  # in a thread: see off_loop
+    mine = ship("<h1>mine</h1>", port)
     time.sleep(1)
     print(urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3).read().decode())
     print(commands.stats(mine))
