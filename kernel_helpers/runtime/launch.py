@@ -20,10 +20,8 @@ Taught in: lab 09.
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import socket
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +32,7 @@ from kernel_helpers.errors import (KernelFeatureMissing, LabkitError, NotFound, 
                                    translate_oserror)
 from kernel_helpers.namespaces import Namespace, clone_flags
 from kernel_helpers.process import start_time, wait_status_to_exit_code
+from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
 from kernel_helpers.rootfs.mounts import MountStep, enter_rootfs, plan_mounts
 from kernel_helpers.runtime.spec import ContainerSpec
 from kernel_helpers.runtime.state import ContainerState
@@ -76,21 +75,6 @@ class Stage:
         """Container process, after the root filesystem and before exec."""
 
 
-# --- messages between the processes: length-prefixed pickles on a socketpair ---
-
-def _send(sock: socket.socket, message: Any) -> None:
-    data = pickle.dumps(message)
-    sock.sendall(struct.pack("!I", len(data)) + data)
-
-
-def _recv(sock: socket.socket) -> Any:
-    header = sock.recv(4, socket.MSG_WAITALL)
-    if len(header) < 4:
-        return None  # EOF: the other side exited or exec'ed
-    (size,) = struct.unpack("!I", header)
-    return pickle.loads(sock.recv(size, socket.MSG_WAITALL))
-
-
 def require_root() -> None:
     """Fail early, before anything is made, when not root."""
     if os.geteuid() != 0:
@@ -126,21 +110,21 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     spec = ctx.spec
     container_pid = 0
     try:
-        _expect(sock, "joined")
+        expect(sock, "joined")
         if Namespace.USER in spec.namespaces:
             _write_id_maps(setup_pid, spec)
         for stage in stages:
             stage.join(ctx, setup_pid)
-        _send(sock, "go")
-        _expect(sock, "unshared")
+        send(sock, "go")
+        expect(sock, "unshared")
         for stage in stages:
             stage.attach(ctx, setup_pid)
-        _send(sock, "go")
-        container_pid = _expect(sock, "pid")
+        send(sock, "go")
+        container_pid = expect(sock, "pid")
         ctx.state.pid = container_pid
         ctx.state.pid_start = start_time(container_pid)
         ctx.state.save()  # recorded before it runs, so `labkit cleanup` finds it after a crash
-        message = _recv(sock)  # None once exec'ed, or ("created", None) at a start gate
+        message = recv(sock)  # None once exec'ed, or ("created", None) at a start gate
         if isinstance(message, LabkitError):
             raise message
         # "running" only now: until exec the process is still the kit's Python, not the command.
@@ -157,16 +141,6 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         raise
     finally:
         os.waitpid(setup_pid, 0)
-
-
-def _expect(sock: socket.socket, tag: str) -> Any:
-    message = _recv(sock)
-    if isinstance(message, LabkitError):
-        raise message
-    if not (isinstance(message, tuple) and message[0] == tag):
-        raise LabkitError("container setup", f"the setup process stopped before '{tag}'",
-                          "run `labkit doctor` to check this machine, then try again")
-    return message[1]
 
 
 def _write_id_maps(pid: int, spec: ContainerSpec) -> None:
@@ -187,8 +161,8 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
         user = Namespace.USER in spec.namespaces
         if user:
             kernel.unshare(Namespace.USER.flag)
-        _send(sock, ("joined", None))
-        _expect_go(sock)
+        send(sock, ("joined", None))
+        expect_go(sock)
         if user:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
@@ -199,20 +173,20 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
         if Namespace.TIME in spec.namespaces and spec.time_offset:
             with open("/proc/self/timens_offsets", "w") as f:
                 f.write(f"monotonic {spec.time_offset} 0\nboottime {spec.time_offset} 0\n")
-        _send(sock, ("unshared", None))
-        _expect_go(sock)
+        send(sock, ("unshared", None))
+        expect_go(sock)
         pid = os.fork()
         if pid == 0:
             _container_child(ctx, stages, sock, kernel)  # never returns
-        _send(sock, ("pid", pid))
+        send(sock, ("pid", pid))
     except LabkitError as err:
-        _send(sock, _missing_feature(err))
+        send(sock, _missing_feature(err))
         code = 1
     except OSError as err:
-        _send(sock, translate_oserror(err, "container setup"))
+        send(sock, translate_oserror(err, "container setup"))
         code = 1
     except BaseException as err:  # noqa: BLE001 - the setup process must never unwind into the caller
-        _send(sock, LabkitError("container setup", f"{type(err).__name__}: {err}",
+        send(sock, LabkitError("container setup", f"{type(err).__name__}: {err}",
                                 "this is a bug in the kit; please report it"))
         code = 1
     os._exit(code)
@@ -223,11 +197,6 @@ def _missing_feature(err: LabkitError) -> LabkitError:
         return KernelFeatureMissing("unshare", "this kernel lacks one of the namespaces asked for",
                                     "run `labkit doctor` and drop the missing one from --ns")
     return err
-
-
-def _expect_go(sock: socket.socket) -> None:
-    if _recv(sock) != "go":
-        os._exit(1)  # the supervisor gave up
 
 
 def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
@@ -261,21 +230,13 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
             _run_init(spec, env, sock, gate)
         _exec(spec, env, sock, gate)
     except LabkitError as err:
-        _report(sock, err)
+        report(sock, err)
     except OSError as err:
-        _report(sock, translate_oserror(err, f"container start ({err.filename or 'setup'})"))
+        report(sock, translate_oserror(err, f"container start ({err.filename or 'setup'})"))
     except BaseException as err:  # noqa: BLE001
-        _report(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
+        report(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
                                   "this is a bug in the kit; please report it"))
     os._exit(127)
-
-
-def _report(sock: socket.socket, err: LabkitError) -> None:
-    """Tell the supervisor; after a start gate it has stopped listening, so tell stderr (the log)."""
-    try:
-        _send(sock, err)
-    except OSError:
-        os.write(2, f"labkit: {err}\n".encode())
 
 
 def _close_inherited_fds(keep: int) -> None:
@@ -295,7 +256,7 @@ def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
     if gate is not None:
         # Report "created" and drop the socket, so the supervisor stops waiting; then block
         # until `labkit oci start` opens the FIFO to read.
-        _send(sock, ("created", None))
+        send(sock, ("created", None))
         sock.close()
         with open(f"/proc/self/fd/{gate}", "wb") as fifo:
             fifo.write(b"0")
