@@ -98,13 +98,29 @@ def wait_status_to_exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def pid_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces), [] if gone."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
+        return []
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def same_process(pid: int, started: int) -> bool:
+    """True while `pid` is alive and is still the process that started at `started`.
+
+    Every record of a process the kit keeps (container, lease, cgroup owner) checks it
+    this way, so a pid reused by an unrelated process is never taken for ours.
+    """
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z" and fields[19] == str(started)
 
 
 def start_time(pid: int) -> int:
@@ -113,8 +129,5 @@ def start_time(pid: int) -> int:
     A pid plus its start time names one process for good, so cleanup never
     signals an unrelated process that later reused the pid.
     """
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-        return 0
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from kernel_helpers import naming
-from kernel_helpers.process import pid_alive, start_time
+from kernel_helpers.process import same_process, start_time
 
 
 def owner_dir(kind: str) -> str:
@@ -37,7 +37,7 @@ def owner_alive(kind: str, name: str) -> bool:
             pid, started = (int(n) for n in f.read().split())
     except (OSError, ValueError):
         return False
-    return pid != os.getpid() and pid_alive(pid) and start_time(pid) == started
+    return pid != os.getpid() and same_process(pid, started)
 
 
 def recorded(kind: str) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NameTaken, NotFound
 from kernel_helpers.files import flocked, write_atomic
-from kernel_helpers.process import pid_alive, start_time
+from kernel_helpers.process import same_process, start_time
 
 NETWORK_FILE = "network.json"
 DEFAULT_NETWORK = "default"
@@ -53,7 +53,7 @@ class Lease:
 
     def alive(self) -> bool:
         """True while the process that took the lease still runs."""
-        return pid_alive(self.owner_pid) and start_time(self.owner_pid) == self.owner_start
+        return same_process(self.owner_pid, self.owner_start)
 
 
 @dataclass

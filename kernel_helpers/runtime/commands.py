@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from kernel_helpers.cleanup import remove_tree
 from kernel_helpers.errors import Busy, InvalidValue
-from kernel_helpers.process import pid_alive, start_time
+from kernel_helpers.process import pid_alive, same_process
 from kernel_helpers.runtime.state import LOG_FILE, ContainerState, all_states, find, locked
 from kernel_helpers.runtime.supervisor import STOP_REQUESTED
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def is_running(state: ContainerState) -> bool:
     """The container's PID 1 exists and is the same process the state names."""
-    return bool(state.pid) and pid_alive(state.pid) and start_time(state.pid) == state.pid_start
+    return bool(state.pid) and same_process(state.pid, state.pid_start)
 
 
 def container_group(state: ContainerState) -> "Cgroup":

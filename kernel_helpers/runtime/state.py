@@ -20,7 +20,7 @@ from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import NameTaken, NotFound
 from kernel_helpers.files import flocked, write_atomic
-from kernel_helpers.process import pid_alive, start_time
+from kernel_helpers.process import pid_alive, same_process
 
 STATE_FILE = "state.json"
 LOG_FILE = "container.log"
@@ -136,7 +136,7 @@ def leftovers() -> list[Leftover]:
             continue  # a live `labkit run` still owns it
         if state.status == "exited":
             continue  # kept on purpose, for `labkit logs` and `labkit rm`
-        if state.pid and pid_alive(state.pid) and start_time(state.pid) == state.pid_start:
+        if state.pid and same_process(state.pid, state.pid_start):
             items.append(Leftover("process", entry.name, f"pid {state.pid}"))
         items.append(Leftover("state", entry.name, str(entry)))
     return items

@@ -53,3 +53,16 @@ def test_run_in_child_times_out_with_a_sentence_and_a_finished_child_is_left_alo
     time.sleep(0.3)  # the watchdog was cancelled: nothing fires at a (possibly reused) pid
     with pytest.raises(KernelError, match="took longer than 0.3 s and was stopped"):
         run_in_child(time.sleep, 5, timeout=0.3)
+
+
+def test_same_process_needs_the_pid_and_its_start_time() -> None:
+    import os
+    import subprocess
+
+    from kernel_helpers.process import same_process, start_time
+    me = os.getpid()
+    assert same_process(me, start_time(me))
+    assert not same_process(me, start_time(me) + 1)  # a reused pid: same number, other process
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert not same_process(gone.pid, 0) and start_time(gone.pid) == 0
