@@ -20,13 +20,13 @@ from typing import Callable, Iterator
 from kernel_helpers.errors import LabkitError
 
 SWEEPERS: tuple[str, ...] = (
-    "kernel_helpers.runtime.state",     # container processes and their state dirs
+    "kernel_helpers.state",     # container processes and their state dirs
     "kernel_helpers.net.sweep",         # dead leases, stray kit links and nft tables
     "kernel_helpers.cgroups.group",     # kit cgroups whose owner is gone (kills what is left in them)
     "kernel_helpers.cgroups.loopdev",   # loop devices over kit files (after cgroups that throttle them)
     "kernel_helpers.images.containerfs",  # container upper/work dirs, killed imports' temp dirs
     "kernel_helpers.rootfs.mounts",     # mounts under the kit's directories
-    "kernel_helpers.security.escapes",  # device nodes a killed mknod attempt left in an image
+    "kernel_helpers.audit.escapes",  # device nodes a killed mknod attempt left in an image
 )
 """Modules with leftovers()/remove(), swept in this order."""
 

@@ -12,13 +12,13 @@ import sys
 from typing import Callable, Sequence
 
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "kernel_helpers.runtime.commands": ("ps", "inspect", "logs", "stop", "kill", "rm", "exec",
+    "kernel_helpers.runtime.cli": ("ps", "inspect", "logs", "stop", "kill", "rm", "exec",
                                         "pause", "unpause", "stats"),
     "kernel_helpers.runtime.oci": ("oci",),
     "kernel_helpers.images.cli": ("image", "commit"),
     "kernel_helpers.course.cli": ("check", "course"),
     "tui.command": ("tui",),
-    "kernel_helpers.security.cli": ("audit", "escapes", "provenance"),
+    "kernel_helpers.audit.cli": ("audit", "escapes", "provenance"),
     "kernel_helpers.net.cli": ("network",),
 }
 """Modules adding subcommands with ``register(subparsers)``, and the words they add.

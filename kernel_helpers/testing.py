@@ -41,7 +41,7 @@ def _no_leftovers() -> Iterator[None]:
     yield
     if os.geteuid() != 0:
         return
-    from kernel_helpers.runtime.state import all_states
+    from kernel_helpers.state import all_states
     after = cleanup.leftovers()
     new = [str(item) for item in after if str(item) not in before]
     kept = [state.id for state in all_states() if state.status == "exited"]  # never `labkit rm`ed

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kernel_helpers.cgroups.devices import deny, parse_device
 from kernel_helpers.cgroups.group import Cgroup, create
 from kernel_helpers.cgroups.limits import Limits
-from kernel_helpers.runtime.launch import LaunchContext, Stage
+from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.units import parse_count, parse_cpu_list, parse_cpus, parse_size
 
 

@@ -16,8 +16,8 @@ import urllib.error
 import urllib.request
 
 from kernel_helpers.course.checks import call, check, fail
-from kernel_helpers.runtime import commands
-from kernel_helpers.runtime.state import find
+from kernel_helpers.runtime import manage
+from kernel_helpers.state import find, is_running
 
 MEMORY = 32 * 2**20
 PAGE = "<h1>shipped from a runtime I wrote</h1>"
@@ -57,7 +57,7 @@ def ship(answer: object) -> str:
                    "return what run_detached returned")
     try:
         state = find(container)
-        if not commands.is_running(state):
+        if not is_running(state):
             raise fail("the container is not running", "start it detached (run_detached)")
         ports = (state.extra.get("network") or {}).get("ports", [])  # e.g. tcp:127.0.0.1:8080:80
         published = any(str(p).endswith(f"127.0.0.1:{port}:80") for p in ports)
@@ -68,12 +68,12 @@ def ship(answer: object) -> str:
         if page != PAGE:
             raise fail("the server answers, but not with the page given",
                        "write the page to the web root's index.html before starting httpd")
-        limit = commands.stats(container).get("memory_max") if state.extra.get("cgroup") else None
+        limit = manage.stats(container).get("memory_max") if state.extra.get("cgroup") else None
         if limit != MEMORY:
             raise fail("the container has no 32 MiB memory limit",
                        "add CgroupStage(Limits(memory=32 * 2**20))")
     finally:
-        commands.remove(container, force=True)
+        manage.remove(container, force=True)
     if _fetch(port, 0) is not None:
         raise fail("the page is still served after the container was removed",
                    "publish through the container's NetworkStage, which unpublishes at exit")

@@ -15,11 +15,11 @@ import time
 from kernel_helpers.checks._probe import mount_fstypes, ns_inode, status_field
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.naming import new_name
-from kernel_helpers.runtime import commands
+from kernel_helpers.runtime import manage
 from kernel_helpers.runtime.detach import run_detached
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import ContainerState, find
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.state import ContainerState, find
 from kernel_helpers.security.capabilities import DOCKER_DEFAULT, read_sets
 
 MEMORY = 64 * 2**20
@@ -52,7 +52,7 @@ def assemble(answer: object) -> str:
             raise fail("the container's / is not an overlay of the image",
                        "add OverlayStage(images.get('busybox')) and rootfs=PENDING_ROOTFS")
         group = find(container).extra.get("cgroup")
-        limit = commands.stats(container).get("memory_max") if group else None
+        limit = manage.stats(container).get("memory_max") if group else None
         if limit != MEMORY:
             raise fail("the container is not in a group with the memory limit asked for",
                        "add CgroupStage(Limits(memory=memory))")
@@ -61,12 +61,12 @@ def assemble(answer: object) -> str:
             raise fail("the container's root is not hardened (capabilities or seccomp)",
                        "add HardeningStage() last: it drops privileges just before exec")
     finally:
-        commands.remove(container, force=True)
+        manage.remove(container, force=True)
     return "namespaces, an overlay root, a memory-limited group and hardening: your runtime works"
 
 
 def _truth() -> set[str]:
-    return {row["id"] for row in commands.ps() if row["status"] in ("running", "paused")}
+    return {row["id"] for row in manage.ps() if row["status"] in ("running", "paused")}
 
 
 @check("manage.running")
@@ -102,5 +102,5 @@ def running(answer: object) -> str:
                        "read every state with all_states() and keep the live ones")
     finally:
         for container in made:
-            commands.remove(container, force=True)
+            manage.remove(container, force=True)
     return "your list has the running container, not the exited one, not the reused pid"

@@ -14,9 +14,9 @@ from typing import Any
 
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.security import escapes
+from kernel_helpers.audit import escapes
 from kernel_helpers.security.capabilities import read_sets
-from kernel_helpers.security.probe import run_inside
+from kernel_helpers.audit.probe import run_inside
 
 KEEP = frozenset({"CHOWN", "KILL", "NET_BIND_SERVICE", "SETPCAP", "SETUID", "SETGID"})
 """The capabilities the container asks to keep (SETPCAP so it could still drop more)."""

@@ -6,7 +6,7 @@ Taught in: lab 06.
 from kernel_helpers._lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(("OverlayStage", "commit", "image_spec_and_stage", "remove_container_fs"),
+    **dict.fromkeys(("OverlayStage", "commit", "remove_container_fs"),
                     "kernel_helpers.images.containerfs"),
     **dict.fromkeys(("export_archive", "import_archive"), "kernel_helpers.images.docker_archive"),
     **dict.fromkeys(("export_layout", "import_layout"), "kernel_helpers.images.oci"),

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 from kernel_helpers.cleanup import remove_tree
-from kernel_helpers.images.containerfs import containers_fs_root
+from kernel_helpers.images.store import containers_fs_root
 from kernel_helpers.images.diff import write_layer
 from kernel_helpers.naming import new_name
 from kernel_helpers.process import run_in_child

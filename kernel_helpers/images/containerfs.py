@@ -18,32 +18,25 @@ Taught in: lab 06.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import Busy, InvalidValue, NotFound
+from kernel_helpers import state
 from kernel_helpers.images import layers, store
-from kernel_helpers.images.store import Image
+from kernel_helpers.images.store import IMAGE_FILE, Image, containers_fs_root
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.rootfs.mounts import MountStep
 from kernel_helpers.rootfs.overlay import overlay_step
-from kernel_helpers.runtime.launch import LaunchContext, Stage
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.stage import LaunchContext, Stage
 
-IMAGE_FILE = "image.json"
 ID_SHIFT = "id_shift"
 """Host uid of root inside, for a container with a user namespace (commit maps ids back)."""
 PENDING_ROOTFS = str(naming.DATA_ROOT / "containers" / "<container id>" / "merged")
 """spec.rootfs of an image container until `OverlayStage.prepare` knows the container's id."""
-
-
-def containers_fs_root() -> Path:
-    return naming.DATA_ROOT / "containers"
 
 
 def container_fs_dir(container_id: str) -> Path:
@@ -97,23 +90,6 @@ class OverlayStage(Stage):
         return ctx.notes["overlay"]  # type: ignore[no-any-return]
 
 
-def image_spec_and_stage(ref: str, command: list[str], keep: bool = False,
-                         **options: Any) -> tuple[ContainerSpec, OverlayStage]:
-    """`labkit run --rootfs IMAGE`: the image's command, env and workdir, and its overlay stage.
-
-    Docker's rule for the command: entrypoint + (the given args, or else cmd).
-    `options` are those of `spec_from_options` (hostname, ns, init, read_only).
-    """
-    from kernel_helpers.runtime.run_options import spec_from_options
-    image = store.get(ref)
-    args = command[1:] if command and command[0] == "--" else command
-    spec = spec_from_options(["--", *image.config.command(args)], "host", **options)
-    env = dict(spec.env) | dict(e.split("=", 1) for e in image.config.env if "=" in e)
-    spec = dataclasses.replace(spec, rootfs=PENDING_ROOTFS, env=tuple(env.items()),
-                               cwd=image.config.workdir or "/")
-    return spec, OverlayStage(image, keep)
-
-
 def remove_container_fs(container_id: str) -> None:
     """Delete a container's upper, work and merged dirs (`labkit rm` calls this).
 
@@ -140,11 +116,9 @@ def commit(container_id: str, ref: str, created_by: str | None = None) -> Image:
 
     Taught in: lab 06.
     """
-    from kernel_helpers.runtime.commands import is_running
-    from kernel_helpers.runtime.state import find
     try:
-        record = find(container_id)  # an id, a unique prefix, or a --name
-        container_id, running = record.id, is_running(record)
+        record = state.find(container_id)  # an id, a unique prefix, or a --name
+        container_id, running = record.id, state.is_running(record)
     except NotFound:
         running = False  # no state left: only the kept files, if any
     base = base_image(container_id)
@@ -157,22 +131,9 @@ def commit(container_id: str, ref: str, created_by: str | None = None) -> Image:
     return store.add_layer_on(base, ref, digest, created_by or f"labkit commit {container_id}")
 
 
-def layers_in_use() -> set[str]:
-    """Layers below some container's upper dir (they must not be garbage collected)."""
-    used: set[str] = set()
-    root = containers_fs_root()
-    for entry in root.iterdir() if root.is_dir() else ():
-        try:
-            used.update(json.loads((entry / IMAGE_FILE).read_text())["layers"])
-        except (OSError, ValueError, KeyError):
-            continue
-    return used
-
-
 def leftovers() -> list[Leftover]:
     """Container filesystems whose container's state is gone (or is itself a leftover),
     and the temp dirs of imports that were killed."""
-    from kernel_helpers.runtime import state
     items = [Leftover("layer-build", p.name, str(p)) for p in layers.stale_builds()]
     root = containers_fs_root()
     entries = sorted(root.iterdir()) if root.is_dir() else []

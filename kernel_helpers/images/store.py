@@ -27,6 +27,8 @@ from kernel_helpers.images import layers
 
 _REF = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
 BASE_IMAGE = "busybox:latest"
+IMAGE_FILE = "image.json"
+"""In each container's filesystem dir: the image it runs, so GC keeps its layers."""
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 
 
@@ -137,9 +139,25 @@ def remove(ref: str) -> list[str]:
     return collect_garbage()
 
 
+def containers_fs_root() -> Path:
+    """Where containers' upper, work and merged dirs live (`images/containerfs.py`)."""
+    return naming.DATA_ROOT / "containers"
+
+
+def layers_in_use() -> set[str]:
+    """Layers below some container's upper dir (they must not be garbage collected)."""
+    used: set[str] = set()
+    root = containers_fs_root()
+    for entry in root.iterdir() if root.is_dir() else ():
+        try:
+            used.update(json.loads((entry / IMAGE_FILE).read_text())["layers"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return used
+
+
 def collect_garbage() -> list[str]:
     """Remove layers that no image and no container's filesystem still uses."""
-    from kernel_helpers.images.containerfs import layers_in_use
     used = {d for image in all_images() for d in image.layers} | layers_in_use()
     unused = [d for d in layers.all_layers() if d not in used]
     for digest in unused:

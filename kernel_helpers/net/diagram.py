@@ -65,7 +65,7 @@ def snapshot(namespaces: dict[str, netdev.Netns | None],
 
 def of_network(name: str) -> Diagram:
     """The network's bridge in the host and each running member's namespace."""
-    from kernel_helpers.runtime.state import all_states
+    from kernel_helpers.state import all_states
     network = ipam.load(name)
     pids = {s.id: s.pid for s in all_states() if s.pid}
     held: dict[str, netdev.Netns | None] = {"host": None}

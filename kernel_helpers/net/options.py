@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kernel_helpers.runtime.launch import Stage
+from kernel_helpers.stage import Stage
 
 
 def add_network_options(parser: argparse.ArgumentParser) -> None:

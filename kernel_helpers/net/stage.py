@@ -21,7 +21,7 @@ from kernel_helpers.errors import InvalidValue
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.net import ipam, names, nat, netdev, networks
 from kernel_helpers.rootfs.mounts import MountStep
-from kernel_helpers.runtime.launch import LaunchContext, Stage
+from kernel_helpers.stage import LaunchContext, Stage
 
 
 class NetworkStage(Stage):

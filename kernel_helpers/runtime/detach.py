@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from kernel_helpers import naming
 from kernel_helpers.errors import LabkitError
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import START_GATE, ContainerState
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.state import START_GATE, ContainerState
 from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
 
 

@@ -15,8 +15,8 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.errors import Busy, LabkitError
 from kernel_helpers.namespaces import Namespace, enter, namespaces_of
 from kernel_helpers.process import wait_status_to_exit_code
-from kernel_helpers.runtime.spec import DEFAULT_PATH
-from kernel_helpers.runtime.state import ContainerState
+from kernel_helpers.spec import DEFAULT_PATH
+from kernel_helpers.state import ContainerState, is_running
 
 KIT_SUBTREE = "/labkit/"
 """Only cgroups under the kit's own subtree are joined, never a host group."""
@@ -49,7 +49,6 @@ def cgroup_folders(pid: int) -> list[str]:
 def exec_in(state: ContainerState, command: list[str], env: dict[str, str] | None = None,
             kernel: Kernel = LINUX) -> int:
     """Run `command` in the container `state` names, wait, and return its exit code."""
-    from kernel_helpers.runtime.commands import is_running
     if not is_running(state):
         raise Busy(f"container '{state.name or state.id}'", "is not running",
                    "start it first with `labkit run -d`")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from kernel_helpers import naming
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import ContainerState
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.state import ContainerState
 from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
 
 

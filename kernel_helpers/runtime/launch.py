@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from dataclasses import dataclass, field
-from typing import Any
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
@@ -33,46 +31,13 @@ from kernel_helpers.errors import (KernelFeatureMissing, LabkitError, NotFound, 
 from kernel_helpers.namespaces import Namespace, clone_flags
 from kernel_helpers.process import start_time, wait_status_to_exit_code
 from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
-from kernel_helpers.rootfs.mounts import MountStep, enter_rootfs, plan_mounts
-from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import ContainerState
+from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
+from kernel_helpers.stage import LaunchContext, Stage
+from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.state import ContainerState
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
-
-
-@dataclass
-class LaunchContext:
-    """Shared by the stages of one container start."""
-
-    spec: ContainerSpec
-    state: ContainerState
-    registry: Registry
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
-class Stage:
-    """One mechanism's part in starting a container; override what you need."""
-
-    def prepare(self, ctx: LaunchContext) -> None:
-        """Supervisor, before fork: create resources, registering their undo."""
-
-    def join(self, ctx: LaunchContext, pid: int) -> None:
-        """Supervisor: `pid` made its user ns but not the others yet (join cgroups here)."""
-
-    def attach(self, ctx: LaunchContext, pid: int) -> None:
-        """Supervisor: `pid` is in all its namespaces (move network devices in here)."""
-
-    def root_mount(self, ctx: LaunchContext) -> MountStep | None:
-        """The mount that makes the root (e.g. overlay); None keeps the bind of spec.rootfs."""
-        return None
-
-    def mounts(self, ctx: LaunchContext) -> list[MountStep]:
-        """Extra mounts under spec.rootfs, made after /proc, /sys and /dev, before pivot_root."""
-        return []
-
-    def inside(self, ctx: LaunchContext) -> None:
-        """Container process, after the root filesystem and before exec."""
 
 
 def require_root() -> None:

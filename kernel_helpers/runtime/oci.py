@@ -27,9 +27,9 @@ from kernel_helpers._sys.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, M
 from kernel_helpers.errors import Busy, InvalidValue, NotFound
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.rootfs.mounts import MountStep
-from kernel_helpers.runtime.launch import LaunchContext, Stage
-from kernel_helpers.runtime.spec import ContainerSpec, IdMap
-from kernel_helpers.runtime.state import START_GATE, ContainerState, find, locked
+from kernel_helpers.stage import LaunchContext, Stage
+from kernel_helpers.spec import ContainerSpec, IdMap
+from kernel_helpers.state import START_GATE, ContainerState, find, is_running, locked
 
 if TYPE_CHECKING:
     from kernel_helpers.cgroups.limits import Limits
@@ -194,7 +194,6 @@ def start(container_id: str) -> None:
 
 def oci_state(container_id: str) -> dict[str, Any]:
     """The runtime-spec state object (what `runc state` prints)."""
-    from kernel_helpers.runtime.commands import is_running
     state: ContainerState = find(container_id)
     alive = is_running(state)
     status = state.status if alive and state.status in ("created", "running") else "stopped"
@@ -204,7 +203,7 @@ def oci_state(container_id: str) -> dict[str, Any]:
 
 
 def _cmd_oci(args: argparse.Namespace) -> int:
-    from kernel_helpers.runtime import commands
+    from kernel_helpers.runtime import manage
     if args.oci_command == "create":
         create(args.id, args.bundle)
     elif args.oci_command == "start":
@@ -212,9 +211,9 @@ def _cmd_oci(args: argparse.Namespace) -> int:
     elif args.oci_command == "state":
         print(json.dumps(oci_state(args.id), indent=2))
     elif args.oci_command == "kill":
-        commands.kill(args.id, commands.parse_signal(args.signal))
+        manage.kill(args.id, manage.parse_signal(args.signal))
     elif args.oci_command == "delete":
-        commands.remove(args.id, force=args.force)
+        manage.remove(args.id, force=args.force)
     return 0
 
 

@@ -7,12 +7,14 @@ notebooks (which call `spec_from_options`) agree on every default.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
+from typing import Any
 
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.namespaces import parse_namespaces
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import DEFAULT_NAMESPACES, ContainerSpec
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
@@ -87,7 +89,6 @@ def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stag
     directory = args.rootfs.startswith(("/", ".")) or (Path(args.rootfs).is_dir()
                                                         and args.rootfs != "busybox")
     if args.rootfs != "host" and not directory:  # an image name, like busybox or myimage:v1
-        from kernel_helpers.images.containerfs import image_spec_and_stage
         keep = args.keep or (args.detach and not args.rm)
         spec, stage = image_spec_and_stage(args.rootfs, args.command, keep, hostname=args.hostname,
                                            ns=args.ns, init=args.init, read_only=args.read_only)
@@ -95,6 +96,24 @@ def spec_and_stages(args: argparse.Namespace) -> tuple[ContainerSpec, tuple[Stag
     spec = spec_from_options(args.command, args.rootfs, args.hostname, args.ns, args.init,
                              args.read_only)
     return _secured(args, spec, cgroup)
+
+
+def image_spec_and_stage(ref: str, command: list[str], keep: bool = False,
+                         **options: Any) -> tuple[ContainerSpec, Stage]:
+    """`labkit run --rootfs IMAGE`: the image's command, env and workdir, and its overlay stage.
+
+    Docker's rule for the command: entrypoint + (the given args, or else cmd).
+    `options` are those of `spec_from_options` (hostname, ns, init, read_only).
+    """
+    from kernel_helpers.images import store
+    from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
+    image = store.get(ref)
+    args = command[1:] if command and command[0] == "--" else command
+    spec = spec_from_options(["--", *image.config.command(args)], "host", **options)
+    env = dict(spec.env) | dict(e.split("=", 1) for e in image.config.env if "=" in e)
+    spec = dataclasses.replace(spec, rootfs=PENDING_ROOTFS, env=tuple(env.items()),
+                               cwd=image.config.workdir or "/")
+    return spec, OverlayStage(image, keep)
 
 
 def _secured(args: argparse.Namespace, spec: ContainerSpec,

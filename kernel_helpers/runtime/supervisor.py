@@ -22,9 +22,10 @@ from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
 from kernel_helpers.cleanup import Registry, remove_tree
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.process import wait_status_to_exit_code
-from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, Stage, require_root, start
-from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.runtime.state import LOG_FILE, ContainerState, claim_name
+from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, require_root, start
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.state import LOG_FILE, ContainerState, claim_name
 
 STOP_REQUESTED = "stop-requested"
 """File a `labkit stop` drops in the state dir: do not restart after this exit."""

@@ -1,7 +1,7 @@
 """Security: what a shared kernel does not isolate, and the runtime hardening that closes it.
 
-The audit (`audit`), the escape battery (`escapes`), the in-container probe
-(`probe`) and image provenance (`provenance`) are imported where used.
+Image provenance (`provenance`) is imported where used; the audit, the escape battery and
+the in-container probe that judge this hardening are in `kernel_helpers/audit/`.
 
 Taught in: lab 08.
 """

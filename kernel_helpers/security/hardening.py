@@ -17,7 +17,7 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REMOUNT, PR_SET_NO_NEW_PRIVS
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.rootfs.mounts import MountStep
-from kernel_helpers.runtime.launch import LaunchContext, Stage
+from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.security import seccomp
 from kernel_helpers.security.capabilities import CAPS, DOCKER_DEFAULT, drop_to
 from kernel_helpers.security.masking import (MASKED_PATHS, READONLY_PATHS, nodev_steps,

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.namespaces import Namespace
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.security.capabilities import parse_cap
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 

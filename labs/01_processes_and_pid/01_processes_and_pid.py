@@ -29,7 +29,7 @@ from kernel_helpers.course import verify
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.rootfs import busybox_rootfs
 from kernel_helpers.runtime.foreground import run_captured
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.spec import ContainerSpec
 
 # %% [markdown] labkit={"step": "pid.parent"}
 # ## Step 1: processes as the kernel shows them

@@ -27,7 +27,7 @@ from kernel_helpers.namespaces import Namespace, namespaces_of, unshare
 from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs import busybox_rootfs
 from kernel_helpers.runtime.foreground import run_captured
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.spec import ContainerSpec
 
 # %% [markdown] labkit={"step": "uts.hostname"}
 # ## Step 1: a hostname of your own

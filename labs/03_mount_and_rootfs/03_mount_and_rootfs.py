@@ -33,7 +33,7 @@ from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs import busybox_rootfs
 from kernel_helpers.rootfs.mounts import chroot_escape
 from kernel_helpers.runtime.foreground import run_captured
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.spec import ContainerSpec
 
 # %% [markdown] labkit={"step": "mnt.private-tmpfs"}
 # ## Step 1: private mounts

@@ -26,7 +26,7 @@ import os
 from kernel_helpers.course import verify
 from kernel_helpers.rootfs import busybox_rootfs
 from kernel_helpers.runtime.foreground import run_captured
-from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec, IdMap
+from kernel_helpers.spec import DEFAULT_NAMESPACES, ContainerSpec, IdMap
 from kernel_helpers.namespaces import Namespace
 
 # %% [markdown] labkit={"step": "user.id-maps"}

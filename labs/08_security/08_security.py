@@ -30,9 +30,9 @@ from kernel_helpers._sys.linux import PR_SET_NO_NEW_PRIVS
 from kernel_helpers.course import verify
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.security.audit import audit_container, report
+from kernel_helpers.audit.isolation import audit_container, report
 from kernel_helpers.security.capabilities import CAPS, PR_CAPBSET_DROP, read_sets, to_mask
-from kernel_helpers.security.escapes import battery_in_container
+from kernel_helpers.audit.escapes import battery_in_container
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 from dataclasses import replace
 

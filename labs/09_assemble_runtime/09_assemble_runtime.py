@@ -30,8 +30,8 @@ from kernel_helpers.cgroups.stage import CgroupStage
 from kernel_helpers.course import verify
 from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
 from kernel_helpers.runtime.foreground import run_captured
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import DEFAULT_NAMESPACES, ContainerSpec
 from kernel_helpers.security.hardening import HardeningStage
 
 # %% [markdown] labkit={"step": "runtime.assemble"}

@@ -26,7 +26,7 @@ import sys
 import time
 from kernel_helpers.course import verify
 from kernel_helpers.process import start_time
-from kernel_helpers.runtime.state import all_states
+from kernel_helpers.state import all_states
 
 def labkit(*args):
     """Run the labkit CLI, as you would in a terminal; return its output."""

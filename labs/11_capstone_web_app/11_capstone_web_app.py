@@ -28,9 +28,9 @@ from kernel_helpers.cgroups.stage import CgroupStage
 from kernel_helpers.course import verify
 from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
 from kernel_helpers.net import NetworkStage
-from kernel_helpers.runtime import commands
+from kernel_helpers.runtime import manage
 from kernel_helpers.runtime.detach import run_detached
-from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec
+from kernel_helpers.spec import DEFAULT_NAMESPACES, ContainerSpec
 from kernel_helpers.security.hardening import HardeningStage
 
 SERVE = 'mkdir -p /www && printf "%s" "$1" > /www/index.html && exec httpd -f -p 80 -h /www'
@@ -104,11 +104,11 @@ try:
     mine = ship("<h1>mine</h1>", port)
     time.sleep(1)
     print(urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3).read().decode())
-    print(commands.stats(mine))
+    print(manage.stats(mine))
     print(labkit("inspect", mine))
     print(labkit("logs", mine) or "(no log lines)")
-    commands.stop(mine, grace=2)
-    print(commands.remove(mine), "removed")
+    manage.stop(mine, grace=2)
+    print(manage.remove(mine), "removed")
 except NotImplementedError:
     print("write `ship` first")
 

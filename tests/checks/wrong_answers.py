@@ -277,7 +277,7 @@ def _runtime(command: list[str], memory: int, overlay: bool = True, group: bool 
     from kernel_helpers.cgroups.stage import CgroupStage
     from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
     from kernel_helpers.rootfs.busybox import busybox_rootfs
-    from kernel_helpers.runtime.spec import DEFAULT_NAMESPACES, ContainerSpec
+    from kernel_helpers.spec import DEFAULT_NAMESPACES, ContainerSpec
     from kernel_helpers.security.hardening import HardeningStage
     spec = ContainerSpec(tuple(command), rootfs=PENDING_ROOTFS if overlay else str(busybox_rootfs()),
                          namespaces=namespaces or DEFAULT_NAMESPACES)
@@ -287,12 +287,12 @@ def _runtime(command: list[str], memory: int, overlay: bool = True, group: bool 
 
 
 def _alive_by_pid_only() -> set[str]:
-    from kernel_helpers.runtime.state import all_states
+    from kernel_helpers.state import all_states
     return {s.id for s in all_states() if s.pid and os.path.exists(f"/proc/{s.pid}")}
 
 
 def _by_status_field() -> set[str]:
-    from kernel_helpers.runtime.state import all_states
+    from kernel_helpers.state import all_states
     return {s.id for s in all_states() if s.status == "running"}
 
 
@@ -314,7 +314,7 @@ def _ship(page: str, port: int, publish: bool = True, limit: bool = True,
     from kernel_helpers.images.containerfs import PENDING_ROOTFS, OverlayStage
     from kernel_helpers.net import NetworkStage
     from kernel_helpers.runtime.detach import run_detached
-    from kernel_helpers.runtime.spec import ContainerSpec
+    from kernel_helpers.spec import ContainerSpec
     script = ('mkdir -p /www && printf "%s" "$1" > /www/index.html && exec httpd -f -p 80 -h /www'
               if serve else "mkdir -p /www && exec httpd -f -p 80 -h /www")
     stages = (OverlayStage(images.get("busybox")),

@@ -14,7 +14,7 @@ import pytest
 from kernel_helpers import cgroups
 from kernel_helpers.cgroups.group import leftovers
 from kernel_helpers.process import pid_alive
-from kernel_helpers.runtime.state import all_states
+from kernel_helpers.state import all_states
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")

@@ -16,7 +16,7 @@ from kernel_helpers._sys import LINUX
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.security import escapes
+from kernel_helpers.audit import escapes
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.testing import labkit
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernel_helpers import cleanup
-from kernel_helpers.runtime.state import all_states, containers_dir
+from kernel_helpers.state import all_states, containers_dir
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")

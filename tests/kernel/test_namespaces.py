@@ -112,7 +112,7 @@ def test_user_namespace_maps_container_root_to_an_unprivileged_host_uid() -> Non
 
 def _container_pid(supervisor: int) -> int:
     """The container's host pid, from the state file the supervisor wrote."""
-    from kernel_helpers.runtime.state import all_states
+    from kernel_helpers.state import all_states
     for state in all_states():
         if state.supervisor_pid == supervisor and state.pid:
             return state.pid

@@ -94,7 +94,7 @@ def test_resources_become_the_containers_cgroup_limits(tmp_path: Path) -> None:
     assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-limits").returncode == 0
     try:
         from kernel_helpers.cgroups import open_group
-        from kernel_helpers.runtime.state import find
+        from kernel_helpers.state import find
         stats = open_group(find("lk-oci-limits").id).stats()
         assert (stats.memory_max, stats.pids_max) == (48 * 2**20, 32)
     finally:

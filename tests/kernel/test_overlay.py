@@ -24,7 +24,7 @@ from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs.overlay import (is_opaque, is_whiteout, make_whiteout,
                                            mounted_privately, overlay_step, set_opaque,
                                            union_view)
-from kernel_helpers.runtime import state
+from kernel_helpers import state
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")

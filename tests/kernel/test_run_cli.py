@@ -11,7 +11,7 @@ import time
 import pytest
 
 from kernel_helpers import cleanup
-from kernel_helpers.runtime.state import all_states
+from kernel_helpers.state import all_states
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")

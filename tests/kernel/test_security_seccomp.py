@@ -21,7 +21,7 @@ from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.security import seccomp
 from kernel_helpers.security.capabilities import DOCKER_DEFAULT
-from kernel_helpers.security.escapes import errno_of
+from kernel_helpers.audit.escapes import errno_of
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 
 pytestmark = pytest.mark.usefixtures("root")

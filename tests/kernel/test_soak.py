@@ -8,11 +8,11 @@ import pytest
 
 from kernel_helpers import cleanup
 from kernel_helpers.cli import build_parser
-from kernel_helpers.images.containerfs import containers_fs_root
-from kernel_helpers.runtime.commands import remove, stop
+from kernel_helpers.images.store import containers_fs_root
+from kernel_helpers.runtime.manage import remove, stop
 from kernel_helpers.runtime.detach import run_detached
 from kernel_helpers.runtime.run_options import spec_and_stages
-from kernel_helpers.runtime.state import all_states
+from kernel_helpers.state import all_states
 
 pytestmark = pytest.mark.usefixtures("root")
 CYCLES = 200

@@ -1,4 +1,4 @@
-"""`labkit ps|inspect|logs|stop|kill|rm|exec`: managing many containers.
+"""Managing many containers: ps, stop, kill, rm, pause, stats and logs, as a library.
 
 Every command reads the state files (the source of truth) and the kernel
 (is the pid alive?), never a cache, so two terminals always agree.
@@ -8,8 +8,6 @@ Taught in: lab 10.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import signal
 import sys
@@ -19,17 +17,13 @@ from typing import TYPE_CHECKING
 
 from kernel_helpers.cleanup import remove_tree
 from kernel_helpers.errors import Busy, InvalidValue
-from kernel_helpers.process import pid_alive, same_process
-from kernel_helpers.runtime.state import LOG_FILE, ContainerState, all_states, find, locked
+from kernel_helpers.process import pid_alive
+from kernel_helpers.images.containerfs import remove_container_fs
+from kernel_helpers.state import LOG_FILE, ContainerState, all_states, find, is_running, locked
 from kernel_helpers.runtime.supervisor import STOP_REQUESTED
 
 if TYPE_CHECKING:
     from kernel_helpers.cgroups import Cgroup
-
-
-def is_running(state: ContainerState) -> bool:
-    """The container's PID 1 exists and is the same process the state names."""
-    return bool(state.pid) and same_process(state.pid, state.pid_start)
 
 
 def container_group(state: ContainerState) -> "Cgroup":
@@ -132,7 +126,6 @@ def remove(ref: str, force: bool = False) -> str:
         if is_running(state):
             raise Busy(f"container '{ref}'", "did not stop, even after SIGKILL",
                        "see `labkit inspect` and the kernel log; nothing was removed")
-    from kernel_helpers.images.containerfs import remove_container_fs
     with locked():
         remove_container_fs(state.id)  # its kept upper dir, if it ran from an image
         remove_tree(str(state.directory))
@@ -171,116 +164,3 @@ def parse_signal(name: str) -> int:
     except KeyError:
         raise InvalidValue(f"signal '{name}'", "is not a signal name or number",
                            "use e.g. TERM, KILL, HUP or 15") from None
-
-
-# --- the subcommands ---
-
-def _cmd_ps(args: argparse.Namespace) -> int:
-    rows = ps(args.all)
-    print(f"{'ID':<12} {'NAME':<16} {'STATUS':<14} COMMAND")
-    for row in rows:
-        print(f"{row['id']:<12} {row['name']:<16} {row['status']:<14} {row['command']}")
-    return 0
-
-
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    state = find(args.container)
-    print(json.dumps({**asdict(state), "live_status": live_status(state)}, indent=1))
-    return 0
-
-
-def _cmd_logs(args: argparse.Namespace) -> int:
-    follow_log(find(args.container), follow=args.follow)
-    return 0
-
-
-def _cmd_stop(args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        stop(ref, args.time)
-        print(ref)
-    return 0
-
-
-def _cmd_kill(args: argparse.Namespace) -> int:
-    kill(args.container, parse_signal(args.signal))
-    return 0
-
-
-def _cmd_rm(args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        print(remove(ref, args.force))
-    return 0
-
-
-def _cmd_exec(args: argparse.Namespace) -> int:
-    from kernel_helpers.runtime.exec import exec_in
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        raise InvalidValue("labkit exec", "no command was given",
-                           f"put it after --, e.g. labkit exec {args.container} -- /bin/sh")
-    return exec_in(find(args.container), command)
-
-
-def _cmd_pause(args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        pause(ref, frozen=args.command_name == "pause")
-        print(ref)
-    return 0
-
-
-def _cmd_stats(args: argparse.Namespace) -> int:
-    refs = args.containers or [row["id"] for row in ps()]
-    while True:
-        print(f"{'ID':<12} {'MEM USAGE':>12} {'MEM LIMIT':>12} {'CPU SEC':>9} {'PIDS':>5}")
-        for ref in refs:
-            numbers = stats(str(ref))
-            print(f"{find(str(ref)).id:<12} {_mib(numbers['memory_current']):>12} "
-                  f"{_mib(numbers['memory_max']):>12} "
-                  f"{(numbers['cpu_usage_usec'] or 0) / 1e6:>9.2f} {numbers['pids_current'] or 0:>5}")
-        if args.no_stream:
-            return 0
-        sys.stdout.flush()
-        time.sleep(1)
-
-
-def _mib(value: object) -> str:
-    return "-" if value is None else f"{int(value) / 2**20:.1f}MiB"  # type: ignore[call-overload]
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the management subcommands to `labkit`."""
-    ps_cmd = sub.add_parser("ps", help="list containers")
-    ps_cmd.add_argument("-a", "--all", action="store_true", help="include exited ones")
-    ps_cmd.set_defaults(handler=_cmd_ps)
-    inspect = sub.add_parser("inspect", help="everything the kit knows about a container, as JSON")
-    inspect.add_argument("container")
-    inspect.set_defaults(handler=_cmd_inspect)
-    logs = sub.add_parser("logs", help="a detached container's output")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
-    logs.add_argument("container")
-    logs.set_defaults(handler=_cmd_logs)
-    stop_cmd = sub.add_parser("stop", help="SIGTERM, then SIGKILL after a grace period")
-    stop_cmd.add_argument("-t", "--time", type=float, default=10.0, help="grace seconds")
-    stop_cmd.add_argument("containers", nargs="+")
-    stop_cmd.set_defaults(handler=_cmd_stop)
-    kill_cmd = sub.add_parser("kill", help="send a signal to a container's PID 1")
-    kill_cmd.add_argument("-s", "--signal", default="KILL")
-    kill_cmd.add_argument("container")
-    kill_cmd.set_defaults(handler=_cmd_kill)
-    rm = sub.add_parser("rm", help="remove stopped containers")
-    rm.add_argument("-f", "--force", action="store_true", help="stop running ones first")
-    rm.add_argument("containers", nargs="+")
-    rm.set_defaults(handler=_cmd_rm)
-    for verb, text in (("pause", "freeze every process of a container (cgroup freezer)"),
-                       ("unpause", "thaw a paused container")):
-        cmd = sub.add_parser(verb, help=text)
-        cmd.add_argument("containers", nargs="+")
-        cmd.set_defaults(handler=_cmd_pause, command_name=verb)
-    stats_cmd = sub.add_parser("stats", help="live cgroup accounting: memory, cpu, pids")
-    stats_cmd.add_argument("--no-stream", action="store_true", help="print once and exit")
-    stats_cmd.add_argument("containers", nargs="*")
-    stats_cmd.set_defaults(handler=_cmd_stats)
-    exec_cmd = sub.add_parser("exec", help="run a command inside a running container")
-    exec_cmd.add_argument("container")
-    exec_cmd.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
-    exec_cmd.set_defaults(handler=_cmd_exec)

@@ -155,3 +155,8 @@ def remove(item: Leftover) -> None:
             time.sleep(0.01)
     else:
         remove_tree(item.where)
+
+
+def is_running(state: ContainerState) -> bool:
+    """The container's PID 1 exists and is the same process the state names."""
+    return bool(state.pid) and same_process(state.pid, state.pid_start)

@@ -28,8 +28,8 @@ from kernel_helpers.cleanup import Leftover
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.security.capabilities import read_sets
 from kernel_helpers.security.seccomp import Profile
 
@@ -300,7 +300,7 @@ def context_for(stages: tuple[Stage, ...]) -> Context:
 
 def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[Outcome]:
     """Start a container from `spec` and `stages` and run the whole battery as its PID 1."""
-    from kernel_helpers.security.probe import run_inside
+    from kernel_helpers.audit.probe import run_inside
     return run_inside(run_battery, spec, stages, context_for(stages))
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from kernel_helpers.errors import LabkitError
-from kernel_helpers.runtime.launch import Stage
-from kernel_helpers.runtime.spec import ContainerSpec
-from kernel_helpers.security import escapes
+from kernel_helpers.stage import Stage
+from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.audit import escapes
 from kernel_helpers.security.capabilities import DOCKER_DEFAULT, read_sets
 
 SYSLOG_ACTION_SIZE_BUFFER = 10
@@ -158,7 +158,7 @@ def judge(facts: dict[str, Any], host: dict[str, Any]) -> list[AuditItem]:
 
 def audit_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[AuditItem]:
     """Start a container from `spec` and `stages`, probe it from inside, and judge."""
-    from kernel_helpers.security.probe import run_inside
+    from kernel_helpers.audit.probe import run_inside
     facts = run_inside(probe, spec, stages, escapes.context_for(stages))
     return judge(facts, host_facts())
 

@@ -21,8 +21,8 @@ from typing import Any, Callable, TypeVar
 from kernel_helpers.errors import KernelError, LabkitError
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.foreground import run
-from kernel_helpers.runtime.launch import LaunchContext, Stage
-from kernel_helpers.runtime.spec import ContainerSpec
+from kernel_helpers.stage import LaunchContext, Stage
+from kernel_helpers.spec import ContainerSpec
 
 T = TypeVar("T")
 

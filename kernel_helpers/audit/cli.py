@@ -24,14 +24,14 @@ def _spec_and_stages(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from kernel_helpers.security.audit import audit_container, report
+    from kernel_helpers.audit.isolation import audit_container, report
     items = audit_container(*_spec_and_stages(args))
     print(json.dumps([asdict(item) for item in items], indent=1) if args.json else report(items))
     return 0
 
 
 def _cmd_escapes(args: argparse.Namespace) -> int:
-    from kernel_helpers.security.escapes import battery_in_container
+    from kernel_helpers.audit.escapes import battery_in_container
     outcomes = battery_in_container(*_spec_and_stages(args))
     if args.json:
         print(json.dumps([asdict(outcome) for outcome in outcomes], indent=1))

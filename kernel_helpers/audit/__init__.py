@@ -1,0 +1,8 @@
+"""Judging a runtime from inside its containers: the isolation audit, the escape battery and
+the probe that runs a Python function as a container's process.
+
+It sits above the runtime (it starts containers to look from inside them) and beside the
+other faces; the mechanisms it judges are in `security/`, `cgroups/` and the rest.
+
+Taught in: lab 08.
+"""
