@@ -8,23 +8,13 @@ Taught in: lab 02.
 
 from __future__ import annotations
 
-import ctypes
-import os
+from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers.errors import InvalidValue
 
-from kernel_helpers.errors import InvalidValue, translate_oserror
-
-_libc = ctypes.CDLL(None, use_errno=True)
 IPC_CREAT = 0o1000
 IPC_RMID = 0
 KINDS = ("msg", "sem", "shm")
 """File names under /proc/sysvipc/, and the kinds `make` and `remove` accept."""
-
-
-def _check(ret: int, what: str) -> int:
-    if ret == -1:
-        code = ctypes.get_errno()
-        raise translate_oserror(OSError(code, os.strerror(code)), what)
-    return ret
 
 
 def _kind(kind: str) -> str:
@@ -34,24 +24,24 @@ def _kind(kind: str) -> str:
     return kind
 
 
-def make(kind: str, key: int) -> int:
+def make(kind: str, key: int, kernel: Kernel = LINUX) -> int:
     """Create (or open) a `kind` object under `key`; returns its id."""
     flags = IPC_CREAT | 0o600
     if _kind(kind) == "msg":
-        return _check(_libc.msgget(key, flags), "msgget")
+        return kernel.msgget(key, flags)
     if kind == "sem":
-        return _check(_libc.semget(key, 1, flags), "semget")
-    return _check(_libc.shmget(key, ctypes.c_size_t(4096), flags), "shmget")
+        return kernel.semget(key, 1, flags)
+    return kernel.shmget(key, 4096, flags)
 
 
-def remove(kind: str, ident: int) -> None:
+def remove(kind: str, ident: int, kernel: Kernel = LINUX) -> None:
     """Delete the object with id `ident`."""
     if _kind(kind) == "msg":
-        _check(_libc.msgctl(ident, IPC_RMID, None), "msgctl IPC_RMID")
+        kernel.msgctl(ident, IPC_RMID)
     elif kind == "sem":
-        _check(_libc.semctl(ident, 0, IPC_RMID), "semctl IPC_RMID")
+        kernel.semctl(ident, 0, IPC_RMID)
     else:
-        _check(_libc.shmctl(ident, IPC_RMID, None), "shmctl IPC_RMID")
+        kernel.shmctl(ident, IPC_RMID)
 
 
 def keys(kind: str, proc: str = "/proc") -> set[int]:

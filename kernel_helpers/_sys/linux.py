@@ -127,6 +127,61 @@ class Linux:
             raise translate_oserror(err, f"ioctl {request:#x}") from err
 
 
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        """mkdir(2): in cgroupfs, this creates a control group."""
+        try:
+            os.mkdir(path, mode)
+        except OSError as err:
+            raise translate_oserror(err, f"mkdir {path}") from err
+
+    def rmdir(self, path: str) -> None:
+        """rmdir(2): in cgroupfs, this removes an empty control group."""
+        try:
+            os.rmdir(path)
+        except OSError as err:
+            raise translate_oserror(err, f"rmdir {path}") from err
+
+    def setresuid(self, ruid: int, euid: int, suid: int) -> None:
+        try:
+            os.setresuid(ruid, euid, suid)
+        except OSError as err:
+            raise translate_oserror(err, f"setresuid({ruid})") from err
+
+    def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
+        try:
+            os.setresgid(rgid, egid, sgid)
+        except OSError as err:
+            raise translate_oserror(err, f"setresgid({rgid})") from err
+
+    def setgroups(self, groups: list[int]) -> None:
+        try:
+            os.setgroups(groups)
+        except OSError as err:
+            raise translate_oserror(err, "setgroups") from err
+
+    # --- System V IPC: objects that live in an ipc namespace ---
+
+    def msgget(self, key: int, flags: int) -> int:
+        return _check(_libc.msgget(ctypes.c_int(key), ctypes.c_int(flags)), "msgget")
+
+    def semget(self, key: int, nsems: int, flags: int) -> int:
+        return _check(_libc.semget(ctypes.c_int(key), ctypes.c_int(nsems), ctypes.c_int(flags)),
+                      "semget")
+
+    def shmget(self, key: int, size: int, flags: int) -> int:
+        return _check(_libc.shmget(ctypes.c_int(key), ctypes.c_size_t(size), ctypes.c_int(flags)),
+                      "shmget")
+
+    def msgctl(self, ident: int, cmd: int) -> None:
+        _check(_libc.msgctl(ctypes.c_int(ident), ctypes.c_int(cmd), None), f"msgctl({cmd})")
+
+    def semctl(self, ident: int, semnum: int, cmd: int) -> None:
+        _check(_libc.semctl(ctypes.c_int(ident), ctypes.c_int(semnum), ctypes.c_int(cmd)),
+               f"semctl({cmd})")
+
+    def shmctl(self, ident: int, cmd: int) -> None:
+        _check(_libc.shmctl(ctypes.c_int(ident), ctypes.c_int(cmd), None), f"shmctl({cmd})")
+
     # --- security: capabilities, seccomp, and what the escape battery attempts ---
 
     def capget(self) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ import time
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cgroups.limits import Write
 from kernel_helpers.errors import (InvalidValue, KernelError, KernelFeatureMissing,
-                                   LabkitError, NotFound, translate_oserror)
+                                   LabkitError, NameTaken, NotFound)
 
 
 def apply_writes(folders: dict[str, str], writes: list[Write], subtree_roots: list[str],
@@ -57,26 +57,25 @@ def check_inside(path: str, subtree_roots: list[str]) -> None:
                           "only groups under the kit's 'labkit' folder may be changed")
 
 
-def make_folder(path: str, exist_ok: bool = True) -> None:
+def make_folder(path: str, exist_ok: bool = True, kernel: Kernel = LINUX) -> None:
+    """mkdir a group; EEXIST is fine for a shared parent, an error for a group of our own."""
     try:
-        os.mkdir(path)
-    except FileExistsError:
+        kernel.mkdir(path)
+    except NameTaken:
         if not exist_ok:
-            raise translate_oserror(FileExistsError(17, "File exists"), f"cgroup {path}") from None
-    except OSError as err:
-        raise translate_oserror(err, f"mkdir cgroup {path}") from err
+            raise
 
 
-def remove_folder(path: str, timeout: float) -> None:
+def remove_folder(path: str, timeout: float, kernel: Kernel = LINUX) -> None:
     """rmdir, retrying EBUSY: a group stays busy briefly while its last tasks finish exiting."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            os.rmdir(path)
+            kernel.rmdir(path)
             return
-        except FileNotFoundError:
+        except NotFound:
             return
-        except OSError as err:
+        except LabkitError:
             if time.monotonic() > deadline:
-                raise translate_oserror(err, f"rmdir cgroup {path}") from err
+                raise
             time.sleep(0.01)

@@ -170,7 +170,7 @@ class Cgroup:
             _wait_until(lambda: not self.pids(), timeout, f"cgroup {self.name}",
                         "its processes did not exit")
         for path in reversed(paths):
-            remove_folder(path, timeout)
+            remove_folder(path, timeout, self.kernel)
         _owner.forget(OWNER_KIND, self.name)
 
 
@@ -194,12 +194,12 @@ def create(name: str | None = None, limits: Limits | None = None, layout: Layout
     _owner.remember(OWNER_KIND, name)
     try:
         for parent in group.parents:
-            make_folder(parent)
+            make_folder(parent, kernel=kernel)
         if group.version == 2:
             _enable_v2_controllers(group)
             group.folders = {c: group.paths[0] for c in _v2_enabled(group.parents[0])}
         for path in group.paths:
-            make_folder(path, exist_ok=False)
+            make_folder(path, exist_ok=False, kernel=kernel)
         if group.version == 1 and "cpuset" in group.folders:
             for folder in (os.path.dirname(group.folders["cpuset"]), group.folders["cpuset"]):
                 if not (read_text(folder, cpuset.CPUSET_CPUS) and

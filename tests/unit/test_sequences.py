@@ -67,3 +67,39 @@ def test_unknown_verbs_are_not_recorded() -> None:
     with pytest.raises(AttributeError):
         RecordingKernel().fork  # noqa: B018
     assert os.getpid()  # the test process itself was never changed
+
+
+def test_cgroup_create_order_makes_the_group_before_any_limit(tmp_path: Path) -> None:
+    from kernel_helpers import naming
+    from kernel_helpers.cgroups import _owner
+    from kernel_helpers.cgroups.group import OWNER_KIND, create
+    from kernel_helpers.cgroups.layout import Layout, Mode
+    from kernel_helpers.cgroups.limits import Limits
+
+    kit = tmp_path / "labkit"
+    kit.mkdir()
+    for name in ("cgroup.controllers", "cgroup.subtree_control"):
+        (kit / name).write_text("cpu memory pids\n")
+    layout = Layout(Mode.V2, v2_root=str(tmp_path), v2_controllers=("cpu", "memory", "pids"))
+    kernel, name = RecordingKernel(), naming.new_name()
+    (kit / name).mkdir()  # the double records mkdir without making it; delete() needs the folder
+    try:
+        create(name, Limits(memory=64 * 2**20, pids=20), layout, kernel=kernel).delete()
+    finally:
+        _owner.forget(OWNER_KIND, name)
+    calls = [(c.verb, str(c.args[0])) for c in kernel.calls]
+    group = str(kit / name)
+    made, removed = calls.index(("mkdir", group)), calls.index(("rmdir", group))
+    writes = [i for i, (verb, path) in enumerate(calls) if verb == "write_knob"
+              and path.startswith(group + "/")]
+    assert {calls[i][1].rsplit("/", 1)[1] for i in writes} >= {"memory.max", "pids.max"}
+    assert made < min(writes) and max(writes) < removed  # no limit before mkdir, none after rmdir
+    assert calls.index(("mkdir", str(kit))) < made       # the kit's parent first
+
+
+def test_ipc_objects_go_through_the_seam() -> None:
+    from kernel_helpers import ipc
+    kernel = RecordingKernel()
+    ipc.make("msg", 42, kernel)
+    ipc.remove("sem", 7, kernel)
+    assert kernel.verbs() == ["msgget", "semctl"]
