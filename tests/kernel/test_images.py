@@ -21,6 +21,7 @@ from kernel_helpers.errors import InvalidValue
 from kernel_helpers.images import export_layout, import_layout, layers, store
 from kernel_helpers.rootfs.overlay import snapshot, union_view
 from kernel_helpers.testing import labkit
+from kernel_helpers.images.crafted import crafted, fingerprint, sentinel_in, symlink_attacks
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -186,3 +187,62 @@ def test_bad_input_gets_one_sentence(args: list[str], words: str) -> None:
     result = labkit(*args)
     assert result.returncode == 2 and words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def docker_archive(path: Path, ref: str, layer_tars: list[bytes]) -> Path:
+    """A `docker save` tarball holding `layer_tars`, with a config whose diff_ids match them."""
+    import hashlib
+    import io
+    import tarfile
+    ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layer_tars]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": ids}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    names = [d[7:] + "/layer.tar" for d in ids]
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [ref], "Layers": names}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in [(config_name, config), *zip(names, layer_tars),
+                           ("manifest.json", manifest)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def oci_layout(path: Path, tag: str, layer_tars: list[bytes]) -> Path:
+    """An OCI layout with one image of `layer_tars`, every blob named by its digest."""
+    import hashlib
+
+    def blob(data: bytes) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (path / "blobs" / "sha256" / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+    (path / "blobs" / "sha256").mkdir(parents=True)
+    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    descs = [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(d)} for d in layer_tars]
+    config = blob(json.dumps({"rootfs": {"type": "layers", "diff_ids": [
+        d["digest"] for d in descs]}, "config": {}}).encode())
+    manifest = blob(json.dumps({"schemaVersion": 2, "config": config, "layers": descs}).encode())
+    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {**manifest, "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    return path
+
+
+@pytest.mark.parametrize("attack", sorted(symlink_attacks(Path("/x"))))
+@pytest.mark.parametrize("shape", ["docker-save", "oci-layout"])
+def test_a_crafted_image_never_changes_a_host_file(attack: str, shape: str, workdir: Path,
+                                                   image_name: Callable[[str], str]) -> None:
+    outside = workdir / "host"
+    outside.mkdir()
+    sentinel = sentinel_in(outside)
+    before, listing, stored = fingerprint(sentinel), sorted(outside.iterdir()), set(layers.all_layers())
+    harmless = crafted(("etc", "dir", "", 0o755), ("etc/motd", "file", naming.new_name(), 0o644))
+    layer_tars = [harmless.getvalue(), symlink_attacks(outside)[attack][0].getvalue()]
+    ref = image_name("evil")
+    source = (str(docker_archive(workdir / "evil.tar", ref, layer_tars)) if shape == "docker-save"
+              else f"{oci_layout(workdir / 'layout', 'evil', layer_tars)}:evil")
+    result = labkit("image", "import", source, ref)
+    assert result.returncode == 2 and "is refused and nothing of it was kept" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert fingerprint(sentinel) == before and sorted(outside.iterdir()) == listing
+    assert not store.exists(ref) and set(layers.all_layers()) == stored

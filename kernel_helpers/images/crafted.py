@@ -1,0 +1,83 @@
+"""Hostile layer tars: the tricks that made tar extractors change files outside their tree.
+
+Used by the importer's tests, and handy in lab 06 to watch `labkit image import`
+refuse each one. The tars are only bytes in memory; `sentinel_in` makes the host
+file they aim at, and `fingerprint` proves it was left alone.
+
+Taught in: lab 06.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+
+def crafted(*members: tuple[str, str, str, int]) -> io.BytesIO:
+    """(name, kind, data, mode) with mtime 0: what an attacker wants set on a host file."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, data, mode in members:
+            info = tarfile.TarInfo(name)
+            info.mode, info.mtime = mode, 0
+            if kind == "file":
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data.encode()))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+                         "hardlink": tarfile.LNKTYPE}[kind]
+            info.linkname = data
+            tar.addfile(info)
+    buffer.seek(0)
+    return buffer
+
+
+def fingerprint(path: Path) -> tuple[int, ...]:
+    """Everything a chmod, chown, utime, link or write would change (ctime moves on any of them)."""
+    st = os.lstat(path)
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink,
+            st.st_size, hash(path.read_bytes()))
+
+
+def sentinel_in(outside: Path) -> Path:
+    sentinel = outside / "sentinel"
+    sentinel.write_text("host file\n")
+    os.chmod(sentinel, 0o640)
+    os.utime(sentinel, (1_000_000_000, 1_000_000_000))
+    return sentinel
+
+
+SETUID = 0o4777
+
+
+def symlink_attacks(outside: Path) -> dict[str, tuple[io.BytesIO, str]]:
+    """Each trick that made extractors change a host file, and the words of its refusal."""
+    target, folder = str(outside / "sentinel"), str(outside)
+    climb = "../" * 12 + target.lstrip("/")
+    return {
+        "dir then same-named symlink (CVE-2024-12718)": (crafted(
+            ("x", "dir", "", SETUID), ("x", "symlink", target, 0o777)),
+            "replaces a directory"),
+        "dir then symlink to the parent of a deferred dir": (crafted(
+            ("a", "dir", "", 0o755), ("a/sentinel", "dir", "", SETUID),
+            ("a", "symlink", folder, 0o777)),
+            "replaces a directory"),
+        "dir, its whiteout, then a symlink": (crafted(
+            ("x", "dir", "", SETUID), (".wh.x", "file", "", 0o644),
+            ("x", "symlink", target, 0o777)),
+            "through the symlink 'x'"),
+        "symlink parent": (crafted(
+            ("l", "symlink", folder, 0o777), ("l/sentinel", "dir", "", SETUID)),
+            "through the symlink 'l'"),
+        "symlink then a file through it": (crafted(
+            ("s", "symlink", folder, 0o777), ("s/sentinel", "file", "pwned\n", SETUID)),
+            "through the symlink 's'"),
+        "hard link to an absolute host path": (crafted(("h", "hardlink", target, SETUID)),
+                                               "absolute path"),
+        "hard link climbing out": (crafted(("h", "hardlink", climb, SETUID)), "climbs out"),
+        "hard link through a symlink": (crafted(
+            ("s", "symlink", target, 0o777), ("h", "hardlink", "s", SETUID)),
+            "not in the layer"),
+    }
