@@ -27,14 +27,37 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
         raise
 
 
+def private_dir(path: str | Path, gid: int = 0) -> Path:
+    """Make `path` (if missing) a dir only root and group `gid` may enter: root:gid 0710.
+
+    The kit's data dirs hold files a container made as root, setuid ones
+    included; if any local user could reach them, running one would make that
+    user root (Docker's CVE-2021-41091). A dir made earlier with a looser mode
+    (an upgraded machine) is tightened here too.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    st = os.stat(path)
+    if (st.st_uid, st.st_gid) != (0, gid):
+        os.chown(path, 0, gid)
+    if st.st_mode & 0o7777 != 0o710:
+        os.chmod(path, 0o710)
+    return path
+
+
 @contextmanager
-def flocked(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (made if missing); the kernel drops it even on SIGKILL."""
+def flocked(path: str | Path, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on `path` (made if missing); the kernel drops it even on SIGKILL.
+
+    Shared holders run side by side and exclude an exclusive one. Each call opens
+    its own descriptor, so a process that holds the shared lock and asks for the
+    exclusive one waits for itself: release first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

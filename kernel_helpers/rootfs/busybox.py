@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kernel_helpers import naming
 from kernel_helpers.errors import NotFound
+from kernel_helpers.images.layers import private_data_dir
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 DIRECTORIES = ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",
@@ -44,7 +45,7 @@ def _is_static(path: Path) -> bool:
 
 def busybox_rootfs() -> Path:
     """The base image's rootfs directory, built on first use."""
-    root = naming.DATA_ROOT / "images" / "busybox" / "rootfs"
+    root = private_data_dir("images") / "busybox" / "rootfs"  # `--rootfs busybox` writes here
     if not (root / "bin" / "busybox").exists():
         build_busybox_rootfs(root)
     return root
