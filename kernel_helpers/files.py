@@ -9,6 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from kernel_helpers import naming
+
+PRIVATE_DIRS = ("layers", "containers", "images")
+"""Data dirs holding what containers run and write: layers, upper dirs, plain rootfs dirs."""
+USERNS_ROOT_GID = 100000
+"""Host gid of root inside a `--userns` container (`IdMap`'s default): the one group let in."""
+
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
     """Write `text` to `path` through a temp file and rename, so no reader sees half a file.
@@ -43,6 +50,16 @@ def private_dir(path: str | Path, gid: int = 0) -> Path:
     if st.st_mode & 0o7777 != 0o710:
         os.chmod(path, 0o710)
     return path
+
+
+def private_data_dir(name: str) -> Path:
+    """DATA_ROOT/`name` (one of PRIVATE_DIRS), private to root and the --userns root.
+
+    0710 with the group of the user-namespace root, as Docker does for userns-remap:
+    a `--userns` container mounts its overlay as that uid, so it must pass; anyone
+    else stops here, before any setuid file a container made.
+    """
+    return private_dir(naming.DATA_ROOT / name, USERNS_ROOT_GID)
 
 
 @contextmanager

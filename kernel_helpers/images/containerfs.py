@@ -26,6 +26,7 @@ from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import Busy, InvalidValue, NotFound
 from kernel_helpers import state
+from kernel_helpers.files import private_data_dir
 from kernel_helpers.images import layers, store
 from kernel_helpers.images.store import IMAGE_FILE, Image, containers_fs_root
 from kernel_helpers.namespaces import Namespace
@@ -69,7 +70,7 @@ class OverlayStage(Stage):
             lowers = ([layers.shifted_diff(d, outside) for d in self.image.layers] if userns
                       else self.image.layer_dirs())  # present, or NotFound now
             if not (directory / IMAGE_FILE).is_file():  # a restart reuses the kept dirs
-                layers.private_data_dir("containers")
+                private_data_dir("containers")
                 directory.mkdir(mode=0o711)
                 for name in ("upper", "work", "merged"):
                     (directory / name).mkdir(mode=0o755)

@@ -9,13 +9,15 @@ Taught in: lab 06.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
 
 
-def crafted(*members: tuple[str, str, str, int]) -> io.BytesIO:
+def crafted(*members: tuple[str, str, str | bytes, int]) -> io.BytesIO:
     """(name, kind, data, mode) with mtime 0: what an attacker wants set on a host file."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -23,12 +25,13 @@ def crafted(*members: tuple[str, str, str, int]) -> io.BytesIO:
             info = tarfile.TarInfo(name)
             info.mode, info.mtime = mode, 0
             if kind == "file":
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data.encode()))
+                content = data.encode() if isinstance(data, str) else data
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
                 continue
             info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
                          "hardlink": tarfile.LNKTYPE}[kind]
-            info.linkname = data
+            info.linkname = str(data)
             tar.addfile(info)
     buffer.seek(0)
     return buffer
@@ -81,3 +84,38 @@ def symlink_attacks(outside: Path) -> dict[str, tuple[io.BytesIO, str]]:
             ("s", "symlink", target, 0o777), ("h", "hardlink", "s", SETUID)),
             "not in the layer"),
     }
+
+
+def docker_save_tar(path: Path, ref: str, layer_tars: list[bytes]) -> Path:
+    """A `docker save` tarball holding `layer_tars`, with a config whose diff_ids match them."""
+    ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layer_tars]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": ids}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    names = [d[7:] + "/layer.tar" for d in ids]
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [ref], "Layers": names}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in [(config_name, config), *zip(names, layer_tars),
+                           ("manifest.json", manifest)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def oci_layout_dir(path: Path, tag: str, layer_tars: list[bytes]) -> Path:
+    """An OCI layout with one image of `layer_tars`, every blob named by its digest."""
+    def blob(data: bytes) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (path / "blobs" / "sha256" / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+    (path / "blobs" / "sha256").mkdir(parents=True)
+    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    descs = [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(d)} for d in layer_tars]
+    config = blob(json.dumps({"rootfs": {"type": "layers", "diff_ids": [
+        d["digest"] for d in descs]}, "config": {}}).encode())
+    manifest = blob(json.dumps({"schemaVersion": 2, "config": config, "layers": descs}).encode())
+    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {**manifest, "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    return path
+

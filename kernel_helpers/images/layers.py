@@ -33,7 +33,7 @@ from typing import IO, Callable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NotFound
-from kernel_helpers.files import flocked, private_dir
+from kernel_helpers.files import PRIVATE_DIRS, USERNS_ROOT_GID, flocked, private_data_dir
 from kernel_helpers.images.tarsafe import extract_layer
 
 LAYER_TAR = "layer.tar"
@@ -42,10 +42,6 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 CHUNK = 1 << 20
 LOCK = ".lock"
 """The store's lock file, in the layers dir (dot names are never taken for layers)."""
-PRIVATE_DIRS = ("layers", "containers", "images")
-"""Data dirs that hold what containers run and write (layers, upper dirs, plain rootfs dirs)."""
-USERNS_ROOT_GID = 100000
-"""Host gid of root inside a `--userns` container (`IdMap`'s default): the one group let in."""
 
 
 def layers_root() -> Path:
@@ -165,21 +161,10 @@ def add_layer_from_dir(src: Path, id_shift: int = 0) -> str:
 
 def _ensure_root() -> Path:
     """The layers dir, made if missing; every data dir checked to be private (0710)."""
-    private_dir(layers_root(), USERNS_ROOT_GID)
-    for name in PRIVATE_DIRS:
-        if (naming.DATA_ROOT / name).is_dir():
-            private_dir(naming.DATA_ROOT / name, USERNS_ROOT_GID)
+    for name in PRIVATE_DIRS:  # "on open of the store": an upgraded machine is tightened too
+        if name == "layers" or (naming.DATA_ROOT / name).is_dir():
+            private_data_dir(name)
     return layers_root()
-
-
-def private_data_dir(name: str) -> Path:
-    """DATA_ROOT/`name` (one of PRIVATE_DIRS), made private: root and the --userns root only.
-
-    0710 with the group of the user-namespace root, as Docker does for userns-remap:
-    a `--userns` container mounts its overlay as that uid, so it must pass; anyone
-    else stops here, before any setuid file a container made.
-    """
-    return private_dir(naming.DATA_ROOT / name, USERNS_ROOT_GID)
 
 
 def copy_layer(digest: str, out: IO[bytes]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kernel_helpers import naming
 from kernel_helpers.errors import NotFound
-from kernel_helpers.images.layers import private_data_dir
+from kernel_helpers.files import private_data_dir
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 DIRECTORIES = ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",

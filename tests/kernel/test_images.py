@@ -21,7 +21,8 @@ from kernel_helpers.errors import InvalidValue
 from kernel_helpers.images import export_layout, import_layout, layers, store
 from kernel_helpers.rootfs.overlay import snapshot, union_view
 from kernel_helpers.testing import labkit
-from kernel_helpers.images.crafted import crafted, fingerprint, sentinel_in, symlink_attacks
+from kernel_helpers.images.crafted import (crafted, docker_save_tar, fingerprint, oci_layout_dir,
+                                            sentinel_in, symlink_attacks)
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -86,7 +87,7 @@ def test_busybox_is_the_default_image_and_its_layer_is_verified() -> None:
 
 def test_an_oci_layout_made_by_umoci_imports_and_runs(workdir: Path,
                                                       image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout(workdir, naming.new_name())
+    layout = umoci_layout_dir(workdir, naming.new_name())
     ref = image_name("v2")
     result = labkit("image", "import", f"{layout}:v2", ref)
     assert result.returncode == 0, result.stderr
@@ -104,7 +105,7 @@ def test_an_oci_layout_made_by_umoci_imports_and_runs(workdir: Path,
 
 def test_a_layer_whose_digest_does_not_match_is_refused(workdir: Path,
                                                         image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout(workdir, naming.new_name())
+    layout = umoci_layout_dir(workdir, naming.new_name())
     manifest = json.loads(next(
         (layout / "blobs" / "sha256" / m["digest"][7:]).read_text()
         for m in json.loads((layout / "index.json").read_text())["manifests"]
@@ -125,7 +126,7 @@ def test_a_layer_whose_digest_does_not_match_is_refused(workdir: Path,
 
 def test_a_stored_layer_that_changed_is_noticed_when_read(workdir: Path,
                                                           image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout(workdir, naming.new_name())
+    layout = umoci_layout_dir(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     stored = layers.layer_dir(image.layers[-1]) / layers.LAYER_TAR
     data = bytearray(stored.read_bytes())
@@ -139,7 +140,7 @@ def test_a_stored_layer_that_changed_is_noticed_when_read(workdir: Path,
 
 def test_an_exported_oci_layout_unpacks_with_umoci_to_the_same_tree(
         workdir: Path, image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout(workdir, naming.new_name())
+    layout = umoci_layout_dir(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     tag = export_layout(image.ref, workdir / "out")
     sh("umoci", "unpack", "--image", f"{workdir / 'out'}:{tag}", str(workdir / "bundle"))
@@ -153,7 +154,7 @@ def test_an_exported_oci_layout_unpacks_with_umoci_to_the_same_tree(
 
 def test_docker_save_archives_round_trip_through_skopeo(workdir: Path,
                                                         image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout(workdir, naming.new_name())
+    layout = umoci_layout_dir(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     ours = workdir / "ours.tar"
     assert labkit("image", "export", image.ref, str(ours)).returncode == 0
@@ -170,7 +171,7 @@ def test_docker_save_archives_round_trip_through_skopeo(workdir: Path,
 
 def test_image_rm_frees_only_layers_nothing_else_uses(workdir: Path,
                                                       image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout(workdir, naming.new_name())
+    layout = umoci_layout_dir(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     assert labkit("image", "rm", image.ref).returncode == 0
     assert not layers.has_layer(image.layers[-1])  # the marker layer was this image's alone
@@ -189,45 +190,6 @@ def test_bad_input_gets_one_sentence(args: list[str], words: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def docker_archive(path: Path, ref: str, layer_tars: list[bytes]) -> Path:
-    """A `docker save` tarball holding `layer_tars`, with a config whose diff_ids match them."""
-    import hashlib
-    import io
-    import tarfile
-    ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layer_tars]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": ids}}).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    names = [d[7:] + "/layer.tar" for d in ids]
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [ref], "Layers": names}]).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in [(config_name, config), *zip(names, layer_tars),
-                           ("manifest.json", manifest)]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def oci_layout(path: Path, tag: str, layer_tars: list[bytes]) -> Path:
-    """An OCI layout with one image of `layer_tars`, every blob named by its digest."""
-    import hashlib
-
-    def blob(data: bytes) -> dict[str, object]:
-        digest = hashlib.sha256(data).hexdigest()
-        (path / "blobs" / "sha256" / digest).write_bytes(data)
-        return {"digest": "sha256:" + digest, "size": len(data)}
-    (path / "blobs" / "sha256").mkdir(parents=True)
-    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    descs = [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(d)} for d in layer_tars]
-    config = blob(json.dumps({"rootfs": {"type": "layers", "diff_ids": [
-        d["digest"] for d in descs]}, "config": {}}).encode())
-    manifest = blob(json.dumps({"schemaVersion": 2, "config": config, "layers": descs}).encode())
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
-        {**manifest, "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
-    return path
-
-
 @pytest.mark.parametrize("attack", sorted(symlink_attacks(Path("/x"))))
 @pytest.mark.parametrize("shape", ["docker-save", "oci-layout"])
 def test_a_crafted_image_never_changes_a_host_file(attack: str, shape: str, workdir: Path,
@@ -239,8 +201,8 @@ def test_a_crafted_image_never_changes_a_host_file(attack: str, shape: str, work
     harmless = crafted(("etc", "dir", "", 0o755), ("etc/motd", "file", naming.new_name(), 0o644))
     layer_tars = [harmless.getvalue(), symlink_attacks(outside)[attack][0].getvalue()]
     ref = image_name("evil")
-    source = (str(docker_archive(workdir / "evil.tar", ref, layer_tars)) if shape == "docker-save"
-              else f"{oci_layout(workdir / 'layout', 'evil', layer_tars)}:evil")
+    source = (str(docker_save_tar(workdir / "evil.tar", ref, layer_tars)) if shape == "docker-save"
+              else f"{oci_layout_dir(workdir / 'layout', 'evil', layer_tars)}:evil")
     result = labkit("image", "import", source, ref)
     assert result.returncode == 2 and "is refused and nothing of it was kept" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
