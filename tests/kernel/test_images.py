@@ -87,7 +87,7 @@ def test_busybox_is_the_default_image_and_its_layer_is_verified() -> None:
 
 def test_an_oci_layout_made_by_umoci_imports_and_runs(workdir: Path,
                                                       image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout_dir(workdir, naming.new_name())
+    layout = umoci_layout(workdir, naming.new_name())
     ref = image_name("v2")
     result = labkit("image", "import", f"{layout}:v2", ref)
     assert result.returncode == 0, result.stderr
@@ -105,7 +105,7 @@ def test_an_oci_layout_made_by_umoci_imports_and_runs(workdir: Path,
 
 def test_a_layer_whose_digest_does_not_match_is_refused(workdir: Path,
                                                         image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout_dir(workdir, naming.new_name())
+    layout = umoci_layout(workdir, naming.new_name())
     manifest = json.loads(next(
         (layout / "blobs" / "sha256" / m["digest"][7:]).read_text()
         for m in json.loads((layout / "index.json").read_text())["manifests"]
@@ -126,7 +126,7 @@ def test_a_layer_whose_digest_does_not_match_is_refused(workdir: Path,
 
 def test_a_stored_layer_that_changed_is_noticed_when_read(workdir: Path,
                                                           image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout_dir(workdir, naming.new_name())
+    layout = umoci_layout(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     stored = layers.layer_dir(image.layers[-1]) / layers.LAYER_TAR
     data = bytearray(stored.read_bytes())
@@ -140,7 +140,7 @@ def test_a_stored_layer_that_changed_is_noticed_when_read(workdir: Path,
 
 def test_an_exported_oci_layout_unpacks_with_umoci_to_the_same_tree(
         workdir: Path, image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout_dir(workdir, naming.new_name())
+    layout = umoci_layout(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     tag = export_layout(image.ref, workdir / "out")
     sh("umoci", "unpack", "--image", f"{workdir / 'out'}:{tag}", str(workdir / "bundle"))
@@ -154,7 +154,7 @@ def test_an_exported_oci_layout_unpacks_with_umoci_to_the_same_tree(
 
 def test_docker_save_archives_round_trip_through_skopeo(workdir: Path,
                                                         image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout_dir(workdir, naming.new_name())
+    layout = umoci_layout(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     ours = workdir / "ours.tar"
     assert labkit("image", "export", image.ref, str(ours)).returncode == 0
@@ -171,7 +171,7 @@ def test_docker_save_archives_round_trip_through_skopeo(workdir: Path,
 
 def test_image_rm_frees_only_layers_nothing_else_uses(workdir: Path,
                                                       image_name: Callable[[str], str]) -> None:
-    layout = umoci_layout_dir(workdir, naming.new_name())
+    layout = umoci_layout(workdir, naming.new_name())
     image = import_layout(layout, "v2", image_name("v2"))
     assert labkit("image", "rm", image.ref).returncode == 0
     assert not layers.has_layer(image.layers[-1])  # the marker layer was this image's alone
