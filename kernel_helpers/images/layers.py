@@ -33,7 +33,7 @@ from typing import IO, Callable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NotFound
-from kernel_helpers.files import PRIVATE_DIRS, USERNS_ROOT_GID, flocked, private_data_dir
+from kernel_helpers.files import PRIVATE_DIRS, flocked, private_data_dir
 from kernel_helpers.images.tarsafe import extract_layer
 
 LAYER_TAR = "layer.tar"

@@ -242,8 +242,8 @@ def extract_layer(fileobj: IO[bytes], dest: Path, allow_devices: bool = False) -
             _finish(path, member)
     dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for parts, member in reversed(dirs.items()):  # children first: no later mtime bumps
-            _finish_dir(dest_fd, list(parts), member)
+        for names, member in reversed(dirs.items()):  # children first: no later mtime bumps
+            _finish_dir(dest_fd, list(names), member)
     finally:
         os.close(dest_fd)
     return count

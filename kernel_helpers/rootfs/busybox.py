@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kernel_helpers import naming
 from kernel_helpers.errors import NotFound
 from kernel_helpers.files import private_data_dir
 

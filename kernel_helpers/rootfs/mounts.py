@@ -183,7 +183,8 @@ def apply_step(step: MountStep, kernel: Kernel = LINUX, root: str | None = None)
         step = dataclasses.replace(
             step, target=resolve_in_root(root, step.target, "file" if step.make_file else "dir",
                                          links=not kernel_dir),
-            source=resolve_in_root(root, step.source) if _inside(step.source, root) else step.source)
+            source=(resolve_in_root(root, step.source) if step.source is not None and
+                    _inside(step.source, root) else step.source))
     elif step.target != "/":
         if step.make_file:
             if not os.path.lexists(step.target):  # touch() of a /proc file fails in a user ns
