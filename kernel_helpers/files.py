@@ -9,6 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from kernel_helpers import naming
+
+PRIVATE_DIRS = ("layers", "containers", "images")
+"""Data dirs holding what containers run and write: layers, upper dirs, plain rootfs dirs."""
+USERNS_ROOT_GID = 100000
+"""Host gid of root inside a `--userns` container (`IdMap`'s default): the one group let in."""
+
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
     """Write `text` to `path` through a temp file and rename, so no reader sees half a file.
@@ -27,14 +34,47 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
         raise
 
 
+def private_dir(path: str | Path, gid: int = 0) -> Path:
+    """Make `path` (if missing) a dir only root and group `gid` may enter: root:gid 0710.
+
+    The kit's data dirs hold files a container made as root, setuid ones
+    included; if any local user could reach them, running one would make that
+    user root (Docker's CVE-2021-41091). A dir made earlier with a looser mode
+    (an upgraded machine) is tightened here too.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    st = os.stat(path)
+    if (st.st_uid, st.st_gid) != (0, gid):
+        os.chown(path, 0, gid)
+    if st.st_mode & 0o7777 != 0o710:
+        os.chmod(path, 0o710)
+    return path
+
+
+def private_data_dir(name: str) -> Path:
+    """DATA_ROOT/`name` (one of PRIVATE_DIRS), private to root and the --userns root.
+
+    0710 with the group of the user-namespace root, as Docker does for userns-remap:
+    a `--userns` container mounts its overlay as that uid, so it must pass; anyone
+    else stops here, before any setuid file a container made.
+    """
+    return private_dir(naming.DATA_ROOT / name, USERNS_ROOT_GID)
+
+
 @contextmanager
-def flocked(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (made if missing); the kernel drops it even on SIGKILL."""
+def flocked(path: str | Path, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on `path` (made if missing); the kernel drops it even on SIGKILL.
+
+    Shared holders run side by side and exclude an exclusive one. Each call opens
+    its own descriptor, so a process that holds the shared lock and asks for the
+    exclusive one waits for itself: release first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

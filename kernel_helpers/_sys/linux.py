@@ -20,6 +20,11 @@ _SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "riscv64": 280}
 """glibc has no bpf wrapper either."""
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "armv7l": 311, "riscv64": 219}
 """keyctl(2) lives in libkeyutils, not glibc."""
+_SYS_OPENAT2 = 437
+"""openat2(2) (Linux 5.6): one number on every architecture, as for all syscalls after 5.0."""
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_IN_ROOT = 0x10
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -229,6 +234,26 @@ class Linux:
             os.mknod(path, mode, device)
         except OSError as err:
             raise translate_oserror(err, f"mknod {path}") from err
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2): open `path` under `dirfd` with RESOLVE_* rules; raises OSError.
+
+    A lookup, not a change to the machine, so it is a plain function and not a
+    `Kernel` verb: the recording kernel's traces show the mounts made, not how
+    their targets were found.
+    """
+    how = _OpenHow(flags, 0, resolve)
+    fd = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path),
+                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd == -1:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), path)
+    return int(fd)
 
 
 class _CapHeader(ctypes.Structure):

@@ -27,9 +27,10 @@ def _ls(args: argparse.Namespace) -> int:
     from kernel_helpers.images import layers, store
     store.get(store.BASE_IMAGE)  # the offline base is always there
     print(f"{'IMAGE':<32} {'LAYERS':>6} {'SIZE':>9}  CREATED")
-    for image in store.all_images():
-        size = sum(layers.layer_size(d) for d in image.layers)
-        print(f"{image.ref:<32} {len(image.layers):>6} {_size(size):>9}  {_ago(image.created)}")
+    with layers.store_lock(shared=True):  # no image half-removed while it is listed
+        for image in store.all_images():
+            size = sum(layers.layer_size(d) for d in image.layers)
+            print(f"{image.ref:<32} {len(image.layers):>6} {_size(size):>9}  {_ago(image.created)}")
     return 0
 
 

@@ -26,6 +26,7 @@ from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import Busy, InvalidValue, NotFound
 from kernel_helpers import state
+from kernel_helpers.files import private_data_dir
 from kernel_helpers.images import layers, store
 from kernel_helpers.images.store import IMAGE_FILE, Image, containers_fs_root
 from kernel_helpers.namespaces import Namespace
@@ -60,25 +61,30 @@ class OverlayStage(Stage):
 
     def prepare(self, ctx: LaunchContext) -> None:
         directory = container_fs_dir(ctx.state.id)
-        lowers = self.image.layer_dirs()  # unpacked and present, or NotFound now
-        if not (directory / IMAGE_FILE).is_file():  # a restart reuses the kept dirs
-            containers_fs_root().mkdir(parents=True, exist_ok=True)
-            directory.mkdir(mode=0o711)
-            for name in ("upper", "work", "merged"):
-                (directory / name).mkdir(mode=0o755)
-            (directory / IMAGE_FILE).write_text(self.image.to_json())
-            if self.keep and not ctx.state.detached:  # detached: `labkit logs` stays clean
-                print(f"labkit: {ctx.state.id} keeps its files after it exits; "
-                      f"`labkit commit {ctx.state.id} NEW-IMAGE` makes an image of them",
-                      file=sys.stderr)
+        userns = Namespace.USER in ctx.spec.namespaces
+        outside = ctx.spec.id_map.outside
+        # Shared store lock: the layers are checked and this container's record written
+        # before garbage collection may look again, so it never removes them in between.
+        with layers.store_lock(shared=True):
+            # A user-namespace root gets layers it owns (a writable image); others the plain ones.
+            lowers = ([layers.shifted_diff(d, outside) for d in self.image.layers] if userns
+                      else self.image.layer_dirs())  # present, or NotFound now
+            if not (directory / IMAGE_FILE).is_file():  # a restart reuses the kept dirs
+                private_data_dir("containers")
+                directory.mkdir(mode=0o711)
+                for name in ("upper", "work", "merged"):
+                    (directory / name).mkdir(mode=0o755)
+                (directory / IMAGE_FILE).write_text(self.image.to_json())
+                if self.keep and not ctx.state.detached:  # detached: `labkit logs` stays clean
+                    print(f"labkit: {ctx.state.id} keeps its files after it exits; "
+                          f"`labkit commit {ctx.state.id} NEW-IMAGE` makes an image of them",
+                          file=sys.stderr)
         # Undone when this run ends; a kept container keeps its files once it has started.
         ctx.registry.push(f"filesystem of {ctx.state.id}",
                           lambda: None if self.keep and ctx.state.pid_start else
                           remove_container_fs(ctx.state.id))
         merged = directory / "merged"
-        userns = Namespace.USER in ctx.spec.namespaces
         if userns:  # the container's root is an unprivileged uid on the host: give it its dirs
-            outside = ctx.spec.id_map.outside
             for name in ("upper", "work", "merged"):
                 os.chown(directory / name, outside, outside)
             (directory / ID_SHIFT).write_text(str(outside))
@@ -127,8 +133,9 @@ def commit(container_id: str, ref: str, created_by: str | None = None) -> Image:
                    f"stop it first with `labkit stop {container_id}`")
     shift_file = container_fs_dir(container_id) / ID_SHIFT
     shift = int(shift_file.read_text()) if shift_file.is_file() else 0
-    digest = layers.add_layer_from_dir(container_fs_dir(container_id) / "upper", shift)
-    return store.add_layer_on(base, ref, digest, created_by or f"labkit commit {container_id}")
+    with layers.store_lock(shared=True):  # the new layer is recorded before GC may look
+        digest = layers.add_layer_from_dir(container_fs_dir(container_id) / "upper", shift)
+        return store.add_layer_on(base, ref, digest, created_by or f"labkit commit {container_id}")
 
 
 def leftovers() -> list[Leftover]:

@@ -73,12 +73,12 @@ def import_archive(path: Path, ref: str | None = None) -> store.Image:
                                          "sha256:" + actual)
         config = json.loads(raw_config)
         ids = diff_ids(config, len(entry["Layers"]))
+        tags = entry.get("RepoTags") or []
+        image = image_from_config(ref or (tags[0] if tags else path.stem.lower()), config, ids)
         with store.importing() as add:
             for name, diff_id in zip(entry["Layers"], ids):
                 add(_gunzipped(_member(tar, name)), diff_id)
-    tags = entry.get("RepoTags") or []
-    return store.save(image_from_config(ref or (tags[0] if tags else path.stem.lower()),
-                                        config, ids))
+            return store.save(image)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -2,12 +2,18 @@
 
     DATA_ROOT/layers/<hex>/layer.tar   the layer as an OCI tar (.wh. whiteouts)
     DATA_ROOT/layers/<hex>/diff/       the same, unpacked in overlay form (a lower dir)
+    DATA_ROOT/layers/<hex>/diff-<n>/   a copy owned n ids up, for `--userns` (made on first use)
 
 The digest is checked every time the tar is read (unpack, export), so a
 corrupted or swapped file is noticed instead of silently run. Two images that
 share a layer share it on disk too, which is why pulling a second image based
 on the same distribution is fast. Layers are built in a temporary directory
 and renamed into place, so a layer dir either is complete or does not exist.
+
+One lock guards the store (`store_lock`): whatever adds layers and records
+what uses them (an import, a commit, a container start) holds it shared, from
+the first layer to the record; garbage collection holds it exclusive, so it
+never sees a layer that is written but not yet recorded.
 
 Taught in: lab 08.
 """
@@ -18,6 +24,8 @@ import hashlib
 import os
 import re
 import shutil
+import stat
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,17 +33,27 @@ from typing import IO, Callable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.errors import InvalidValue, NotFound
+from kernel_helpers.files import PRIVATE_DIRS, flocked, private_data_dir
 from kernel_helpers.images.tarsafe import extract_layer
 
 LAYER_TAR = "layer.tar"
 DIFF = "diff"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 CHUNK = 1 << 20
+LOCK = ".lock"
+"""The store's lock file, in the layers dir (dot names are never taken for layers)."""
 
 
 def layers_root() -> Path:
     """Where layers live (follows LABKIT_DATA_ROOT)."""
     return naming.DATA_ROOT / "layers"
+
+
+@contextmanager
+def store_lock(shared: bool = False) -> Iterator[None]:
+    """Shared: add layers and record their users. Exclusive: decide what is unused and remove it."""
+    with flocked(_ensure_root() / LOCK, shared):
+        yield
 
 
 def check_digest(digest: str) -> str:
@@ -142,7 +160,10 @@ def add_layer_from_dir(src: Path, id_shift: int = 0) -> str:
 
 
 def _ensure_root() -> Path:
-    layers_root().mkdir(parents=True, exist_ok=True)
+    """The layers dir, made if missing; every data dir checked to be private (0710)."""
+    for name in PRIVATE_DIRS:  # "on open of the store": an upgraded machine is tightened too
+        if name == "layers" or (naming.DATA_ROOT / name).is_dir():
+            private_data_dir(name)
     return layers_root()
 
 
@@ -174,6 +195,39 @@ def diff_dir(digest: str) -> Path:
     if not path.is_dir():
         raise NotFound(f"layer {digest[:19]}…", "is not in the store",
                        "import the image again (`labkit image import`)")
+    return path
+
+
+def shifted_diff(digest: str, shift: int) -> Path:
+    """The unpacked layer with every owner moved up by `shift` (the host uid of root inside).
+
+    A `--userns` container's root is host uid `shift`; files owned by host uid 0
+    are "nobody" to it, so it could not write to /etc. Docker's userns-remap
+    solves this the same way: the layers it uses are unpacked owned by the
+    remapped ids. The copy is made once per layer (under the store's lock,
+    shared) and removed with the layer.
+    """
+    path = layer_dir(digest) / f"{DIFF}-{shift}"
+    if path.is_dir():
+        return path
+    source = diff_dir(digest)
+    with _building() as tmp:
+        copy = tmp / DIFF
+        # cp -a keeps whiteouts (0/0 devices), hard links, modes and the opaque xattrs.
+        subprocess.run(["cp", "-a", "--", str(source), str(copy)], check=True,
+                       capture_output=True)
+        for top, dirs, files in os.walk(copy):
+            for name in [*dirs, *files, ""] if top == str(copy) else [*dirs, *files]:
+                entry = os.path.join(top, name) if name else top
+                st = os.lstat(entry)
+                os.chown(entry, st.st_uid + shift, st.st_gid + shift, follow_symlinks=False)
+                if not stat.S_ISLNK(st.st_mode):  # chown cleared setuid/setgid: put them back
+                    os.chmod(entry, stat.S_IMODE(st.st_mode))
+        try:
+            os.rename(copy, path)
+        except OSError:
+            if not path.is_dir():  # not "another start made the same copy first"
+                raise
     return path
 
 

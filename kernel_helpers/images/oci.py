@@ -154,13 +154,14 @@ def import_layout(path: Path, tag: str | None = None, ref: str | None = None) ->
     config = layout.json(manifest["config"]["digest"])
     descs = manifest.get("layers", [])
     ids = diff_ids(config, len(descs))
+    default = name if ":" in name.rsplit("/", 1)[-1] else f"{path.name.lower()}:{name}"
+    image = image_from_config(ref or default, config, ids)
     with store.importing() as add:
         for desc, diff_id in zip(descs, ids):
             blob = layout.verify(desc["digest"])
             with open_layer(blob, desc.get("mediaType", "")) as stream:
                 add(stream, diff_id)
-    default = name if ":" in name.rsplit("/", 1)[-1] else f"{path.name.lower()}:{name}"
-    return store.save(image_from_config(ref or default, config, ids))
+        return store.save(image)
 
 
 def _write_blob(layout: Layout, data: bytes) -> dict[str, Any]:

@@ -132,11 +132,13 @@ def all_images() -> list[Image]:
 
 def remove(ref: str) -> list[str]:
     """Forget the image, then delete the layers nothing uses any more; return those digests."""
-    path = _path(ref)
-    if not path.is_file():
-        raise NotFound(f"image '{ref}'", "is not in the store", "list images with `labkit image ls`")
-    path.unlink()
-    return collect_garbage()
+    with layers.store_lock():
+        path = _path(ref)
+        if not path.is_file():
+            raise NotFound(f"image '{ref}'", "is not in the store",
+                           "list images with `labkit image ls`")
+        path.unlink()
+        return _unused_removed()
 
 
 def containers_fs_root() -> Path:
@@ -157,9 +159,19 @@ def layers_in_use() -> set[str]:
 
 
 def collect_garbage() -> list[str]:
-    """Remove layers that no image and no container's filesystem still uses."""
+    """Remove layers that no image and no container's filesystem still uses.
+
+    Under the store's exclusive lock: an import that has written a layer but not
+    yet recorded its image holds the shared lock, so this waits for it.
+    """
+    with layers.store_lock():
+        return _unused_removed()
+
+
+def _unused_removed(only: list[str] | None = None) -> list[str]:
+    """The layers (of `only`, if given) nothing uses, removed; the exclusive lock is held."""
     used = {d for image in all_images() for d in image.layers} | layers_in_use()
-    unused = [d for d in layers.all_layers() if d not in used]
+    unused = [d for d in (layers.all_layers() if only is None else only) if d not in used]
     for digest in unused:
         layers.remove_layer(digest)
     return unused
@@ -167,7 +179,13 @@ def collect_garbage() -> list[str]:
 
 @contextmanager
 def importing() -> Iterator[Callable[[IO[bytes], str], None]]:
-    """Add layers that must match `expected`; if the import fails, drop the new ones again."""
+    """Add layers that must match `expected`, under the store's shared lock.
+
+    Record the image (`save`) inside the block: once it ends, garbage collection
+    may run. If the import fails, the layers it added and nothing else records
+    are dropped again, under the exclusive lock, so another import that is
+    adding the same layer keeps it.
+    """
     added: list[str] = []
 
     def add(stream: IO[bytes], expected: str) -> None:
@@ -177,21 +195,21 @@ def importing() -> Iterator[Callable[[IO[bytes], str], None]]:
             added.append(expected)
 
     try:
-        yield add
+        with layers.store_lock(shared=True):
+            yield add
     except BaseException:
-        used = {d for image in all_images() for d in image.layers}
-        for digest in added:
-            if digest not in used:
-                layers.remove_layer(digest)
+        with layers.store_lock():
+            _unused_removed(added)
         raise
 
 
 def import_busybox() -> Image:
     """Turn the offline busybox rootfs into a one-layer image, ``busybox:latest``."""
     from kernel_helpers.rootfs.busybox import busybox_rootfs
-    digest = layers.add_layer_from_dir(busybox_rootfs())
-    return save(Image(BASE_IMAGE, (digest,), ImageConfig(),
-                      (HistoryEntry("labkit: static busybox from this machine (offline base)"),)))
+    with layers.store_lock(shared=True):
+        digest = layers.add_layer_from_dir(busybox_rootfs())
+        return save(Image(BASE_IMAGE, (digest,), ImageConfig(),
+                          (HistoryEntry("labkit: static busybox from this machine (offline base)"),)))
 
 
 def add_layer_on(base: Image, ref: str, digest: str, created_by: str,

@@ -10,6 +10,12 @@ one stops the whole unpack (the caller removes the half-made directory).
 Absolute symlinks *are* allowed: inside a container they resolve against the
 container's root (``/etc/mtab -> /proc/self/mounts`` is in most images), and
 this extractor never follows a symlink, so they cannot redirect a write.
+That includes the owners, modes and times applied after the data: a
+directory's are applied last (its children would bump its mtime), through a
+descriptor opened component by component with O_NOFOLLOW, never by path. A
+member that replaces a directory with something else is refused, since
+that is how a directory entry followed by a same-named symlink to a host file
+made tar extractors chmod the host file (CPython's CVE-2024-12718).
 
 The OCI/AUFS whiteout files are turned into overlayfs' form on the way:
 ``.wh.NAME`` becomes a 0/0 character device NAME, ``.wh..wh..opq`` sets
@@ -20,6 +26,7 @@ Taught in: lab 06.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -89,13 +96,19 @@ def _check_symlink(member: tarfile.TarInfo, parts: list[str]) -> None:
             raise _refuse(member.name, f"is a symlink pointing outside the layer ({target})")
 
 
-def _clear(path: Path, keep_dir: bool) -> None:
-    """Tar semantics: a later member replaces an earlier one of the same name."""
+def _clear(path: Path, keep_dir: bool, name: str = "") -> None:
+    """Tar semantics: a later member replaces an earlier one of the same name.
+
+    With a `name` (a member, not a whiteout), a directory is never replaced by a
+    non-directory: its deferred mode and times would then land on whatever replaced it.
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        if not keep_dir and name:
+            raise _refuse(name, "replaces a directory of the same layer with a non-directory")
         if not keep_dir:
             shutil.rmtree(path)
     else:
@@ -104,10 +117,12 @@ def _clear(path: Path, keep_dir: bool) -> None:
 
 def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
     source = tar.extractfile(member)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
         if source is not None:
             shutil.copyfileobj(source, out, CHUNK)
+        out.flush()
+        _finish_fd(fd, member)
 
 
 def _whiteout(parent: Path, base: str, name: str) -> None:
@@ -121,12 +136,59 @@ def _whiteout(parent: Path, base: str, name: str) -> None:
     make_whiteout(parent / hidden)
 
 
+def _finish_fd(fd: int, member: tarfile.TarInfo) -> None:
+    """Owner, then mode (chown clears setuid), then times, on an open file: no path to follow."""
+    os.fchown(fd, member.uid, member.gid)
+    os.fchmod(fd, member.mode & 0o7777)
+    os.utime(fd, (member.mtime, member.mtime))
+
+
 def _finish(path: Path, member: tarfile.TarInfo) -> None:
-    """Owner, then mode (chown clears setuid), then times; never through a symlink."""
+    """The same for a node that cannot be opened safely (symlink, fifo, device), by O_PATH.
+
+    An O_PATH|O_NOFOLLOW descriptor names the node itself; fchmod and futimens
+    refuse O_PATH descriptors, so those go through its /proc/self/fd link, which
+    the kernel resolves to exactly that node (glibc's fchmodat(AT_SYMLINK_NOFOLLOW)).
+    """
     os.chown(path, member.uid, member.gid, follow_symlinks=False)
-    if not member.issym():
-        os.chmod(path, member.mode & 0o7777)
-        os.utime(path, (member.mtime, member.mtime))
+    if member.issym():
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        return
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if stat.S_ISLNK(os.fstat(fd).st_mode):
+            raise _refuse(member.name, "was replaced by a symlink while it was unpacked")
+        os.chmod(f"/proc/self/fd/{fd}", member.mode & 0o7777)
+        os.utime(f"/proc/self/fd/{fd}", (member.mtime, member.mtime))
+    finally:
+        os.close(fd)
+
+
+def _finish_dir(dest_fd: int, parts: list[str], member: tarfile.TarInfo) -> None:
+    """A directory's deferred owner, mode and times, through O_NOFOLLOW opens from `dest`.
+
+    A directory a later whiteout removed is skipped; one whose path now holds a
+    symlink anywhere along it is refused.
+    """
+    fd = os.dup(dest_fd)
+    try:
+        for part in parts:
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                dir_fd=fd)
+            except OSError as err:
+                if err.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                    raise
+                if err.errno != errno.ENOENT and stat.S_ISLNK(
+                        os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise _refuse(member.name, f"would have its mode set through the symlink "
+                                  f"'{part}' that replaced it") from None
+                return  # whited out later in this layer: nothing left to set
+            os.close(fd)
+            fd = child
+        _finish_fd(fd, member)
+    finally:
+        os.close(fd)
 
 
 def extract_layer(fileobj: IO[bytes], dest: Path, allow_devices: bool = False) -> int:
@@ -135,7 +197,7 @@ def extract_layer(fileobj: IO[bytes], dest: Path, allow_devices: bool = False) -
     Reads the stream once (so the caller can hash it as it goes); returns the
     number of members. Raises UnsafeArchive on the first bad member.
     """
-    dirs: list[tuple[Path, tarfile.TarInfo]] = []
+    dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}  # the last entry of a dir wins
     count = 0
     with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
         for member in tar:
@@ -148,14 +210,15 @@ def extract_layer(fileobj: IO[bytes], dest: Path, allow_devices: bool = False) -
             if base.startswith(WHITEOUT_PREFIX):
                 _whiteout(parent, base, member.name)
                 continue
-            _clear(path, keep_dir=member.isdir())
+            _clear(path, keep_dir=member.isdir(), name=member.name)
             if member.isdir():
-                if not path.exists():
+                if not os.path.lexists(path):
                     os.mkdir(path, 0o700)
-                dirs.append((path, member))
+                dirs[tuple(parts)] = member
                 continue
             if member.isreg():
                 _write_file(tar, member, path)
+                continue
             elif member.issym():
                 _check_symlink(member, parts)
                 os.symlink(member.linkname, path)
@@ -177,7 +240,11 @@ def extract_layer(fileobj: IO[bytes], dest: Path, allow_devices: bool = False) -
             else:
                 raise _refuse(member.name, f"has the unsupported tar type {member.type!r}")
             _finish(path, member)
-    for path, member in reversed(dirs):  # children first, so their writes don't bump mtimes
-        _finish(path, member)
+    dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for names, member in reversed(dirs.items()):  # children first: no later mtime bumps
+            _finish_dir(dest_fd, list(names), member)
+    finally:
+        os.close(dest_fd)
     return count
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kernel_helpers import naming
 from kernel_helpers.errors import NotFound
+from kernel_helpers.files import private_data_dir
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 DIRECTORIES = ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",
@@ -44,7 +44,7 @@ def _is_static(path: Path) -> bool:
 
 def busybox_rootfs() -> Path:
     """The base image's rootfs directory, built on first use."""
-    root = naming.DATA_ROOT / "images" / "busybox" / "rootfs"
+    root = private_data_dir("images") / "busybox" / "rootfs"  # `--rootfs busybox` writes here
     if not (root / "bin" / "busybox").exists():
         build_busybox_rootfs(root)
     return root

@@ -5,27 +5,44 @@ apply. All of it happens inside the container's new mount namespace, so none
 of these mounts ever shows up in the host's /proc/self/mountinfo, and they all
 vanish when the namespace's last process exits.
 
+Every path under the new root is looked up as the container will see it:
+openat2(RESOLVE_IN_ROOT) resolves the image's symlinks against the container's
+root, never the host's, and missing parts are made relative to a descriptor
+of their parent. So an image whose /etc/hosts points at a host folder gets
+the kit's hosts file mounted at that folder *inside the container*, and the
+host folder is never touched (runc's securejoin does the same). /proc, /sys
+and /dev must be real directories, as runc requires.
+
 Taught in: lab 03.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
-                                       MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT)
+                                       MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
+                                       RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
+                                       RESOLVE_NO_SYMLINKS, openat2)
 from kernel_helpers.cleanup import Leftover
-from kernel_helpers.errors import InvalidValue, NotFound
+from kernel_helpers.errors import InvalidValue, LabkitError, NotFound
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 """Device nodes a container gets: bind-mounted from the host, which also works in a user namespace."""
 
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
              "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+KERNEL_DIRS = ("proc", "sys", "dev")
+"""Mount points of kernel filesystems: never reached through a symlink (runc refuses too)."""
+MAX_LINKS = 40
+"""Symlinks followed while making a path, as the kernel's own limit (ELOOP)."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +110,82 @@ def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = 
     return MountPlan(root_dir, tuple(steps), read_only, dict(DEV_LINKS))
 
 
-def apply_step(step: MountStep, kernel: Kernel = LINUX) -> None:
-    """Make the target if needed, mount, and re-mount read-only where asked (bind needs it)."""
-    if step.target != "/":
+def _inside(path: str | None, root: str) -> bool:
+    return path is not None and path.startswith(root.rstrip("/") + "/")
+
+
+def resolve_in_root(root: str, path: str, make: str | None = None, links: bool = True) -> str:
+    """The host path of `path` (a path under `root`) as the container resolves it.
+
+    Symlinks resolve against `root`, never the host's /; with `make` ("dir" or
+    "file") missing parts are made, each relative to its parent's descriptor,
+    and a dangling symlink is followed (inside the root) to where it points.
+    With `links` False any symlink on the way is refused. The answer has no
+    symlink in it, so mount(2) on it follows nothing.
+    """
+    rel = path[len(root.rstrip("/")) + 1:]
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = _open_in_root(root_fd, rel, make, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS |
+                           (0 if links else RESOLVE_NO_SYMLINKS), 0)
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise LabkitError(f"image path '/{rel}'", "leads through a symlink where a real "
+                          "directory is needed (or through too many symlinks)",
+                          "use an image whose /proc, /sys and /dev are plain directories") from err
+    finally:
+        os.close(root_fd)
+
+
+def _open_in_root(root_fd: int, rel: str, make: str | None, resolve: int, links: int) -> int:
+    """An O_PATH descriptor of `rel` under `root_fd`; see `resolve_in_root`."""
+    try:
+        return openat2(root_fd, rel or ".", os.O_PATH | os.O_CLOEXEC, resolve)
+    except FileNotFoundError:
+        if make is None:
+            raise
+    head, name = posixpath.split(rel)
+    parent = _open_in_root(root_fd, head, "dir", resolve, links) if head else os.dup(root_fd)
+    try:
+        try:
+            if make == "dir":
+                os.mkdir(name, 0o755, dir_fd=parent)
+            else:
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                                 os.O_CLOEXEC, 0o644, dir_fd=parent))
+        except FileExistsError:  # a dangling symlink: follow it, inside the root
+            if links >= MAX_LINKS or resolve & RESOLVE_NO_SYMLINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), rel) from None
+            target = os.readlink(name, dir_fd=parent)
+            here = os.readlink(f"/proc/self/fd/{parent}")[len(os.readlink(
+                f"/proc/self/fd/{root_fd}")):]
+            joined = posixpath.normpath(posixpath.join("/", here, target)).lstrip("/")
+            return _open_in_root(root_fd, joined, make, resolve, links + 1)
+        return os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def apply_step(step: MountStep, kernel: Kernel = LINUX, root: str | None = None) -> None:
+    """Make the target if needed, mount, and re-mount read-only where asked (bind needs it).
+
+    With `root`, paths under it are resolved as the container sees them
+    (`resolve_in_root`): an image's symlinks cannot send a mount, or a file
+    the kit makes, out to the host.
+    """
+    if root is not None and _inside(step.target, root):
+        kernel_dir = step.target in {f"{root}/{name}" for name in KERNEL_DIRS}
+        step = dataclasses.replace(
+            step, target=resolve_in_root(root, step.target, "file" if step.make_file else "dir",
+                                         links=not kernel_dir),
+            source=(resolve_in_root(root, step.source) if step.source is not None and
+                    _inside(step.source, root) else step.source))
+    elif step.target != "/":
         if step.make_file:
             if not os.path.lexists(step.target):  # touch() of a /proc file fails in a user ns
                 Path(step.target).touch()
@@ -114,9 +204,10 @@ def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
     with MNT_DETACH leaves no path back to the host's files (unlike chroot).
     """
     for step in plan.steps:
-        apply_step(step, kernel)
+        apply_step(step, kernel, plan.rootfs)
+    dev = resolve_in_root(plan.rootfs, f"{plan.rootfs}/dev", links=False)  # the kit's tmpfs
     for name, target in plan.links.items():
-        os.symlink(target, f"{plan.rootfs}/dev/{name}")
+        os.symlink(target, f"{dev}/{name}")
     os.chdir(plan.rootfs)
     kernel.pivot_root(".", ".")
     kernel.umount2(".", MNT_DETACH)

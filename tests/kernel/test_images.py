@@ -21,6 +21,8 @@ from kernel_helpers.errors import InvalidValue
 from kernel_helpers.images import export_layout, import_layout, layers, store
 from kernel_helpers.rootfs.overlay import snapshot, union_view
 from kernel_helpers.testing import labkit
+from kernel_helpers.images.crafted import (crafted, docker_save_tar, fingerprint, oci_layout_dir,
+                                            sentinel_in, symlink_attacks)
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -186,3 +188,23 @@ def test_bad_input_gets_one_sentence(args: list[str], words: str) -> None:
     result = labkit(*args)
     assert result.returncode == 2 and words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("attack", sorted(symlink_attacks(Path("/x"))))
+@pytest.mark.parametrize("shape", ["docker-save", "oci-layout"])
+def test_a_crafted_image_never_changes_a_host_file(attack: str, shape: str, workdir: Path,
+                                                   image_name: Callable[[str], str]) -> None:
+    outside = workdir / "host"
+    outside.mkdir()
+    sentinel = sentinel_in(outside)
+    before, listing, stored = fingerprint(sentinel), sorted(outside.iterdir()), set(layers.all_layers())
+    harmless = crafted(("etc", "dir", "", 0o755), ("etc/motd", "file", naming.new_name(), 0o644))
+    layer_tars = [harmless.getvalue(), symlink_attacks(outside)[attack][0].getvalue()]
+    ref = image_name("evil")
+    source = (str(docker_save_tar(workdir / "evil.tar", ref, layer_tars)) if shape == "docker-save"
+              else f"{oci_layout_dir(workdir / 'layout', 'evil', layer_tars)}:evil")
+    result = labkit("image", "import", source, ref)
+    assert result.returncode == 2 and "is refused and nothing of it was kept" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert fingerprint(sentinel) == before and sorted(outside.iterdir()) == listing
+    assert not store.exists(ref) and set(layers.all_layers()) == stored

@@ -18,6 +18,7 @@ import pytest
 
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.images import layers
+from kernel_helpers.images.crafted import crafted, fingerprint, sentinel_in, symlink_attacks
 from kernel_helpers.images.tarsafe import UnsafeArchive, extract_layer
 from kernel_helpers.rootfs.overlay import is_opaque, is_whiteout
 
@@ -149,3 +150,27 @@ def test_a_hard_link_through_a_symlink_is_refused(dest: Path, outside: Path) -> 
     with pytest.raises(UnsafeArchive, match="not in the layer"):
         extract_layer(tar, dest)
     assert (outside / "secret").stat().st_nlink == 1
+
+
+@pytest.mark.parametrize("attack", sorted(symlink_attacks(Path("/x"))))
+def test_no_trick_changes_a_host_file(attack: str, dest: Path, outside: Path) -> None:
+    sentinel = sentinel_in(outside)
+    before, listing = fingerprint(sentinel), sorted(outside.iterdir())
+    tar, words = symlink_attacks(outside)[attack]
+    with pytest.raises(UnsafeArchive, match=words) as caught:
+        extract_layer(tar, dest)
+    assert fingerprint(sentinel) == before and sorted(outside.iterdir()) == listing
+    assert "\n" not in str(caught.value)
+
+
+def test_the_harmless_shapes_still_unpack(dest: Path, outside: Path) -> None:
+    """A symlink replaced by a file, a dir named twice, a whited-out dir: all inside, all fine."""
+    sentinel = sentinel_in(outside)
+    before = fingerprint(sentinel)
+    extract_layer(crafted(("s", "symlink", str(sentinel), 0o777), ("s", "file", "mine\n", 0o4755),
+                          ("d", "dir", "", 0o700), ("d", "dir", "", 0o2755),
+                          ("w", "dir", "", 0o755), (".wh.w", "file", "", 0o644)), dest)
+    assert fingerprint(sentinel) == before
+    assert (dest / "s").read_text() == "mine\n" and stat.S_IMODE(os.lstat(dest / "s").st_mode) == 0o4755
+    assert stat.S_IMODE(os.lstat(dest / "d").st_mode) == 0o2755 and os.lstat(dest / "d").st_mtime == 0
+    assert is_whiteout(os.lstat(dest / "w"))
