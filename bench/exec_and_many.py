@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from start_latency import LABKIT, make_bundle, private_cgroup_view  # noqa: E402
+from start_latency import LABKIT, make_bundle, private_cgroup_view
 
 SLEEPER = ["/bin/sleep", "600"]
 
@@ -79,10 +79,10 @@ def main() -> int:
             names = [f"lkbm{tool}{i}" for i in range(args.many)]
             begin = time.perf_counter_ns()
             with ThreadPoolExecutor(args.many) as pool:
-                list(pool.map(lambda n: start_detached(tool, n, bundles[tool]), names))
+                list(pool.map(lambda n, t=tool: start_detached(t, n, bundles[t]), names))
             many_ms[tool] = (time.perf_counter_ns() - begin) / 1e6
             with ThreadPoolExecutor(args.many) as pool:
-                list(pool.map(lambda n: remove(tool, n), names))
+                list(pool.map(lambda n, t=tool: remove(t, n), names))
     base = statistics.median(exec_ms["labkit"])
     print(f"{'case':<36} {'ms':>9} {'labkit / this':>13}")
     for tool in tools:

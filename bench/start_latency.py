@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernel_helpers._sys import LINUX  # noqa: E402
-from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC  # noqa: E402
-from kernel_helpers.namespaces import Namespace, unshare  # noqa: E402
-from kernel_helpers.rootfs.busybox import busybox_rootfs  # noqa: E402
+from kernel_helpers._sys import LINUX
+from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
+from kernel_helpers.namespaces import Namespace, unshare
+from kernel_helpers.rootfs.busybox import busybox_rootfs
 
 LABKIT = ["/usr/local/bin/labkit"] if Path("/usr/local/bin/labkit").exists() else [
     sys.executable, "-m", "kernel_helpers"]
@@ -65,7 +65,7 @@ def cases(where: Path) -> dict[str, list[str]]:
 
 def measure(commands: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in commands}
-    for name, argv in commands.items():  # warm-up, and proof that each case works
+    for argv in commands.values():  # warm-up, and proof that each case works
         subprocess.run(argv, check=True, capture_output=True)
     for _ in range(runs):
         for name, argv in commands.items():

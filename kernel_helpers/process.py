@@ -41,7 +41,7 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
             payload = pickle.dumps(("ok", fn(*args, **kwargs)))
         except LabkitError as err:
             payload = pickle.dumps(("err", err))
-        except BaseException as err:  # noqa: BLE001 - shipped to the parent as text
+        except BaseException as err:
             import traceback
             payload = pickle.dumps(("crash", f"{type(err).__name__}: {err}\n"
                                     + traceback.format_exc()))
@@ -73,7 +73,7 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
                       f"this is a bug in the kit; details: {value.splitlines()[0]}")
 
 
-def _arm_timeout(pid: int, timeout: float) -> "threading.Timer":
+def _arm_timeout(pid: int, timeout: float) -> threading.Timer:
     """Kill `pid` after `timeout` seconds from a watchdog thread; cancel it once `pid` is done."""
     import threading
 

@@ -44,7 +44,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
     except ProcessLookupError:  # it ended between the check and the signal

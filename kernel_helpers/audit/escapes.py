@@ -190,7 +190,8 @@ def attempt_mknod(ctx: Context) -> Outcome:
     reasons = []
     for place in ("/dev", "/tmp"):
         node = f"{place}/{naming.new_name()}-disk"  # the kit's prefix: `labkit cleanup` finds it
-        err = _try(lambda: ctx.kernel.mknod(node, stat.S_IFBLK | 0o600, os.makedev(major, minor)))
+        err = _try(lambda node=node: ctx.kernel.mknod(node, stat.S_IFBLK | 0o600,  # type: ignore[misc]
+                                                         os.makedev(major, minor)))
         if err is not None:
             reasons.append(f"{place}: mknod {why(err, ctx, 'mknod', 'MKNOD')}")
             continue
@@ -203,7 +204,8 @@ def attempt_mknod(ctx: Context) -> Outcome:
             return Outcome("mknod-disk", True, f"made {node} ({major}:{minor}) and read the "
                            f"host's block device {name}")
         except OSError as open_err:
-            reason = "nodev mount (EACCES)" if open_err.errno == errno.EACCES else why(open_err, ctx, "openat")
+            reason = ("nodev mount (EACCES)" if open_err.errno == errno.EACCES
+                      else why(open_err, ctx, "openat"))
             reasons.append(f"{place}: open {reason}")
         finally:
             os.unlink(node)

@@ -3,7 +3,8 @@
 The base image has no Python, so the audit and the escape battery do not exec
 anything: a last `Stage` calls the function in the container's PID 1 after
 every other stage's `inside()` (hardening included), writes its pickled
-answer to stdout (the one fd the runtime lets in) and exits instead of exec'ing. For root, capabilities set by capset() equal what exec would give,
+answer to stdout (the one fd the runtime lets in) and exits instead of exec'ing.
+For root, capabilities set by capset() equal what exec would give,
 and seccomp and no_new_privs are already in force, so the function meets
 exactly the walls the command would. Everything it needs is imported before
 fork: after pivot_root the host's Python files are out of reach.
@@ -38,7 +39,7 @@ class _Probe(Stage):
             payload = pickle.dumps(("ok", self.fn(*self.args)))
         except LabkitError as err:
             payload = pickle.dumps(("err", err))
-        except BaseException as err:  # noqa: BLE001 - reported in the caller as a KernelError
+        except BaseException as err:
             payload = pickle.dumps(("crash", f"{type(err).__name__}: {err}"))
         while payload:
             payload = payload[os.write(1, payload):]

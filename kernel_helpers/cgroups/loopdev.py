@@ -130,7 +130,7 @@ def leftovers() -> list[Leftover]:
     bound = {d.name: d for d in _bound()}
     files = {p.stem for p in loop_dir().glob("*.img")} if loop_dir().is_dir() else set()
     names = {n for n in bound.keys() | files if naming.is_ours(n)}
-    where = lambda n: bound[n].path if n in bound else str(loop_dir() / f"{n}.img")  # noqa: E731
+    where = lambda n: bound[n].path if n in bound else str(loop_dir() / f"{n}.img")
     return [Leftover("loop device", n, where(n)) for n in sorted(names)
             if not _owner.owner_alive(OWNER_KIND, n)]
 

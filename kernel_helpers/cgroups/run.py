@@ -47,7 +47,7 @@ def start_in(group: Cgroup, fn: Callable[..., object], *args: Any) -> int:
             os.close(ready_w)
             fn(*args)
             code = 0
-        except BaseException:  # noqa: BLE001 - a child must never return into the caller
+        except BaseException:
             traceback.print_exc()
         finally:
             os._exit(code)

@@ -74,7 +74,7 @@ def two_phase(before: Callable[[], None], between: Callable[[int], Any],
             payload = ("ok", after())
         except CheckFailed as err:
             payload = ("fail", err)
-        except Exception as err:  # noqa: BLE001 - reported to the parent as a failed check
+        except Exception as err:
             payload = ("fail", fail(f"{type(err).__name__}: {err}"))
         os.write(ready_w, pickle.dumps(payload))
         os._exit(0)

@@ -46,9 +46,9 @@ def _wire_in_sandbox(answer: object) -> dict[str, object]:
         seen = diagram.snapshot({"a": a, "b": b})
         links = {ns.label: [link for link in ns.links if link.kind != "loopback"]
                  for ns in seen.namespaces}
-        return {"cables": len(seen.cables), "a": [(l.up, l.addresses) for l in links["a"]],
-                "b": [(l.up, l.addresses) for l in links["b"]],
-                "caller": [l.name for l in netdev.links() if l.kind != "loopback"],
+        return {"cables": len(seen.cables), "a": [(ln.up, ln.addresses) for ln in links["a"]],
+                "b": [(ln.up, ln.addresses) for ln in links["b"]],
+                "caller": [ln.name for ln in netdev.links() if ln.kind != "loopback"],
                 "talks": _talks(b, a)}
     finally:
         a.close()

@@ -39,7 +39,7 @@ def assemble(answer: object) -> str:
     spec, stages = _built(answer)
     try:
         container = run_detached(spec, stages, keep=False)
-    except Exception as err:  # noqa: BLE001 - a wrong assembly fails to start
+    except Exception as err:
         raise fail(f"your runtime could not start the container: {err}",
                    "read the error; every stage must be a Stage instance") from None
     try:

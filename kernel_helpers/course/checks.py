@@ -93,7 +93,7 @@ def call(answer: Any, *args: Any) -> Any:
                    "replace the `raise NotImplementedError` line with your code") from None
     except LabkitError as err:
         raise fail(f"`{name}` failed: {err}", err.fix) from None
-    except Exception as err:  # noqa: BLE001 - any learner bug becomes a failed check
+    except Exception as err:
         raise fail(f"`{name}` raised {type(err).__name__}: {err}",
                    "read the error, fix the function, and run its cell again") from None
     finally:
@@ -141,8 +141,8 @@ def run_check(check_id: str, answer: Any, *, timeout: float = DEFAULT_TIMEOUT,
 def _answer_from(code: str, name: str, filename: str) -> Any:
     namespace: dict[str, Any] = {"__name__": "__labkit_answer__"}
     try:
-        exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - the learner's own code
-    except Exception as err:  # noqa: BLE001
+        exec(compile(code, filename, "exec"), namespace)
+    except Exception as err:
         raise fail(f"the notebook's exercise cells raised {type(err).__name__}: {err}",
                    "run the notebook's cells in order and fix the first error") from None
     if name not in namespace:

@@ -97,7 +97,7 @@ def grading_notebook(path: Path, course: Course) -> tuple[Lab, nbformat.Notebook
     """The lab's own notebook with the submission's exercise cells in it; {step: why not gradable}."""
     try:
         submitted = nbformat.read(str(path), as_version=4)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is one sentence
+    except Exception as err:
         raise InvalidValue(f"submission '{path}'", f"is not a readable notebook ({err})",
                            "ask for the .ipynb file itself") from None
     lab = lab_of(submitted, path, course)

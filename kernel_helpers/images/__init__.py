@@ -15,4 +15,4 @@ _EXPORTS = {
     **dict.fromkeys(("UnsafeArchive", "extract_layer"), "kernel_helpers.images.tarsafe"),
 }
 __getattr__, __dir__ = lazy_exports(_EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - one table names the exports and their modules

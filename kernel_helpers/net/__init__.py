@@ -12,4 +12,4 @@ _EXPORTS = {
     "NetworkStage": "kernel_helpers.net.stage",
 }
 __getattr__, __dir__ = lazy_exports(_EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - one table names the exports and their modules

@@ -74,7 +74,7 @@ def of_network(name: str) -> Diagram:
             if lease.container in pids:
                 try:
                     held[f"container {lease.container}"] = netdev.Netns.of_pid(pids[lease.container])
-                except Exception:  # noqa: BLE001 - it exited meanwhile: draw the rest
+                except Exception:
                     continue
         diagram = snapshot(held, only_ours_in=("host",))
     finally:

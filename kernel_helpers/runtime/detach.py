@@ -67,6 +67,6 @@ def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: Co
             os.write(report_fd, pickle.dumps(err))
         except OSError:
             pass  # already reported success; the error is in the log
-    except BaseException:  # noqa: BLE001 - a daemon must not unwind into the caller's code
+    except BaseException:
         pass
     os._exit(code)

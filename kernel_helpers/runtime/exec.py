@@ -95,7 +95,7 @@ def _enter_and_run(pid: int, namespaces: set[Namespace], folders: list[str],
         os._exit(wait_status_to_exit_code(status))
     except LabkitError as err:
         os.write(report_fd, pickle.dumps(err))
-    except BaseException as err:  # noqa: BLE001 - the child must never return into the caller
+    except BaseException as err:
         os.write(report_fd, pickle.dumps(LabkitError("labkit exec", f"{type(err).__name__}: {err}",
                                                      "this is a bug in the kit; please report it")))
     os._exit(1)

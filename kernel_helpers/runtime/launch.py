@@ -150,7 +150,7 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
     except OSError as err:
         send(sock, translate_oserror(err, "container setup"))
         code = 1
-    except BaseException as err:  # noqa: BLE001 - the setup process must never unwind into the caller
+    except BaseException as err:
         send(sock, LabkitError("container setup", f"{type(err).__name__}: {err}",
                                 "this is a bug in the kit; please report it"))
         code = 1
@@ -198,7 +198,7 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         report(sock, err)
     except OSError as err:
         report(sock, translate_oserror(err, f"container start ({err.filename or 'setup'})"))
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         report(sock, LabkitError("container start", f"{type(err).__name__}: {err}",
                                   "this is a bug in the kit; please report it"))
     os._exit(127)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kernel_helpers.cgroups import Cgroup
 
 
-def container_group(state: ContainerState) -> "Cgroup":
+def container_group(state: ContainerState) -> Cgroup:
     """The running container's cgroup (every `labkit run` container has one)."""
     from kernel_helpers.cgroups import open_group
     if not is_running(state) or not state.extra.get("cgroup"):
@@ -139,7 +139,7 @@ def _wait_supervisor(state: ContainerState, seconds: float = 10) -> None:
         time.sleep(0.02)
 
 
-def follow_log(state: ContainerState, out: "object" = sys.stdout, follow: bool = False) -> None:
+def follow_log(state: ContainerState, out: object = sys.stdout, follow: bool = False) -> None:
     """Print the log; with follow, keep printing until the container's supervisor is gone."""
     path = state.directory / LOG_FILE
     with open(path, "rb") as log:

@@ -102,7 +102,7 @@ def spec_from_config(config: dict[str, Any], bundle: str | Path) -> tuple[Contai
                   HardeningStage(hardening_from(process, linux)))
 
 
-def limits_from(resources: dict[str, Any]) -> "Limits":
+def limits_from(resources: dict[str, Any]) -> Limits:
     """linux.resources (memory, cpu, pids) as the kit's cgroup Limits."""
     from kernel_helpers.cgroups.limits import CPU_PERIOD_US, Limits
     from kernel_helpers.units import parse_cpu_list
@@ -116,7 +116,7 @@ def limits_from(resources: dict[str, Any]) -> "Limits":
                   pids=(resources.get("pids") or {}).get("limit"))
 
 
-def hardening_from(process: dict[str, Any], linux: dict[str, Any]) -> "Hardening":
+def hardening_from(process: dict[str, Any], linux: dict[str, Any]) -> Hardening:
     """The config's capabilities, noNewPrivileges, masked and read-only paths, as runc applies them.
 
     The config has no seccomp section by default (`runc spec`), and then neither runc nor

@@ -14,7 +14,7 @@ from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
 PAGE = "<h1>hello from a labkit container</h1>"
-APP = ("mkdir -p /www && echo '%s' > /www/index.html && exec httpd -f -v -p 80 -h /www" % PAGE)
+APP = f"mkdir -p /www && echo '{PAGE}' > /www/index.html && exec httpd -f -v -p 80 -h /www"
 
 
 def free_port() -> int:

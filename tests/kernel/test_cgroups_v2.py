@@ -53,7 +53,7 @@ def _proc_cgroup() -> str:
 def test_a_process_added_to_a_v2_group_is_in_it(group: Cgroup, v2: Layout) -> None:
     assert group.version == 2 and group.paths == [f"{v2.v2_root}/labkit/{group.name}"]
     assert f"0::/labkit/{group.name}\n" in run_in(group, _proc_cgroup)
-    events = lambda: open(f"{group.paths[0]}/cgroup.events").read()  # noqa: E731
+    events = lambda: open(f"{group.paths[0]}/cgroup.events").read()
     assert "populated 0" in events()
     pid = start_in(group, time.sleep, 60)
     assert group.pids() == [pid] and "populated 1" in events()

@@ -38,7 +38,7 @@ def serve(net: ipam.Network, name: str, *extra: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        lease = next((ip for ip, l in ipam.load(net.name).leases.items() if name in l.names), None)
+        lease = next((ip for ip, lease_ in ipam.load(net.name).leases.items() if name in lease_.names), None)
         if lease and _answers(f"http://{lease}/"):
             return proc
         assert proc.poll() is None, proc.communicate()
@@ -61,7 +61,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 def address_of(net: ipam.Network, name: str) -> str:
-    return next(ip for ip, l in ipam.load(net.name).leases.items() if name in l.names)
+    return next(ip for ip, lease_ in ipam.load(net.name).leases.items() if name in lease_.names)
 
 
 def test_host_to_container_and_container_to_container_by_address_and_name(

@@ -118,14 +118,14 @@ async def test_welcome_only_on_a_first_start(labs: Path) -> None:
     for first in (True, False):
         app = LabKitApp(labs)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: any(isinstance(s, CatalogScreen) for s in app.screen_stack))
+            await until(pilot, lambda: any(isinstance(s, CatalogScreen) for s in app.screen_stack))  # noqa: B023 - awaited now
             await pilot.pause()
             welcomed = isinstance(app.screen, TextScreen)
             assert welcomed == first
             if first:
                 assert "Welcome to the TUI test course." in app.screen.body.markup
                 await pilot.press("enter", "enter", "c")  # close it, open step 1, check once
-                await until(pilot, lambda: app.screen.query_one(CheckPanel).has_class("-failed"))
+                await until(pilot, lambda: app.screen.query_one(CheckPanel).has_class("-failed"))  # noqa: B023
 
 
 async def test_progress_is_shared_with_the_notebook_side(labs: Path) -> None:

@@ -14,7 +14,7 @@ from kernel_helpers.cli import COMMAND_MODULES, build_parser
                                               for w in ws])
 def test_each_word_is_registered_by_its_module(module: str, word: str) -> None:
     parser = build_parser(word)
-    sub = next(a for a in parser._actions if a.dest == "command")  # noqa: SLF001
+    sub = next(a for a in parser._actions if a.dest == "command")
     assert word in sub.choices  # type: ignore[operator]
 
 
