@@ -14,7 +14,7 @@ import shutil
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Callable, Iterator
 
 from kernel_helpers.errors import LabkitError
@@ -51,10 +51,10 @@ class Registry:
     """
 
     def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._undo: list[tuple[str, Callable[[], object]]] = []
 
-    def push(self, what: str, undo: Callable[[], None]) -> None:
-        """Remember how to undo `what`, right after it was made."""
+    def push(self, what: str, undo: Callable[[], object]) -> None:
+        """Remember how to undo `what`, right after it was made (what `undo` returns is ignored)."""
         self._undo.append((what, undo))
 
     def unwind(self) -> list[str]:
@@ -90,7 +90,7 @@ def signals_unwind() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _sweeper_modules() -> list:
+def _sweeper_modules() -> list[ModuleType]:
     return [importlib.import_module(name) for name in SWEEPERS]
 
 

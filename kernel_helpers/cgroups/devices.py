@@ -57,7 +57,8 @@ def parse_device(text: str, what: str = "device") -> DeviceRule:
         raise InvalidValue(f"{what} '{text}'", "is not a device path or rule",
                            "use a path such as /dev/sda or a rule such as 'c 1:3 rwm'")
     kind, major, minor, access = match.groups()
-    number = lambda n: None if n in (None, "*") else int(n)
+    def number(n: str | None) -> int | None:
+        return None if n in (None, "*") else int(str(n))
     return DeviceRule(kind, number(major), number(minor), access or "rwm")
 
 

@@ -94,7 +94,7 @@ class Cgroup:
         Taught in: lab 05.
         """
         f, v = self.folders, self.version
-        frozen = {"frozen": self.is_frozen()}
+        frozen: dict[str, object] = {"frozen": self.is_frozen()}
         if v == 2:
             path = self.paths[0]
             return Stats.merge(memory.stats(path, 2), cpu.stats(path, None, 2),

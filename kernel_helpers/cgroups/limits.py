@@ -43,7 +43,8 @@ class DeviceRule:
         """The v1 devices.allow/deny form: "c 1:3 rwm" or "a"."""
         if self.type == "a":
             return "a"
-        star = lambda n: "*" if n is None else str(n)
+        def star(n: int | None) -> str:
+            return "*" if n is None else str(n)
         return f"{self.type} {star(self.major)}:{star(self.minor)} {self.access}"
 
 

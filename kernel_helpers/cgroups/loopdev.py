@@ -72,7 +72,7 @@ def _bind(backing: str, kernel: Kernel) -> LoopDevice:
     control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
     try:
         for _attempt in range(10):  # another process may take the free number first
-            number = int(kernel.ioctl(control, LOOP_CTL_GET_FREE))  # type: ignore[arg-type]
+            number = int(kernel.ioctl(control, LOOP_CTL_GET_FREE))
             path = f"/dev/loop{number}"
             loop_fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
             try:
@@ -130,7 +130,8 @@ def leftovers() -> list[Leftover]:
     bound = {d.name: d for d in _bound()}
     files = {p.stem for p in loop_dir().glob("*.img")} if loop_dir().is_dir() else set()
     names = {n for n in bound.keys() | files if naming.is_ours(n)}
-    where = lambda n: bound[n].path if n in bound else str(loop_dir() / f"{n}.img")
+    def where(n: str) -> str:
+        return bound[n].path if n in bound else str(loop_dir() / f"{n}.img")
     return [Leftover("loop device", n, where(n)) for n in sorted(names)
             if not _owner.owner_alive(OWNER_KIND, n)]
 

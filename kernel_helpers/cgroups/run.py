@@ -28,7 +28,8 @@ def _joined(group: Cgroup, fn: Callable[..., T], *args: Any) -> T:
 
 def run_in(group: Cgroup, fn: Callable[..., T], *args: Any, timeout: float | None = 60) -> T:
     """Call ``fn(*args)`` in a forked child inside `group`; return its value or raise its error."""
-    return run_in_child(_joined, group, fn, *args, timeout=timeout)
+    result: T = run_in_child(_joined, group, fn, *args, timeout=timeout)
+    return result
 
 
 def start_in(group: Cgroup, fn: Callable[..., object], *args: Any) -> int:

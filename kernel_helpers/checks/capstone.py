@@ -14,6 +14,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.runtime import manage
@@ -34,7 +35,7 @@ def _fetch(port: int, seconds: float) -> str | None:
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as reply:
-                return reply.read().decode(errors="replace").strip()
+                return str(reply.read().decode(errors="replace")).strip()
         except urllib.error.HTTPError as err:
             return f"HTTP {err.code}"
         except OSError:
@@ -59,7 +60,8 @@ def ship(answer: object) -> str:
         state = find(container)
         if not is_running(state):
             raise fail("the container is not running", "start it detached (run_detached)")
-        ports = (state.extra.get("network") or {}).get("ports", [])  # e.g. tcp:127.0.0.1:8080:80
+        network: dict[str, Any] = state.extra.get("network") or {}  # type: ignore[assignment]
+        ports = network.get("ports", [])  # e.g. tcp:127.0.0.1:8080:80
         published = any(str(p).endswith(f"127.0.0.1:{port}:80") for p in ports)
         page = _fetch(port, 10) if published else None  # wait only for a port that is there
         if page is None:

@@ -109,7 +109,7 @@ def nested(answer: object) -> str:
     return "your reader gives a process's pid at every level of nested pid namespaces"
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: object) -> list[object]:
     if not isinstance(value, (list, tuple)):
         raise fail(f"`nspids` returned a {type(value).__name__}, not a list",
                    "return a list of ints such as [4242, 7, 1]")

@@ -66,7 +66,7 @@ def assemble(answer: object) -> str:
 
 
 def _truth() -> set[str]:
-    return {row["id"] for row in manage.ps() if row["status"] in ("running", "paused")}
+    return {str(row["id"]) for row in manage.ps() if row["status"] in ("running", "paused")}
 
 
 @check("manage.running")

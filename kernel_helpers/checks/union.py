@@ -67,7 +67,7 @@ def _mount_and_use(answer: object, base: Path) -> dict[str, object]:
     union = base / "union"
     _call(answer, base, [str(base / "bottom"), str(base / "top")], str(base / "upper"),
           str(base / "work"), str(union))
-    seen = {"fstype": mount_fstypes().get(str(union)), "shared": _read(union / "shared.txt"),
+    seen: dict[str, object] = {"fstype": mount_fstypes().get(str(union)), "shared": _read(union / "shared.txt"),
             "base": _read(union / "base.txt"), "wrote": True}
     try:
         (union / "base.txt").write_text("changed")

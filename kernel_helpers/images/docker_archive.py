@@ -105,7 +105,7 @@ def export_archive(ref: str, path: Path) -> None:
                 info.size, info.mode = layers.layer_size(digest), 0o644
                 with open(layers.layer_dir(digest) / layers.LAYER_TAR, "rb") as f:
                     reader = layers.HashingReader(f)
-                    tar.addfile(info, reader)  # type: ignore[arg-type]
+                    tar.addfile(info, reader)
                     if (actual := reader.drain()) != digest:
                         raise layers.digest_mismatch(f"layer {digest[:19]}…", digest, actual)
             _add_bytes(tar, "manifest.json", json.dumps(

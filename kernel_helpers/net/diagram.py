@@ -110,13 +110,14 @@ def render_text(diagram: Diagram) -> str:
 def render_matplotlib(diagram: Diagram, ax: Any = None) -> Any:
     """Namespaces as columns of boxes, veth cables as lines; returns the Axes."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
     if ax is None:
         _, ax = plt.subplots(figsize=(3 * max(1, len(diagram.namespaces)), 4))
     where: dict[tuple[str, str], tuple[float, float]] = {}
     for col, ns in enumerate(diagram.namespaces):
         x = col * 3.0
         height = max(1, len(ns.links)) + 0.6
-        ax.add_patch(plt.Rectangle((x - 1.2, -height + 0.3), 2.4, height, fill=False, lw=1.5))
+        ax.add_patch(Rectangle((x - 1.2, -height + 0.3), 2.4, height, fill=False, lw=1.5))
         ax.text(x, 0.5, ns.label, ha="center", fontweight="bold")
         for row, link in enumerate(ns.links):
             y = -row - 0.2

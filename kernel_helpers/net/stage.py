@@ -14,6 +14,7 @@ Taught in: lab 07.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from kernel_helpers._sys.linux import MS_BIND, MS_RDONLY
@@ -54,7 +55,7 @@ class NetworkStage(Stage):
             for mapping in self.ports:
                 nat.publish(network.bridge, mapping, self.ip)
                 ctx.registry.push(f"port {mapping}",
-                                  lambda m=mapping: nat.unpublish(network.bridge, m, self.ip))
+                                  partial(nat.unpublish, network.bridge, mapping, self.ip))
             names.refresh_hosts(network)
         self.network = network
         ctx.state.extra["network"] = {"name": network.name, "address": self.ip,

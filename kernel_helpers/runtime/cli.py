@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from typing import Any
 
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.runtime.exec import exec_in
@@ -78,7 +79,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     while True:
         print(f"{'ID':<12} {'MEM USAGE':>12} {'MEM LIMIT':>12} {'CPU SEC':>9} {'PIDS':>5}")
         for ref in refs:
-            numbers = stats(str(ref))
+            numbers: dict[str, Any] = stats(str(ref))
             print(f"{find(str(ref)).id:<12} {_mib(numbers['memory_current']):>12} "
                   f"{_mib(numbers['memory_max']):>12} "
                   f"{(numbers['cpu_usage_usec'] or 0) / 1e6:>9.2f} {numbers['pids_current'] or 0:>5}")
