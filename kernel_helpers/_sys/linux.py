@@ -20,6 +20,10 @@ _SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "riscv64": 280}
 """glibc has no bpf wrapper either."""
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "armv7l": 311, "riscv64": 219}
 """keyctl(2) lives in libkeyutils, not glibc."""
+_SYS_IO_URING_SETUP = 425
+"""io_uring_setup(2): one number on every architecture (syscalls added since 5.1 share one table)."""
+_IO_URING_PARAMS_SIZE = 120
+"""sizeof(struct io_uring_params); all zero asks for the defaults."""
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -174,6 +178,13 @@ class Linux:
             os.mknod(path, mode, device)
         except OSError as err:
             raise translate_oserror(err, f"mknod {path}") from err
+
+
+    def io_uring_setup(self, entries: int) -> int:
+        """io_uring_setup(2) with default parameters; returns the ring's fd (the caller closes it)."""
+        params = ctypes.create_string_buffer(_IO_URING_PARAMS_SIZE)
+        return _check(_libc.syscall(ctypes.c_long(_SYS_IO_URING_SETUP), ctypes.c_uint(entries),
+                                    params), "io_uring_setup")
 
 
 class _CapHeader(ctypes.Structure):
