@@ -172,8 +172,8 @@ def attempt_device_cgroup(ctx: Context) -> Outcome:
         err = try_call(lambda: ctx.kernel.mount("tmpfs", place, "tmpfs", 0, "size=4k"))
         if err is not None:
             return Outcome("dev-cgroup", False, "could not get a mount that allows device nodes",
-                           f"mount {why(err, ctx, 'mount', 'SYS_ADMIN')}; every writable "
-                           "mount is nodev")
+                           f"mount refused: {why(err, ctx, 'mount', 'SYS_ADMIN')}; every "
+                           "writable mount is nodev")
         try:
             return _open_disk(ctx, f"{place}/disk", name, major, minor)
         finally:
