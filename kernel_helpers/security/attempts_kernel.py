@@ -28,6 +28,7 @@ import socket
 import stat
 import struct
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -210,7 +211,7 @@ def attempt_log_fd(ctx: Context) -> Outcome:
         except OSError:
             continue
         if stat.S_ISREG(info.st_mode):
-            err = try_call(lambda fd=fd, size=info.st_size: os.ftruncate(fd, size))
+            err = try_call(partial(os.ftruncate, fd, info.st_size))
             if err is None:
                 return Outcome("log-fd", True, f"fd {fd} is a host file "
                                f"({os.readlink(f'/proc/self/fd/{fd}')}): the container could "
