@@ -27,8 +27,8 @@ from kernel_helpers.cleanup import Leftover
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
-from kernel_helpers.security import attempts_kernel
-from kernel_helpers.security.attempt import (Context, Outcome, errno_of, open_for_write,
+from kernel_helpers.audit import attempts_kernel
+from kernel_helpers.audit.attempt import (Context, Outcome, errno_of, open_for_write,
                                              try_call as _try, why)
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import Stage

@@ -11,18 +11,17 @@ from typing import Iterator
 
 import pytest
 
+from kernel_helpers.audit import attempts_kernel, escapes
+from kernel_helpers.audit.attempt import Context, Outcome
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers.cgroups.stage import CgroupStage, limits_from_options
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.net import ipam, networks
 from kernel_helpers.net.stage import NetworkStage
 from kernel_helpers.process import run_in_child
-from kernel_helpers.stage import Stage
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.audit import escapes
-from kernel_helpers.security import attempts_kernel
-from kernel_helpers.security.attempt import Context, Outcome
 from kernel_helpers.security.hardening import Hardening, HardeningStage
-from kernel_helpers.audit.probe import run_inside
+from kernel_helpers.stage import Stage
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")

@@ -16,14 +16,14 @@ from typing import Iterator
 import pytest
 
 from kernel_helpers import cleanup, naming
+from kernel_helpers.audit import attempts_kernel
+from kernel_helpers.audit.attempt import Context
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers.net import diagram, ipam, nat, netdev, networks, overlay
 from kernel_helpers.net.stage import NetworkStage
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.security import attempts_kernel
-from kernel_helpers.security.attempt import Context
 from kernel_helpers.security.hardening import HardeningStage
-from kernel_helpers.security.probe import run_inside
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")

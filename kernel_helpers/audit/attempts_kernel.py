@@ -35,7 +35,7 @@ from typing import Callable
 from kernel_helpers import naming
 from kernel_helpers._sys.linux import MNT_DETACH
 from kernel_helpers.errors import LabkitError
-from kernel_helpers.security.attempt import Context, Outcome, errno_of, try_call, why
+from kernel_helpers.audit.attempt import Context, Outcome, errno_of, try_call, why
 
 ETH_P_IP = 0x0800
 SIOCGIFHWADDR = 0x8927
