@@ -29,12 +29,15 @@ for the TUI or the notebooks' libraries; help lists them all."""
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from kernel_helpers.runtime.run_options import spec_and_stages
+    from kernel_helpers.runtime.logfile import parse_max_size
     from kernel_helpers.runtime.supervisor import parse_restart
     policy = parse_restart(args.restart)
+    log_max_size = parse_max_size(args.log_max_size)
     spec, stages = spec_and_stages(args)
     if args.detach:
         from kernel_helpers.runtime.detach import run_detached
-        print(run_detached(spec, stages, name=args.name, keep=not args.rm, policy=policy))
+        print(run_detached(spec, stages, name=args.name, keep=not args.rm, policy=policy,
+                           log_max_size=log_max_size))
         return 0
     from kernel_helpers.runtime.foreground import run
     return run(spec, stages, name=args.name, keep=args.keep, policy=policy)

@@ -25,6 +25,10 @@ _SYS_OPENAT2 = 437
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
+_SYS_IO_URING_SETUP = 425
+"""io_uring_setup(2): one number on every architecture (syscalls added since 5.1 share one table)."""
+_IO_URING_PARAMS_SIZE = 120
+"""sizeof(struct io_uring_params); all zero asks for the defaults."""
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -234,6 +238,13 @@ class Linux:
             os.mknod(path, mode, device)
         except OSError as err:
             raise translate_oserror(err, f"mknod {path}") from err
+
+
+    def io_uring_setup(self, entries: int) -> int:
+        """io_uring_setup(2) with default parameters; returns the ring's fd (the caller closes it)."""
+        params = ctypes.create_string_buffer(_IO_URING_PARAMS_SIZE)
+        return _check(_libc.syscall(ctypes.c_long(_SYS_IO_URING_SETUP), ctypes.c_uint(entries),
+                                    params), "io_uring_setup")
 
 
 class _OpenHow(ctypes.Structure):

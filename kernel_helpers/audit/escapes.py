@@ -17,92 +17,27 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from kernel_helpers import naming
-from kernel_helpers._sys import LINUX, Kernel
+from kernel_helpers._sys import Kernel
 from kernel_helpers._sys.linux import MS_BIND, MS_REMOUNT
 from kernel_helpers.cleanup import Leftover
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
-from kernel_helpers.stage import Stage
+from kernel_helpers.audit import attempts_kernel
+from kernel_helpers.audit.attempt import (Context, Outcome, errno_of, open_for_write,
+                                             try_call as _try, why)
 from kernel_helpers.spec import ContainerSpec
-from kernel_helpers.security.capabilities import read_sets
-from kernel_helpers.security.seccomp import Profile
+from kernel_helpers.stage import Stage
 
 ADJ_TICK = 0x4000
 KEYCTL_GET_KEYRING_ID = 0
 KEY_SPEC_USER_KEYRING = -4
 GLOBAL_SYSCTL = "/proc/sys/vm/swappiness"
 """A host-wide knob (not namespaced): opened for writing to test, never written."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt achieved, and what stopped it if it failed."""
-
-    attempt: str
-    escaped: bool
-    detail: str
-    stopped_by: str = ""
-
-    def line(self) -> str:
-        verdict = "ESCAPED" if self.escaped else "blocked"
-        why = f" [stopped by: {self.stopped_by}]" if self.stopped_by else ""
-        return f"{verdict:<8} {self.attempt:<13} {self.detail}{why}"
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the attempts need to know from outside the container."""
-
-    host_uts: int
-    """Inode of the host's uts namespace: sethostname is never tried from inside it."""
-    profile: Profile | None = None
-    """The seccomp profile in force (to tell a seccomp EPERM from a capability EPERM)."""
-    disk: tuple[str, int, int] | None = None
-    """A host block device (name, major, minor) for the mknod attempt (`pick_disk`)."""
-    kernel: Kernel = LINUX
-
-
-def errno_of(err: LabkitError) -> int:
-    """The raw errno behind a seam error (the seam chains the OSError as __cause__)."""
-    return getattr(err.__cause__, "errno", 0) or 0
-
-
-def why(err: LabkitError | OSError, ctx: Context, syscall: str, cap: str = "") -> str:
-    """Name the mechanism behind a failure, from the errno and what is in force."""
-    code = err.errno if isinstance(err, OSError) else errno_of(err)
-    name = errno.errorcode.get(code, str(code))
-    if code == errno.EPERM:
-        if ctx.profile is not None and ctx.profile.verdict(syscall) == "blocked":
-            return f"seccomp profile ({name})"
-        if cap and cap not in read_sets().effective:
-            return f"missing CAP_{cap} ({name})"
-        if cap and Path("/proc/self/uid_map").read_text().split()[:2] != ["0", "0"]:
-            return f"user namespace: CAP_{cap} counts only inside it ({name})"
-    if code == errno.EACCES:
-        return f"permission denied ({name})"
-    if code == errno.EROFS:
-        return f"read-only mount ({name})"
-    if code == errno.ENOSYS:
-        return f"this kernel lacks it ({name})"
-    return name
-
-
-def _try(fn: Callable[[], object]) -> LabkitError | OSError | None:
-    try:
-        fn()
-    except (LabkitError, OSError) as err:
-        return err
-    return None
-
-
-def open_for_write(path: str) -> None:
-    os.close(os.open(path, os.O_WRONLY))  # no write(2): opening is the whole test
 
 
 def _mounted_at(path: str) -> bool:
@@ -283,8 +218,9 @@ def attempt_keyctl(ctx: Context) -> Outcome:
 
 ATTEMPTS: tuple[Callable[[Context], Outcome], ...] = (
     attempt_chroot, attempt_proc_sys, attempt_sysrq, attempt_module, attempt_mknod,
-    attempt_host_processes, attempt_hostname, attempt_clock, attempt_userns, attempt_keyctl)
-"""The battery, in the order a lab tells the story."""
+    attempt_host_processes, attempt_hostname, attempt_clock, attempt_userns, attempt_keyctl,
+    *attempts_kernel.ATTEMPTS)
+"""The battery, in the order a lab tells the story; attempt modules add their own at the end."""
 
 
 def run_battery(ctx: Context) -> list[Outcome]:

@@ -5,7 +5,9 @@ show, root itself, devices, modules, the clock, the kernel log and keyrings
 are shared unless something else closes them. `probe()` gathers the facts
 from inside a container (it is the container's PID 1; see `probe.run_inside`);
 `judge()` compares them with the host's and names, for each item, the
-mechanism that closes it. Lines carry no pids, times or addresses, so a
+mechanism that closes it. The devices cgroup cannot be seen from inside, so
+it is read back from the kernel on the host side while the container runs
+(`DevicesReadback`). Lines carry no pids, times or addresses, so a
 grader can compare them.
 
 Taught in: lab 08.
@@ -14,12 +16,14 @@ Taught in: lab 08.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kernel_helpers.cgroups import devices
 from kernel_helpers.errors import LabkitError
-from kernel_helpers.stage import Stage
+from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.audit import escapes
 from kernel_helpers.security.capabilities import DOCKER_DEFAULT, read_sets
@@ -98,6 +102,23 @@ def probe(ctx: escapes.Context) -> dict[str, Any]:
     }
 
 
+class DevicesReadback(Stage):
+    """Host side: the device rules the container is really held to, read from its cgroups."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+
+    def attach(self, ctx: LaunchContext, pid: int) -> None:
+        os.write(self._write, pickle.dumps(devices.in_force(pid)))  # the supervisor's copy
+
+    def result(self) -> devices.InForce | None:
+        """What attach() read (None if the container never got that far); call once."""
+        os.close(self._write)
+        with os.fdopen(self._read, "rb") as pipe:
+            data = pipe.read()
+        return pickle.loads(data) if data else None
+
+
 def host_facts() -> dict[str, Any]:
     """The host's side of the comparisons, read right after the probe."""
     return {"memtotal": _field("/proc/meminfo", "MemTotal"),
@@ -114,6 +135,7 @@ def judge(facts: dict[str, Any], host: dict[str, Any]) -> list[AuditItem]:
     knob, sysfs_writable = facts["sysfs"]
     esc = facts["escapes"]
     uid = facts["uid_map"]
+    cgroup: devices.InForce | None = facts.get("devices_cgroup")
     return [
         AuditItem("meminfo", facts["memtotal"] == host["memtotal"],
                   f"/proc/meminfo MemTotal {facts['memtotal']} (host: {host['memtotal']})",
@@ -131,6 +153,9 @@ def judge(facts: dict[str, Any], host: dict[str, Any]) -> list[AuditItem]:
                   "capability drop to Docker's default set"),
         _from_escape("devices", esc["mknod-disk"],
                      "nodev mounts / devices cgroup; no CAP_MKNOD in a user namespace"),
+        AuditItem("dev-cgroup", not (cgroup and cgroup.restricted),
+                  cgroup.describe() if cgroup else "not in a kit cgroup: no device rules",
+                  "devices cgroup with Docker's allow list (v1 devices.list, v2 eBPF)"),
         _from_escape("modules", esc["module"], "seccomp and no CAP_SYS_MODULE"),
         _from_escape("clock", esc["clock"], "no CAP_SYS_TIME (seccomp also blocks clock_settime)"),
         AuditItem("kernel-log", not facts["kernel_log"],
@@ -160,8 +185,12 @@ def judge(facts: dict[str, Any], host: dict[str, Any]) -> list[AuditItem]:
 def audit_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[AuditItem]:
     """Start a container from `spec` and `stages`, probe it from inside, and judge."""
     from kernel_helpers.audit.probe import run_inside
-    facts = run_inside(probe, spec, stages, escapes.context_for(stages))
-    return judge(facts, host_facts())
+    readback = DevicesReadback()
+    try:
+        facts = run_inside(probe, spec, (*stages, readback), escapes.context_for(stages))
+    finally:
+        in_force = readback.result()
+    return judge({**facts, "devices_cgroup": in_force}, host_facts())
 
 
 def report(items: list[AuditItem]) -> str:

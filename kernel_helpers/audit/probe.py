@@ -3,8 +3,8 @@
 The base image has no Python, so the audit and the escape battery do not exec
 anything: a last `Stage` calls the function in the container's PID 1 after
 every other stage's `inside()` (hardening included), writes its pickled
-answer to stdout (the one fd the runtime lets in) and exits instead of exec'ing.
-For root, capabilities set by capset() equal what exec would give,
+answer to stdout (a pipe: the runtime lets in only stdio) and exits instead
+of exec'ing. For root, capabilities set by capset() equal what exec would give,
 and seccomp and no_new_privs are already in force, so the function meets
 exactly the walls the command would. Everything it needs is imported before
 fork: after pivot_root the host's Python files are out of reach.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import threading
 from typing import Any, Callable, TypeVar
 
 from kernel_helpers.errors import KernelError, LabkitError
@@ -71,9 +71,36 @@ def run_inside(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, .
 
 def _supervise(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, ...],
                args: tuple[Any, ...]) -> T:
-    with tempfile.TemporaryFile() as out:
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # no terminal shared with the caller
-        os.dup2(out.fileno(), 1)  # the probe's answer; stderr still shows errors
+    # Pipes, not files: the container must hold no host file (the battery's log-fd attempt
+    # checks exactly that). Two threads drain them while the container runs.
+    answer: list[bytes] = []
+    devnull = os.open(os.devnull, os.O_RDWR)
+    caller_stderr = os.dup(2)
+    readers = []
+    for fd, sink in ((1, answer.append), (2, lambda data: _write_all(caller_stderr, data))):
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, fd)
+        os.close(write_end)
+        readers.append(threading.Thread(target=_drain, args=(read_end, sink), daemon=True))
+    for reader in readers:
+        reader.start()
+    os.dup2(devnull, 0)  # no terminal shared with the caller
+    try:
         code = run(spec, (*stages, _Probe(fn, args)))
-        out.seek(0)
-        return _answer(out.read(), code)  # type: ignore[no-any-return]
+    finally:
+        os.dup2(devnull, 1)  # our last write ends: the readers see EOF
+        os.dup2(caller_stderr, 2)
+        for reader in readers:
+            reader.join()
+    return _answer(b"".join(answer), code)  # type: ignore[no-any-return]
+
+
+def _drain(fd: int, sink: Callable[[bytes], object]) -> None:
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            sink(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]

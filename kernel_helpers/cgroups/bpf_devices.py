@@ -32,6 +32,8 @@ BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
 BPF_PROG_QUERY = 16
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_F_QUERY_EFFECTIVE = 1
+"""query_flags: count inherited programs too (what the kernel really runs for the group)."""
 BPF_CGROUP_DEVICE = 6
 """The attach type, also passed as expected_attach_type when loading."""
 
@@ -137,12 +139,16 @@ def attach(folder: str, policy: DevicePolicy, kernel: Kernel = LINUX) -> None:
         os.close(prog_fd)
 
 
-def attached_count(folder: str, kernel: Kernel = LINUX) -> int:
-    """How many device programs are attached to the group itself (BPF_PROG_QUERY)."""
+def attached_count(folder: str, kernel: Kernel = LINUX, effective: bool = False) -> int:
+    """How many device programs are attached to the group itself (BPF_PROG_QUERY).
+
+    With `effective`, the programs in force on it: its own and its ancestors'.
+    """
     group_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         attr = bytearray(_ATTR_SIZE)
-        struct.pack_into("<II", attr, 0, group_fd, BPF_CGROUP_DEVICE)
+        struct.pack_into("<III", attr, 0, group_fd, BPF_CGROUP_DEVICE,
+                         BPF_F_QUERY_EFFECTIVE if effective else 0)
         kernel.bpf(BPF_PROG_QUERY, attr)
         return int(struct.unpack_from("<I", attr, 24)[0])
     finally:

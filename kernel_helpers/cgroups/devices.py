@@ -5,6 +5,10 @@ v1 keeps a default (allow or deny all) plus a list of exceptions, written as
 this: an eBPF program attached to the group decides each open (see
 `bpf_devices`), built from the same `DevicePolicy`.
 
+Every `labkit run` container gets `DOCKER_DEFAULT` (deny all but a short list,
+as Docker and runc do) unless it is `--privileged`; `in_force(pid)` reads back
+from the kernel what a process is really held to, for `labkit audit`.
+
 Taught in: lab 08.
 """
 
@@ -13,12 +17,18 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass, replace
 
+from kernel_helpers.cgroups import bpf_devices
+from kernel_helpers.cgroups._read import read_text
+from kernel_helpers.cgroups.layout import detect_layout
 from kernel_helpers.cgroups.limits import DevicePolicy, DeviceRule, Limits, Write
 from kernel_helpers.errors import InvalidValue
 
 DEVICES_ALLOW = "devices.allow"
 DEVICES_DENY = "devices.deny"
+DEVICES_LIST = "devices.list"
+"""v1: the exceptions in force, or "a *:* rwm" when every device is allowed."""
 _RULE = re.compile(r"^([abc])(?:\s+(\d+|\*):(\d+|\*))?(?:\s+([rwm]{1,3}))?$")
 
 
@@ -70,3 +80,81 @@ def deny(*rules: DeviceRule) -> DevicePolicy:
 def allow_only(*rules: DeviceRule) -> DevicePolicy:
     """Deny every device except `rules` (Docker's default shape)."""
     return DevicePolicy(default_allow=False, exceptions=tuple(rules))
+
+
+DOCKER_DEFAULT = allow_only(
+    DeviceRule("c", None, None, "m"), DeviceRule("b", None, None, "m"),  # mknod any node
+    DeviceRule("c", 1, 3), DeviceRule("c", 1, 5), DeviceRule("c", 1, 7),  # null, zero, full
+    DeviceRule("c", 1, 8), DeviceRule("c", 1, 9),  # random, urandom
+    DeviceRule("c", 5, 0), DeviceRule("c", 5, 2), DeviceRule("c", 136, None),  # tty, ptmx, pts
+    DeviceRule("c", 10, 200))  # tun (runc dropped it in 1.2.0 and put it back in 1.2.4)
+"""Docker's default: no device but these may be read or written (runc's AllowedDevices).
+
+Making any node is allowed, opening it is not: the wall is at open(2), so an
+image may carry device nodes without the container reaching the devices.
+"""
+
+
+def _covers(wide: DeviceRule, narrow: DeviceRule) -> bool:
+    return (wide.type in ("a", narrow.type) and wide.major in (None, narrow.major)
+            and wide.minor in (None, narrow.minor))
+
+
+def without(policy: DevicePolicy, denied: tuple[DeviceRule, ...]) -> DevicePolicy:
+    """`policy` with `denied` taken away: v1's devices.deny on an allow list, for v1 and v2.
+
+    As in v1, a deny rule takes its access away from the allow rules it covers;
+    a wider allow rule (mknod of any node, the pts range) stays as it is.
+    """
+    if policy.default_allow:
+        return replace(policy, exceptions=policy.exceptions + denied)
+    kept = []
+    for rule in policy.exceptions:
+        access = "".join(c for c in rule.access if not any(
+            _covers(d, rule) and c in d.access for d in denied))
+        if access:
+            kept.append(replace(rule, access=access))
+    return replace(policy, exceptions=tuple(kept))
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The device rules the kernel holds a process to, read back from its cgroups."""
+
+    v1_list: tuple[str, ...] | None
+    """v1 devices.list of its group (None: no v1 devices hierarchy)."""
+    v2_programs: int
+    """eBPF device programs in force on its v2 group (its own and inherited)."""
+
+    @property
+    def restricted(self) -> bool:
+        """False when every device node may be opened."""
+        return self.v2_programs > 0 or self.v1_list not in (None, ("a *:* rwm",))
+
+    def describe(self) -> str:
+        parts = []
+        if self.v1_list is not None:
+            parts.append("v1 devices.list: " + ("every device (a *:* rwm)"
+                                                if self.v1_list == ("a *:* rwm",)
+                                                else f"{len(self.v1_list)} allowed rules"))
+        parts.append(f"v2: {self.v2_programs} eBPF device program(s)")
+        return "; ".join(parts)
+
+
+def in_force(pid: int) -> InForce:
+    """Read, from the kernel, the device rules process `pid` is held to.
+
+    Taught in: lab 08.
+    """
+    layout = detect_layout()
+    v1_list: tuple[str, ...] | None = None
+    v2_programs = 0
+    with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "devices" in controllers.split(",") and "devices" in layout.v1:
+                text = read_text(layout.v1["devices"] + path, DEVICES_LIST) or ""
+                v1_list = tuple(text.splitlines())
+            elif controllers == "" and layout.v2_root is not None:
+                v2_programs = bpf_devices.attached_count(layout.v2_root + path, effective=True)
+    return InForce(v1_list, v2_programs)

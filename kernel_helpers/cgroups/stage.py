@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from kernel_helpers.cgroups.devices import deny, parse_device
+from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, deny, parse_device, without
 from kernel_helpers.cgroups.group import Cgroup, create
-from kernel_helpers.cgroups.limits import Limits
+from kernel_helpers.cgroups.limits import DevicePolicy, Limits
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.units import parse_count, parse_cpu_list, parse_cpus, parse_size
 
@@ -26,32 +26,39 @@ def add_cgroup_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pids-limit", metavar="N", help="most processes at once, e.g. 20")
     parser.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs it may run on, e.g. 0 or 0-1")
     parser.add_argument("--device-deny", metavar="DEV", action="append", default=[],
-                        help="a device it may not use: a path (/dev/sda) or rule ('c 1:3 rwm')")
+                        help="a device it may not use: a path (/dev/sda) or rule ('c 1:3 rwm'); "
+                             "the devices cgroup allows only Docker's list unless --privileged")
+
+
+def device_policy(device_deny: list[str] | None = None,
+                  privileged: bool = False) -> DevicePolicy | None:
+    """Docker's allow list minus `device_deny`; with `privileged`, every device but those."""
+    denied = tuple(parse_device(d, "--device-deny") for d in device_deny or ())
+    if privileged:
+        return deny(*denied) if denied else None
+    return without(DOCKER_DEFAULT, denied)
 
 
 def limits_from_options(memory: str | None = None, cpus: str | None = None,
                         pids_limit: str | None = None, cpuset_cpus: str | None = None,
-                        device_deny: list[str] | None = None) -> Limits | None:
-    """Validate the options (one sentence per bad value); None when no limit was asked for."""
-    if memory is None and cpus is None and pids_limit is None and cpuset_cpus is None \
-            and not device_deny:
-        return None
+                        device_deny: list[str] | None = None,
+                        privileged: bool = False) -> Limits:
+    """Validate the options (one sentence per bad value) into the container's Limits."""
     return Limits(
         memory=parse_size(memory, "--memory") if memory is not None else None,
         cpus=parse_cpus(cpus, "--cpus") if cpus is not None else None,
         pids=parse_count(pids_limit, "--pids-limit") if pids_limit is not None else None,
         cpuset_cpus=parse_cpu_list(cpuset_cpus, "--cpuset-cpus") if cpuset_cpus else None,
-        devices=deny(*(parse_device(d, "--device-deny") for d in device_deny))
-        if device_deny else None)
+        devices=device_policy(device_deny, privileged))
 
 
 def stage_from_args(args: argparse.Namespace) -> tuple[Stage, ...]:
-    """The CgroupStage for the parsed options: always one, with no limits if none were asked."""
-    limits = limits_from_options(args.memory, args.cpus, args.pids_limit, args.cpuset_cpus,
-                                 args.device_deny)
+    """The CgroupStage for the parsed options: always one, with Docker's device list at least."""
     # Every container gets a group, limits or not (as Docker does): `stats`, `pause`, `exec`
-    # and kill-all all work through it.
-    return (CgroupStage(limits or Limits()),)
+    # and kill-all all work through it, and the devices cgroup guards it.
+    return (CgroupStage(limits_from_options(args.memory, args.cpus, args.pids_limit,
+                                            args.cpuset_cpus, args.device_deny,
+                                            args.privileged)),)
 
 
 @dataclass(frozen=True)

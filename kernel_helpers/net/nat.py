@@ -11,7 +11,19 @@ Published ports are elements of a map, not rules: publishing a port is
 `add element`, unpublishing `delete element`, and `nft list table` shows them
 as data. Reaching a port published on 127.0.0.1 needs two extra steps:
 route_localnet=1 on the kit's bridge (the kernel otherwise refuses to route a
-127.0.0.1 source off the loopback device) and a masquerade of that source.
+127.0.0.1 source off the loopback device, and the container's replies, once
+un-masqueraded, are for 127.0.0.1) and a masquerade of that source.
+
+route_localnet=1 alone would also let a container reach the host's
+loopback-only services: with NET_RAW (in Docker's default set) it can send a
+frame for 127.0.0.1 to the bridge, and the host answers (the bug class of
+kube-proxy's CVE-2020-8558). So the table's `localnet` chain drops, before
+conntrack sees them, packets arriving on the bridge from or to 127.0.0.0/8:
+the published ports' own traffic never has such an address there (the host
+side leaves masqueraded, the replies come back for the gateway address and are
+turned back into 127.0.0.1 only after this chain). A userland proxy (Docker's
+docker-proxy) would avoid route_localnet altogether, at the cost of one
+process per port; DNAT cannot, since nftables has no source NAT on output.
 
 The kit never changes net.ipv4.ip_forward: the bridge, published ports and
 names work without it; only containers' outbound traffic past the host needs
@@ -138,6 +150,17 @@ def nft(commands: str, what: str, missing_ok: bool = False) -> str:
     return _NFT.run(commands, what, missing_ok)
 
 
+LOCALNET_CHAIN = "localnet"
+
+
+_LOCALNET_HOOK = "type filter hook prerouting priority raw;"
+
+
+def _localnet_rules(bridge: str) -> list[str]:
+    """Nothing from or to 127.0.0.0/8 comes in on the bridge (at raw: before conntrack)."""
+    return [f'iifname "{bridge}" ip {field} 127.0.0.0/8 drop' for field in ("saddr", "daddr")]
+
+
 def table_rules(bridge: str, subnet: str) -> str:
     """The whole table of one network, as nft source (a lab can print it)."""
     key = "inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service"
@@ -153,14 +176,28 @@ def table_rules(bridge: str, subnet: str) -> str:
   chain postrouting {{ type nat hook postrouting priority srcnat;
     ip saddr {subnet} oifname != "{bridge}" masquerade
     oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade; }}
+  chain {LOCALNET_CHAIN} {{ {_LOCALNET_HOOK}
+    {(chr(10) + "    ").join(_localnet_rules(bridge))}; }}
 }}
 """
 
 
 def create_table(bridge: str, subnet: str, kernel: Kernel = LINUX) -> None:
-    """Install the network's table and let 127.0.0.1 be DNATed onto its bridge."""
+    """Install the network's table and let 127.0.0.1 be DNATed onto its bridge.
+
+    The table goes in first, so its `localnet` chain already guards the bridge
+    when route_localnet is turned on.
+    """
     nft(table_rules(bridge, subnet), f"nftables table {bridge}")
     kernel.write_knob(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+
+
+def guard_localnet(bridge: str) -> None:
+    """(Re)state the `localnet` chain: a network made by an older kit lacks it (idempotent)."""
+    chain = f"ip {bridge} {LOCALNET_CHAIN}"
+    nft("\n".join([f"add chain {chain} {{ {_LOCALNET_HOOK} }}", f"flush chain {chain}",
+                   *(f"add rule {chain} {rule}" for rule in _localnet_rules(bridge))]),
+        f"nftables chain {chain}")
 
 
 def delete_table(bridge: str) -> None:

@@ -42,7 +42,9 @@ def ensure(name: str) -> Network:
     """Load a network; the default one is created on first use (callers hold the lock)."""
     if name == ipam.DEFAULT_NETWORK and not (ipam.net_root() / name / ipam.NETWORK_FILE).exists():
         return _create_locked(name, None)
-    return ipam.load(name)
+    network = ipam.load(name)
+    nat.guard_localnet(network.bridge)  # networks outlive kit upgrades: close route_localnet
+    return network
 
 
 def remove(name: str, force: bool = False) -> Network:

@@ -1,7 +1,7 @@
 """`labkit run -d`: fork a supervisor that outlives the command, then print the id.
 
-The supervisor starts a new session (no terminal), sends the container's
-output to its log file, and reports back through a pipe once the command is
+The supervisor starts a new session (no terminal), relays the container's
+output into its log file (`logfile`: a pipe, capped and rotated), and reports back through a pipe once the command is
 running, or the one-sentence error if it could not start.
 """
 
@@ -13,19 +13,21 @@ from dataclasses import replace
 
 from kernel_helpers import naming
 from kernel_helpers.errors import LabkitError
-from kernel_helpers.stage import Stage
+from kernel_helpers.runtime.logfile import DEFAULT_MAX_SIZE
 from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.stage import Stage
 from kernel_helpers.state import START_GATE, ContainerState
 from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
 
 
 def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: str = "",
                  keep: bool = True, policy: RestartPolicy = RestartPolicy(),
-                 gated: bool = False) -> str:
+                 gated: bool = False, log_max_size: int | None = DEFAULT_MAX_SIZE) -> str:
     """Start `spec` in the background and return its id once it runs.
 
     With `gated`, return once it is *created*: set up and blocked before exec
     until `labkit oci start` opens its start gate (the OCI create/start split).
+    The log rotates at `log_max_size` bytes (None: never), keeping one older file.
     """
     state = ContainerState(id=naming.new_name(), command=list(spec.command), name=name,
                            detached=True)
@@ -35,7 +37,7 @@ def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: s
     pid = os.fork()
     if pid == 0:  # the supervisor
         os.close(read_fd)
-        _become_supervisor(spec, stages, state, keep, policy, write_fd)
+        _become_supervisor(spec, stages, state, keep, policy, write_fd, log_max_size)
     os.close(write_fd)
     os.waitpid(pid, 0)  # the middle process forks the supervisor and leaves at once
     with os.fdopen(read_fd, "rb") as pipe:
@@ -50,7 +52,8 @@ def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: s
 
 
 def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerState,
-                       keep: bool, policy: RestartPolicy, report_fd: int) -> None:
+                       keep: bool, policy: RestartPolicy, report_fd: int,
+                       log_max_size: int | None) -> None:
     code = 1
     try:
         os.setsid()
@@ -61,7 +64,7 @@ def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: Co
             os.write(report_fd, pickle.dumps(running.id))
             os.close(report_fd)
         code = supervise(spec, stages, state, keep=keep, policy=policy, started=started,
-                         log=True)
+                         log=True, log_max_size=log_max_size)
     except LabkitError as err:
         try:
             os.write(report_fd, pickle.dumps(err))

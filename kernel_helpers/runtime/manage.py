@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from kernel_helpers.cleanup import remove_tree
 from kernel_helpers.errors import Busy, InvalidValue
-from kernel_helpers.process import pid_alive
 from kernel_helpers.images.containerfs import remove_container_fs
+from kernel_helpers.process import pid_alive
+from kernel_helpers.runtime.logfile import print_log
 from kernel_helpers.state import LOG_FILE, ContainerState, all_states, find, is_running, locked
 from kernel_helpers.runtime.supervisor import STOP_REQUESTED
 
@@ -140,18 +141,10 @@ def _wait_supervisor(state: ContainerState, seconds: float = 10) -> None:
 
 
 def follow_log(state: ContainerState, out: object = sys.stdout, follow: bool = False) -> None:
-    """Print the log; with follow, keep printing until the container's supervisor is gone."""
-    path = state.directory / LOG_FILE
-    with open(path, "rb") as log:
-        while True:
-            chunk = log.read(65536)
-            if chunk:
-                out.write(chunk.decode(errors="replace"))  # type: ignore[attr-defined]
-                out.flush()  # type: ignore[attr-defined]
-                continue
-            if not follow or not (state.supervisor_pid and pid_alive(state.supervisor_pid)):
-                return
-            time.sleep(0.1)
+    """Print the log (rotated part first); with follow, keep printing until the supervisor is gone."""
+    def alive() -> bool:
+        return bool(state.supervisor_pid and pid_alive(state.supervisor_pid))
+    print_log(state.directory / LOG_FILE, out, alive if follow else None)  # type: ignore[arg-type]
 
 
 def parse_signal(name: str) -> int:

@@ -37,6 +37,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", default="no", help="no, always or on-failure[:N]")
     parser.add_argument("--rm", action="store_true",
                         help="with -d: remove the container when it exits")
+    parser.add_argument("--log-max-size", metavar="SIZE",
+                        help="with -d: rotate the log at SIZE, keeping one older file "
+                             "(default 10M; max never rotates)")
     from kernel_helpers.cgroups.stage import add_cgroup_options
     add_cgroup_options(parser)
     from kernel_helpers.security.options import add_security_options

@@ -1,8 +1,8 @@
 """The supervisor: the process that starts a container, waits for it, and cleans up.
 
 `labkit run` is a supervisor in the foreground; `labkit run -d` forks one that
-writes the container's output to its log file. Like Docker's containerd-shim,
-it outlives the command that asked for it, so the container's exit code,
+relays the container's output through a pipe into its capped log (`logfile`).
+Like Docker's containerd-shim, it outlives the command that asked for it, so the container's exit code,
 restart policy and cleanup never depend on the learner's terminal.
 
 Taught in: lab 09, lab 10.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -23,8 +23,9 @@ from kernel_helpers.cleanup import Registry, remove_tree
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.process import wait_status_to_exit_code
 from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, require_root, start
-from kernel_helpers.stage import Stage
+from kernel_helpers.runtime.logfile import DEFAULT_MAX_SIZE, ContainerLog
 from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.stage import Stage
 from kernel_helpers.state import LOG_FILE, ContainerState, claim_name
 
 STOP_REQUESTED = "stop-requested"
@@ -60,13 +61,15 @@ def parse_restart(text: str) -> RestartPolicy:
 def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerState, *,
               keep: bool = False, policy: RestartPolicy = RestartPolicy(),
               started: Callable[[ContainerState], None] | None = None,
-              log: bool = False, kernel: Kernel = LINUX) -> int:
+              log: bool = False, log_max_size: int | None = DEFAULT_MAX_SIZE,
+              kernel: Kernel = LINUX) -> int:
     """Start, wait, restart as the policy says, clean up; return the last exit code.
 
     Each attempt's resources (cgroup, network...) are undone when it exits. The
     state dir goes too unless `keep` (then `labkit rm` removes it later); it
     always goes if the first start fails, so a failed run leaves nothing.
-    With `log`, stdin is /dev/null and output goes to the container's log file.
+    With `log`, stdin is /dev/null and output goes through a pipe to the container's
+    log file, rotated at `log_max_size` (None: never).
     """
     require_root()
     kernel.prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -75,15 +78,15 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
         claim_name(state)
         if spec.start_gate:
             os.mkfifo(spec.start_gate, 0o600)
-        if log:
-            _redirect_to_log(state)
+        logfile = ContainerLog(state.directory / LOG_FILE, log_max_size) if log else None
         removal = ("state of " + state.id, lambda: remove_tree(str(state.directory)))
         if not keep:
             outer.push(*removal)
         while True:
             with Registry() as registry, _forwarding(state):
                 try:
-                    pid = start(spec, state, stages, registry, kernel)
+                    with logfile.attached() if logfile else nullcontext():
+                        pid = start(spec, state, stages, registry, kernel)
                 except BaseException:
                     if keep and state.restarts == 0:
                         outer.push(*removal)
@@ -91,6 +94,8 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
                 if started is not None and state.restarts == 0:
                     started(state)
                 with _foreground_tty(pid):
+                    if logfile:
+                        logfile.relay(pid)
                     code = wait_status_to_exit_code(_wait_for(pid))
             state.status, state.exit_code, state.pid = "exited", code, 0
             if not state.directory.exists():
@@ -101,15 +106,6 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
                 return code
             state.restarts += 1
             state.save()
-
-
-def _redirect_to_log(state: ContainerState) -> None:
-    log = os.open(state.directory / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    for fd, target in ((devnull, 0), (log, 1), (log, 2)):
-        os.dup2(fd, target)
-    os.close(log)
-    os.close(devnull)
 
 
 def _wait_for(pid: int) -> int:

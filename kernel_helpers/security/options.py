@@ -3,7 +3,8 @@
 --cap-add/--cap-drop, --privileged, --security-opt seccomp=unconfined,
 --security-opt no-new-privileges=false, --security-opt systempaths=unconfined,
 --userns (root inside is host uid 100000) and --time-offset (time namespace).
-Hardening is on unless an option turns a piece of it off.
+Hardening is on unless an option turns a piece of it off; --privileged also
+lifts the devices cgroup's allow list (`cgroups.stage.device_policy`).
 
 Taught in: lab 08.
 """
@@ -31,7 +32,8 @@ def add_security_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cap-drop", action="append", default=[], metavar="CAP",
                        help="drop a capability from the default set (or ALL)")
     group.add_argument("--privileged", action="store_true",
-                       help="turn all hardening off: every capability, no seccomp, no masks")
+                       help="turn all hardening off: every capability, no seccomp, no masks, "
+                            "no device rules")
     group.add_argument("--security-opt", action="append", default=[], metavar="OPT",
                        help="seccomp=unconfined, no-new-privileges=false or systempaths=unconfined")
     group.add_argument("--userns", action="store_true",

@@ -158,14 +158,27 @@ def compile_bpf(profile: Profile) -> bytes:
         lib.seccomp_release(ctx)
 
 
+CACHE_FORMAT = 2
+"""Bump when `compile_bpf` changes what it makes of a profile: old cached programs are then unused."""
+
+
+def cache_key(profile: Profile) -> str:
+    """Everything the compiled program depends on: the rules, the sub-architectures, the compiler.
+
+    A profile that changes (io_uring leaving Docker's list, say) gets a new key, so a
+    program compiled for the old one is never served for it.
+    """
+    inputs = (CACHE_FORMAT, profile, docker.SUB_ARCHES.get(profile.arch, ()))
+    return hashlib.sha256(repr(inputs).encode()).hexdigest()[:32]
+
+
 def cached_bpf(profile: Profile) -> bytes:
-    """`compile_bpf`, remembered on disk per profile.
+    """`compile_bpf`, remembered on disk per `cache_key`.
 
     libseccomp takes about 9 ms to build Docker's profile, on every container start;
-    reading the 7 KB result back takes a tenth of that. The key is the profile itself.
+    reading the 7 KB result back takes a tenth of that.
     """
-    key = hashlib.sha256(repr(profile).encode()).hexdigest()[:32]
-    path = naming.DATA_ROOT / "cache" / "seccomp" / f"{key}.bpf"
+    path = naming.DATA_ROOT / "cache" / "seccomp" / f"{cache_key(profile)}.bpf"
     try:
         return path.read_bytes()
     except FileNotFoundError:

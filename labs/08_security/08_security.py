@@ -65,7 +65,9 @@ print(report(audit_container(userns, (HardeningStage(),))))
 # Real escape attempts, each reporting what stopped it (or that it got
 # through): the chroot trick, sysctl writes, sysrq, a kernel module, a disk
 # device node, host processes, the hostname, the clock, a nested user
-# namespace, keyrings. Naive first, then hardened:
+# namespace, keyrings; then the kernel's edges: the host's 127.0.0.1 over the
+# bridge (with a network), io_uring, a disk node behind the devices cgroup,
+# and a host file handed in as stdout. Naive first, then hardened:
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 for label, hardening in (("naive", Hardening.naive()), ("hardened", Hardening())):

@@ -6,8 +6,9 @@
 # `stop` work from any terminal. Two things make that possible:
 #
 # - a **supervisor** per container (Docker's `containerd-shim`): a small
-#   process that started the container, waits for it, writes its output to a
-#   log file, applies the **restart policy** (`no`, `always`,
+#   process that started the container, waits for it, relays its output
+#   through a pipe into a log file (rotated at `--log-max-size`, 10M by
+#   default, one older file kept), applies the **restart policy** (`no`, `always`,
 #   `on-failure:N`), and cleans up when it ends. It outlives your terminal.
 # - a **state file** per container (`/run/labkit/containers/ID/state.json`):
 #   its id, name, PID 1, that process's start time, status and exit code.

@@ -13,7 +13,12 @@ import pytest
 
 from kernel_helpers import cgroups
 from kernel_helpers.cgroups.group import leftovers
+from kernel_helpers.cgroups.stage import CgroupStage, limits_from_options
 from kernel_helpers.process import pid_alive
+from kernel_helpers.audit.escapes import pick_disk
+from kernel_helpers.runtime.foreground import run_captured
+from kernel_helpers.runtime.run_options import spec_from_options
+from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.state import all_states
 from kernel_helpers.testing import labkit
 
@@ -57,6 +62,37 @@ def test_device_deny_and_the_cgroup_namespace(busybox_root: Path) -> None:
     assert all(line.endswith(":/") for line in denied.stdout.split())
     allowed = run(busybox_root, "--", "/bin/sh", "-c", "echo hi > /dev/null && echo null-ok")
     assert allowed.stdout == "null-ok\n"
+
+
+def _disk_script() -> str:
+    disk = pick_disk()
+    if disk is None:
+        pytest.fail("this machine has no block device host root can read")
+    _, major, minor = disk
+    return (f"mknod /dev/disk b {major} {minor} && echo made; head -c 512 /dev/disk >/dev/null "
+            "&& echo read-the-disk; echo hi > /dev/null && head -c1 /dev/urandom >/dev/null "
+            "&& echo null-ok")
+
+
+def test_a_default_container_gets_dockers_device_list(busybox_root: Path) -> None:
+    """mknod is allowed (as Docker allows it), opening the host's disk is not; /dev/null is.
+
+    The node goes in the container's own /dev (a tmpfs gone with it), never in the image."""
+    default = run(busybox_root, "--", "/bin/sh", "-c", _disk_script())
+    assert default.stdout.split() == ["made", "null-ok"], default.stderr
+    assert "Permission denied" in default.stderr  # nodev stops the open first (EACCES)
+
+
+@pytest.mark.parametrize("privileged, reads", [(False, False), (True, True)])
+def test_without_nodev_the_devices_cgroup_refuses_the_open(busybox_root: Path,
+                                                           privileged: bool, reads: bool) -> None:
+    spec = spec_from_options(["/bin/sh", "-c", _disk_script()], rootfs=str(busybox_root))
+    stages = (CgroupStage(limits_from_options(privileged=privileged)),
+              HardeningStage(Hardening(nodev=False)))
+    code, out = run_captured(spec, stages)
+    assert ("read-the-disk" in out) is reads and "made" in out and "null-ok" in out, out
+    if not reads:
+        assert "Operation not permitted" in out  # EPERM: the devices cgroup, not a mount flag
 
 
 @pytest.mark.parametrize(("option", "value"), [

@@ -17,7 +17,8 @@ from typing import Iterator
 import pytest
 
 from kernel_helpers import cgroups
-from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices
+from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices, devices
+from kernel_helpers.cgroups.devices import DOCKER_DEFAULT
 from kernel_helpers.cgroups.group import V2_CONTROLLERS
 from kernel_helpers.cgroups.run import Counter, run_in, start_in
 from kernel_helpers.cleanup import Registry
@@ -128,6 +129,19 @@ def test_the_ebpf_device_program_denies_what_it_should(group: Cgroup) -> None:
     # A deny rule on write access only (v1's overlap rule): reads pass, writes do not.
     group.apply(Limits(devices=cgroups.deny(cgroups.parse_device("c 1:* w"))))
     assert run_in(group, _opens, NULL_R, NULL_W, ZERO_R) == [True, False, True]
+
+
+def test_dockers_device_list_on_v2_and_reading_it_back(group: Cgroup) -> None:
+    group.apply(Limits(devices=DOCKER_DEFAULT))
+    assert run_in(group, _opens, NULL_R, NULL_W, ZERO_R, ("/dev/kmsg", os.O_RDONLY)) == [
+        True, True, True, False]  # /dev/kmsg (1:11) is not on the list
+    pid = start_in(group, time.sleep, 30)
+    try:
+        assert devices.in_force(pid).v2_programs >= 1
+        assert devices.in_force(pid).restricted
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _spin_for(seconds: float) -> None:

@@ -64,6 +64,37 @@ def test_logs_follow_ends_when_the_container_exits() -> None:
     labkit("rm", cid)
 
 
+# After a second (for `logs -f` to attach), lines of 100 bytes every 50 ms: a 1K log
+# rotates about every half second while `logs -f` reads it (it polls every 0.1 s).
+NUMBERED = ("sleep 1; i=100; while [ $i -lt 160 ]; do printf 'line %s %091d\\n' $i 0; "
+            "i=$((i+1)); sleep 0.05; done; ls -l /proc/self/fd/ >&2")
+
+
+def test_the_log_is_a_pipe_capped_and_rotated_and_logs_f_follows_it() -> None:
+    cid = detached("--log-max-size", "1K", "--", "/bin/sh", "-c", NUMBERED)
+    try:
+        followed = labkit("logs", "-f", cid, timeout=30).stdout.splitlines()
+        numbers = [line.split()[1] for line in followed if line.startswith("line ")]
+        assert numbers == [str(i) for i in range(100, 160)]  # every line, in order, across ~6 rotations
+        # The container held a pipe, never the host's log file.
+        stdio = {line.split(" -> ")[1] for line in followed if " 1 -> " in line or " 2 -> " in line}
+        assert len(stdio) == 1 and stdio.pop().startswith("pipe:["), followed[-6:]
+        log = containers_dir() / cid / "container.log"
+        rotated = log.with_name("container.log.1")
+        assert rotated.exists() and rotated.stat().st_size <= 1024 and log.stat().st_size <= 1024
+        kept = labkit("logs", cid).stdout
+        assert kept.endswith(log.read_text()) and kept.startswith(rotated.read_text())
+        assert "line 159" in kept and "line 100" not in kept  # only two files' worth is kept
+    finally:
+        labkit("rm", "-f", cid)
+
+
+def test_a_bad_log_max_size_gets_one_sentence() -> None:
+    result = labkit("run", "-d", "--log-max-size", "12", "--", "/bin/true")
+    assert (result.returncode, result.stderr) == (2, "labkit: --log-max-size '12': is below 1K. "
+                                                     "Give a size such as 10M, or max to never rotate.\n")
+
+
 def test_kill_sends_the_signal_asked_for() -> None:
     cid = detached("--", "/bin/sh", "-c", TICKER)
     wait_for(lambda: "hello" in labkit("logs", cid).stdout)

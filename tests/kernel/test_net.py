@@ -15,8 +15,15 @@ from typing import Iterator
 
 import pytest
 
-from kernel_helpers import cleanup
+from kernel_helpers import cleanup, naming
+from kernel_helpers.audit import attempts_kernel
+from kernel_helpers.audit.attempt import Context
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers.net import diagram, ipam, nat, netdev, networks, overlay
+from kernel_helpers.net.stage import NetworkStage
+from kernel_helpers.process import run_in_child
+from kernel_helpers.runtime.run_options import spec_from_options
+from kernel_helpers.security.hardening import HardeningStage
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
@@ -101,6 +108,74 @@ def test_a_published_port_answers_on_127_0_0_1_and_goes_away(network: ipam.Netwo
         stop(web)
     assert _answers(f"http://127.0.0.1:{port}/") == ""
     assert f". {port} :" not in nat.nft(f"list map ip {network.bridge} ports", "test")
+
+
+def _reach_host_loopback(port: int, gateway: str) -> dict[str, str]:
+    """Inside a hardened container: a plain connect to the gateway, and a crafted SYN for
+    the host's 127.0.0.1, both at the port a host service listens on (127.0.0.1 only)."""
+    with socket.socket() as plain:
+        plain.settimeout(2)
+        try:
+            plain.connect((gateway, port))
+            via_gateway = "connected"
+        except OSError as err:
+            via_gateway = type(err).__name__
+    return {"gateway": via_gateway,
+            "raw": attempts_kernel.syn_to_host_loopback(Context(0), port)}
+
+
+@pytest.fixture
+def loopback_service() -> Iterator[int]:
+    """A host TCP service bound to 127.0.0.1 only, on a random port (the kernel answers SYNs)."""
+    with socket.socket() as service:
+        service.bind(("127.0.0.1", 0))
+        service.listen()
+        yield service.getsockname()[1]
+
+
+def test_a_host_service_on_127_0_0_1_is_unreachable_from_a_container(
+        network: ipam.Network, loopback_service: int) -> None:
+    stages = (NetworkStage(network.name), HardeningStage())  # Docker's caps: NET_RAW kept
+    seen = run_inside(_reach_host_loopback, spec_from_options(["/bin/true"]), stages,
+                      loopback_service, network.gateway)
+    assert seen == {"gateway": "ConnectionRefusedError", "raw": ""}
+
+
+def _syn_from(ns: netdev.Netns, port: int) -> str:
+    with netdev.inside(ns):
+        return attempts_kernel.syn_to_host_loopback(Context(0), port)
+
+
+def test_the_localnet_chain_is_what_stops_the_crafted_syn(network: ipam.Network,
+                                                          loopback_service: int) -> None:
+    """A bare namespace on the bridge (no kit stage re-adds the chain): the same SYN is
+    answered by the service once the chain is flushed, so the detector sees a reach, and
+    a network made before the fix gets the chain back when a container next joins it."""
+    ns, veth = netdev.Netns.new("localnet test"), naming.new_name()
+    try:
+        netdev.add_veth(veth, "eth0", peer_ns=ns, master=network.bridge)
+        address = str(network.net.broadcast_address - 1)  # far from the leases
+        netdev.configure(ns, "eth0", address, network.net.prefixlen, network.gateway)
+        assert run_in_child(_syn_from, ns, loopback_service) == ""
+        nat.nft(f"flush chain ip {network.bridge} {nat.LOCALNET_CHAIN}", "test")
+        assert run_in_child(_syn_from, ns, loopback_service) == "SYN-ACK"
+        with ipam.locked():
+            networks.ensure(network.name)
+        assert run_in_child(_syn_from, ns, loopback_service) == ""
+    finally:
+        netdev.delete_link(veth)
+        ns.close()
+
+
+def test_a_port_published_on_127_0_0_1_still_answers_with_the_localnet_guard(
+        network: ipam.Network) -> None:
+    port = _free_port()
+    web = serve(network, "guarded", "-p", f"127.0.0.1:{port}:80")
+    try:
+        assert "127.0.0.0/8 drop" in nat.nft(f"list chain ip {network.bridge} localnet", "test")
+        assert _answers(f"http://127.0.0.1:{port}/") == "served-by-guarded"
+    finally:
+        stop(web)
 
 
 def _free_port() -> int:

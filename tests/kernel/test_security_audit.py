@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from kernel_helpers.namespaces import Namespace
-from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.audit import escapes
 from kernel_helpers.audit.isolation import audit_container, judge
+from kernel_helpers.cgroups.devices import InForce
+from kernel_helpers.cgroups.stage import CgroupStage, limits_from_options
+from kernel_helpers.namespaces import Namespace
+from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.testing import labkit
 
@@ -24,8 +26,11 @@ CLOSED_BY_USERNS_AND_TIMENS = {"root-uid", "uptime"}
 
 
 def _leaks(hardening: Hardening, *extra: Namespace, offset: int = 0) -> set[str]:
+    """As `labkit audit` runs it: a cgroup with Docker's device list unless naive."""
     spec = replace(SPEC, namespaces=SPEC.namespaces | set(extra), time_offset=offset)
-    return {item.name for item in audit_container(spec, (HardeningStage(hardening),)) if item.leaks}
+    cgroup = CgroupStage(limits_from_options(privileged=hardening == Hardening.naive()))
+    return {item.name for item in audit_container(spec, (cgroup, HardeningStage(hardening)))
+            if item.leaks}
 
 
 def test_the_hardened_container_leaks_only_what_hardening_does_not_cover() -> None:
@@ -38,7 +43,8 @@ def test_user_and_time_namespaces_close_root_uid_and_uptime() -> None:
 
 def test_the_naive_container_leaks_every_item_this_machine_can_show() -> None:
     expected = {"meminfo", "cpu-load", "proc-sys", "sysfs", "root-uid", "capabilities", "clock",
-                "kernel-log", "keyrings", "kernel-info", "uptime", "seccomp", "no-new-privs", "lsm"}
+                "kernel-log", "keyrings", "kernel-info", "uptime", "seccomp", "no-new-privs", "lsm",
+                "dev-cgroup"}
     expected |= {"devices"} if escapes.pick_disk() else set()
     expected |= {"modules"} if Path("/proc/modules").exists() else set()
     assert _leaks(Hardening.naive()) == expected
@@ -58,11 +64,13 @@ def test_judge_reads_the_facts_it_is_given() -> None:
              "caps": frozenset(), "seccomp": "2", "nnp": "1", "lsm": "docker-default (enforce)",
              "kernel_log": "EPERM", "sysfs": ("/sys/x", False), "kernel_info": [],
              "escapes": {name: replace(closed, attempt=name)
-                         for name in ("proc-sys", "mknod-disk", "module", "clock", "keyctl")}}
+                         for name in ("proc-sys", "mknod-disk", "module", "clock", "keyctl")},
+             "devices_cgroup": InForce(("c 1:3 rwm",), 0)}
     assert [i.name for i in judge(facts, {"memtotal": "2 kB", "uptime": 99.0}) if i.leaks] == []
-    facts.update(memtotal="2 kB", tasks=5, uptime=99.0, uid_map=["0", "0"], lsm="")
+    facts.update(memtotal="2 kB", tasks=5, uptime=99.0, uid_map=["0", "0"], lsm="",
+                 devices_cgroup=InForce(("a *:* rwm",), 0))
     leaking = {i.name for i in judge(facts, {"memtotal": "2 kB", "uptime": 99.0}) if i.leaks}
-    assert leaking == {"meminfo", "cpu-load", "uptime", "root-uid", "lsm"}
+    assert leaking == {"meminfo", "cpu-load", "uptime", "root-uid", "lsm", "dev-cgroup"}
 
 
 def test_labkit_audit_output_is_stable_and_differs_with_privileged() -> None:
@@ -72,5 +80,7 @@ def test_labkit_audit_output_is_stable_and_differs_with_privileged() -> None:
     privileged = labkit("audit", "--privileged").stdout.splitlines()
     changed = {a.split()[1] for a, b in zip(first.stdout.splitlines(), privileged)
                if a.split()[0] != b.split()[0]}
-    assert {"proc-sys", "capabilities", "seccomp", "no-new-privs", "keyrings"} <= changed
+    assert {"proc-sys", "capabilities", "seccomp", "no-new-privs", "keyrings", "dev-cgroup"} <= changed
+    assert "ok    dev-cgroup    v1 devices.list: 11 allowed rules" in first.stdout \
+        or "ok    dev-cgroup    v2: 1 eBPF" in first.stdout, first.stdout
     assert "meminfo" not in changed and os.getuid() == 0

@@ -58,6 +58,7 @@ def _attempts() -> dict[str, int]:
         "vsock": _errno(lambda: socket.socket(40, socket.SOCK_STREAM).close()),
         "personality": _raw(_libc.personality(ctypes.c_ulong(ADDR_NO_RANDOMIZE | 0))),
         "clone3": _raw(_libc.syscall(ctypes.c_long(SYS_CLONE3), None, ctypes.c_size_t(0))),
+        "io_uring": _errno(lambda: os.close(LINUX.io_uring_setup(1))),
     }
 
 
@@ -78,7 +79,7 @@ def test_docker_profile_refuses_what_docker_refuses_with_the_right_errno() -> No
     got = run_in_child(_under_filter, DOCKER_DEFAULT)
     assert got == {"keyctl": errno.EPERM, "unshare-user": errno.EPERM, "mount": errno.EPERM,
                    "syslog": errno.EPERM, "vsock": errno.EPERM, "personality": errno.EPERM,
-                   "clone3": errno.ENOSYS, "mode": 2, "fork+exec": 0}
+                   "clone3": errno.ENOSYS, "io_uring": errno.EPERM, "mode": 2, "fork+exec": 0}
 
 
 def test_without_the_filter_the_same_calls_are_not_refused_with_eperm() -> None:
@@ -87,6 +88,26 @@ def test_without_the_filter_the_same_calls_are_not_refused_with_eperm() -> None:
     assert got["mount"] == errno.ENOENT  # the kernel looked at the path: nothing stopped it
     assert got["clone3"] != errno.ENOSYS  # EINVAL: a real clone3 that got bad arguments
     assert got["vsock"] != errno.EPERM
+    assert got["io_uring"] == 0  # a ring was made (kernel.io_uring_disabled is 0 here)
+
+
+def _io_uring_under_cached(profile: seccomp.Profile) -> int:
+    program = seccomp.cached_bpf(profile)
+    LINUX.prctl(PR_SET_NO_NEW_PRIVS, 1)
+    seccomp.load(program)
+    return _errno(lambda: os.close(LINUX.io_uring_setup(1)))
+
+
+def test_the_cached_program_follows_the_profile_and_blocks_io_uring() -> None:
+    """The on-disk cache is keyed by everything the program depends on: a profile that still
+    allowed io_uring (the kit's before Docker 25's change) has another key and program."""
+    current = seccomp.docker_default(DOCKER_DEFAULT)
+    older = seccomp.Profile(current.rules + (seccomp.Rule("io_uring_setup"),))
+    assert current.verdict("io_uring_setup") == "blocked" and older.verdict("io_uring_setup") == "allowed"
+    assert seccomp.cache_key(current) != seccomp.cache_key(older)
+    assert seccomp.cache_key(current) == seccomp.cache_key(seccomp.docker_default(DOCKER_DEFAULT))
+    assert run_in_child(_io_uring_under_cached, older) == 0  # cached first: must not leak over
+    assert run_in_child(_io_uring_under_cached, current) == errno.EPERM
 
 
 def _mount_with_sys_admin_profile() -> int:

@@ -10,6 +10,8 @@ from kernel_helpers.cgroups import (DeviceRule, Limits, Mode, Throttle, allow_on
                                     detect_layout, parse_device, plan, shares_to_weight,
                                     weight_to_shares)
 from kernel_helpers.cgroups import bpf_devices
+from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, InForce, without
+from kernel_helpers.cgroups.stage import device_policy
 from kernel_helpers.cgroups._write import apply_writes, check_inside
 from kernel_helpers.cgroups.limits import Stats, Write, cpus_to_quota
 from kernel_helpers.cgroups.sampling import Sample, cpu_percent, series
@@ -83,6 +85,32 @@ def test_devices_v1_default_then_exceptions_v2_uses_ebpf() -> None:
     assert writes(Limits(devices=allow_only(DeviceRule("c", 1, 5, "r"))), 1) == [
         ("devices", "devices.deny", "a"), ("devices", "devices.allow", "c 1:5 r")]
     assert writes(limits, 2) == []
+
+
+def test_dockers_device_list_is_the_default_and_privileged_drops_it() -> None:
+    assert device_policy() == DOCKER_DEFAULT and not DOCKER_DEFAULT.default_allow
+    v1 = writes(Limits(devices=DOCKER_DEFAULT), 1)
+    assert v1[0] == ("devices", "devices.deny", "a")
+    assert {value for _, file, value in v1[1:] if file == "devices.allow"} == {
+        "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+        "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"}
+    assert device_policy(privileged=True) is None
+    assert device_policy(["c 1:3 rwm"], privileged=True) == deny(DeviceRule("c", 1, 3, "rwm"))
+
+
+def test_denying_from_the_allow_list_takes_access_away_as_v1_does() -> None:
+    policy = without(DOCKER_DEFAULT, (DeviceRule("c", 1, 3, "rwm"), DeviceRule("c", 1, 5, "w")))
+    rules = {(r.major, r.minor): r.access for r in policy.exceptions if r.type == "c"}
+    assert (1, 3) not in rules and rules[(1, 5)] == "rm"
+    assert rules[(None, None)] == "m"  # a wider rule (mknod of any node) stays, as in v1
+    assert without(DOCKER_DEFAULT, (DeviceRule("a"),)).exceptions == ()
+    assert device_policy(["c 1:3 rwm"]) == without(DOCKER_DEFAULT, (DeviceRule("c", 1, 3, "rwm"),))
+
+
+def test_what_is_in_force_reads_as_restricted_or_not() -> None:
+    assert not InForce(("a *:* rwm",), 0).restricted and not InForce(None, 0).restricted
+    assert InForce(("c 1:3 rwm",), 0).restricted and InForce(None, 1).restricted
+    assert InForce(("a *:* rwm",), 0).describe().startswith("v1 devices.list: every device")
 
 
 def test_net_cls_is_v1_only_with_a_clear_error_on_v2() -> None:
