@@ -61,6 +61,8 @@ class Context:
 
     host_uts: int
     """Inode of the host's uts namespace: sethostname is never tried from inside it."""
+    host_pid: int
+    """Inode of the host's pid namespace: a process in it is a host process."""
     profile: Profile | None = None
     """The seccomp profile in force (to tell a seccomp EPERM from a capability EPERM)."""
     disk: tuple[str, int, int] | None = None
@@ -211,21 +213,25 @@ def attempt_mknod(ctx: Context) -> Outcome:
 
 
 def attempt_host_processes(ctx: Context) -> Outcome:
-    """List /proc for processes outside our pid namespace, and signal one with signal 0."""
-    mine = os.readlink("/proc/self/ns/pid")
-    pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-    foreign = []
-    for pid in pids:
+    """List /proc for processes in the host's pid namespace, and signal one with signal 0.
+
+    Compared with the host's namespace, not with our own: a container without a
+    pid namespace *is* in the host's, and on a plain VM no other one may exist.
+    """
+    host = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
         try:
-            if os.readlink(f"/proc/{pid}/ns/pid") != mine:
-                foreign.append(pid)
+            if os.stat(f"/proc/{entry}/ns/pid").st_ino == ctx.host_pid:
+                host.append(int(entry))
         except PermissionError:
-            foreign.append(pid)
+            host.append(int(entry))  # visible but not inspectable: not one of ours
         except FileNotFoundError:
             continue
-    if foreign:
-        signalled = _try(lambda: os.kill(foreign[0], 0)) is None  # signal 0: a permission check only
-        return Outcome("host-procs", True, f"sees {len(foreign)} processes of other pid namespaces"
+    if host:
+        signalled = _try(lambda: os.kill(host[0], 0)) is None  # signal 0: a permission check only
+        return Outcome("host-procs", True, f"sees {len(host)} processes of the host's pid namespace"
                        + (" and may signal them" if signalled else ""))
     return Outcome("host-procs", False, "sees only its own processes", "pid namespace")
 
@@ -294,8 +300,8 @@ def context_for(stages: tuple[Stage, ...]) -> Context:
     """The Context for a container started with `stages` (host side, before start)."""
     from kernel_helpers.security.hardening import HardeningStage
     profiles = [stage.profile for stage in stages if isinstance(stage, HardeningStage)]
-    return Context(os.stat("/proc/self/ns/uts").st_ino, profiles[-1] if profiles else None,
-                   pick_disk())
+    return Context(os.stat("/proc/self/ns/uts").st_ino, os.stat("/proc/self/ns/pid").st_ino,
+                   profiles[-1] if profiles else None, pick_disk())
 
 
 def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[Outcome]:

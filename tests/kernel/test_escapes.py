@@ -18,6 +18,7 @@ from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.audit import escapes
 from kernel_helpers.security.hardening import Hardening, HardeningStage
+from kernel_helpers.security.probe import run_inside
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
@@ -72,7 +73,7 @@ def test_the_naive_runtime_shows_what_succeeds() -> None:
 def _chroot_escape_from_a_plain_chroot(jail: str) -> bool:
     os.chdir(jail)
     LINUX.chroot(jail)  # chroot alone, no pivot_root: the classic setup the escape beats
-    return escapes.attempt_chroot(escapes.Context(0)).escaped
+    return escapes.attempt_chroot(escapes.Context(0, 0)).escaped
 
 
 def test_control_the_chroot_detector_sees_an_escape_from_a_plain_chroot(tmp_path: Path) -> None:
@@ -81,13 +82,23 @@ def test_control_the_chroot_detector_sees_an_escape_from_a_plain_chroot(tmp_path
 
 
 def test_control_the_process_detector_sees_host_processes_without_a_pid_namespace() -> None:
-    outcome = run_in_child(escapes.attempt_host_processes, escapes.Context(0))
-    assert outcome.escaped and "other pid namespaces" in outcome.detail
+    outcome = run_in_child(escapes.attempt_host_processes, escapes.context_for(()))
+    assert outcome.escaped and "host's pid namespace" in outcome.detail, outcome.line()
+
+
+def test_a_container_without_a_pid_namespace_is_reported_escaped() -> None:
+    # No other pid namespace need exist (a plain VM): the container is in the host's own.
+    spec = spec_from_options(["/bin/true"], rootfs="host", ns="mnt,uts,ipc,net,cgroup")
+    for hardening in (Hardening.naive(), Hardening()):
+        stages = (HardeningStage(hardening),)
+        outcome = run_inside(escapes.attempt_host_processes, spec, stages,
+                             escapes.context_for(stages))
+        assert outcome.escaped and "may signal them" in outcome.detail, outcome.line()
 
 
 def test_control_hostname_is_never_tried_from_the_hosts_uts_namespace() -> None:
     host = os.stat("/proc/self/ns/uts").st_ino
-    outcome = escapes.attempt_hostname(escapes.Context(host))
+    outcome = escapes.attempt_hostname(escapes.Context(host, 0))
     assert outcome.escaped and "not tried" in outcome.detail
 
 
