@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import stat
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from kernel_helpers import cleanup, naming
 from kernel_helpers._sys import LINUX
+from kernel_helpers.cgroups import loopdev
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.run_options import spec_from_options
@@ -21,7 +24,34 @@ from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.security.probe import run_inside
 from kernel_helpers.testing import labkit
 
-pytestmark = pytest.mark.usefixtures("root")
+pytestmark = pytest.mark.usefixtures("root", "readable_disk")
+LOOP_CTL_ADD, LOOP_CTL_REMOVE = 0x4C80, 0x4C81
+
+
+@pytest.fixture(scope="module")
+def readable_disk() -> Iterator[loopdev.LoopDevice]:
+    """A block device the host can read, so mknod-disk always has a target: a VM's disk may
+    be refused to root itself (this CI sandbox's vda is), and the picker takes none it cannot read."""
+    device = loopdev.create(1 << 20)
+    try:
+        yield device
+    finally:
+        loopdev.remove_device(device)
+
+
+@contextmanager
+def detached_loop() -> Iterator[str]:
+    """A loop device with no file bound: it opens, and reads 0 bytes."""
+    control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        number = next(n for n in range(200, 256) if not os.path.exists(f"/sys/block/loop{n}"))
+        LINUX.ioctl(control, LOOP_CTL_ADD, number)
+        try:
+            yield f"loop{number}"
+        finally:
+            LINUX.ioctl(control, LOOP_CTL_REMOVE, number)
+    finally:
+        os.close(control)
 
 SPEC = spec_from_options(["/bin/true"])
 EXPECTED_REASON = {
@@ -59,8 +89,7 @@ def _kernel_loads_modules() -> bool:
 def test_the_naive_runtime_shows_what_succeeds() -> None:
     results = _battery(Hardening.naive())
     escaped = {name for name, o in results.items() if o.escaped}
-    expected = {"proc-sys", "clock", "userns", "keyctl"}
-    expected |= {"mknod-disk"} if escapes.pick_disk() else set()
+    expected = {"proc-sys", "clock", "userns", "keyctl", "mknod-disk"}
     expected |= {"module"} if _kernel_loads_modules() else set()
     expected |= {"sysrq"} if os.path.exists("/proc/sysrq-trigger") else set()
     assert escaped == expected, [o.line() for o in results.values()]
@@ -100,6 +129,22 @@ def test_control_hostname_is_never_tried_from_the_hosts_uts_namespace() -> None:
     host = os.stat("/proc/self/ns/uts").st_ino
     outcome = escapes.attempt_hostname(escapes.Context(host, 0))
     assert outcome.escaped and "not tried" in outcome.detail
+
+
+def test_the_disk_picker_skips_devices_that_open_but_cannot_be_read(
+        readable_disk: loopdev.LoopDevice) -> None:
+    # Like a floppy (fd0) or CD drive (sr0) sorting before vda: they open, then read nothing.
+    empty = loopdev.create(0)
+    try:
+        with detached_loop() as detached:
+            first = [Path(empty.path).name, detached]
+            assert not any(escapes.reads_a_sector(f"/dev/{name}") for name in first)
+            picked = escapes.pick_disk([*first, Path(readable_disk.path).name])
+    finally:
+        loopdev.remove_device(empty)
+    assert picked == (Path(readable_disk.path).name, readable_disk.major, readable_disk.minor)
+    default = escapes.pick_disk()
+    assert default is not None and escapes.reads_a_sector(f"/dev/{default[0]}")
 
 
 def test_cleanup_removes_a_device_node_a_killed_attempt_left(busybox_root: Path) -> None:
