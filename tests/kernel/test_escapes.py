@@ -28,17 +28,6 @@ pytestmark = pytest.mark.usefixtures("root", "readable_disk")
 LOOP_CTL_ADD, LOOP_CTL_REMOVE = 0x4C80, 0x4C81
 
 
-@pytest.fixture(scope="module")
-def readable_disk() -> Iterator[loopdev.LoopDevice]:
-    """A block device the host can read, so mknod-disk always has a target: a VM's disk may
-    be refused to root itself (this CI sandbox's vda is), and the picker takes none it cannot read."""
-    device = loopdev.create(1 << 20)
-    try:
-        yield device
-    finally:
-        loopdev.remove_device(device)
-
-
 @contextmanager
 def detached_loop() -> Iterator[str]:
     """A loop device with no file bound: it opens, and reads 0 bytes."""
