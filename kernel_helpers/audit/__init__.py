@@ -1,5 +1,6 @@
 """Judging a runtime from inside its containers: the isolation audit, the escape battery and
-the probe that runs a Python function as a container's process.
+the probe that runs a Python function as a container's process, and the disk picker
+of the battery's mknod attempt (`disks`).
 
 It sits above the runtime (it starts containers to look from inside them) and beside the
 other faces; the mechanisms it judges are in `security/`, `cgroups/` and the rest.

@@ -14,14 +14,14 @@ from typing import Iterator
 import pytest
 
 from kernel_helpers import cleanup, naming
+from kernel_helpers.audit import disks, escapes
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers._sys import LINUX
 from kernel_helpers.cgroups import loopdev
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.audit import escapes
 from kernel_helpers.security.hardening import Hardening, HardeningStage
-from kernel_helpers.security.probe import run_inside
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root", "readable_disk")
@@ -127,13 +127,13 @@ def test_the_disk_picker_skips_devices_that_open_but_cannot_be_read(
     try:
         with detached_loop() as detached:
             first = [Path(empty.path).name, detached]
-            assert not any(escapes.reads_a_sector(f"/dev/{name}") for name in first)
-            picked = escapes.pick_disk([*first, Path(readable_disk.path).name])
+            assert not any(disks.reads_a_sector(f"/dev/{name}") for name in first)
+            picked = disks.pick_disk([*first, Path(readable_disk.path).name])
     finally:
         loopdev.remove_device(empty)
     assert picked == (Path(readable_disk.path).name, readable_disk.major, readable_disk.minor)
-    default = escapes.pick_disk()
-    assert default is not None and escapes.reads_a_sector(f"/dev/{default[0]}")
+    default = disks.pick_disk()
+    assert default is not None and disks.reads_a_sector(f"/dev/{default[0]}")
 
 
 def test_cleanup_removes_a_device_node_a_killed_attempt_left(busybox_root: Path) -> None:
