@@ -49,6 +49,19 @@ def test_pids_limit_refuses_forks_inside(busybox_root: Path) -> None:
     assert (roomy.returncode, roomy.stdout) == (0, "done\n")
 
 
+@pytest.mark.parametrize("ns", ["cgroup,ipc,mnt,net,pid,uts", "cgroup,ipc,mnt,net,pid,user,uts",
+                                "ipc,mnt,pid,uts"])
+def test_the_container_reads_its_own_limit_and_cannot_raise_it(busybox_root: Path, ns: str) -> None:
+    # As runc and Docker: the group at /sys/fs/cgroup, read-only; with a cgroup namespace or
+    # without one, with or without a user namespace (its locked mount flags) and a net one.
+    knob = ("/sys/fs/cgroup/memory.max" if cgroups.detect_layout().version == 2
+            else "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    result = run(busybox_root, "--ns", ns, "--memory", "48M", "--", "/bin/sh", "-c",
+                 f"cat {knob}; echo 1 > {knob}")
+    assert result.stdout == f"{48 << 20}\n", result.stderr
+    assert "Read-only file system" in result.stderr
+
+
 def test_device_deny_and_the_cgroup_namespace(busybox_root: Path) -> None:
     # The container sees its own group as the root of the tree (cgroup namespace).
     script = "cat /proc/self/cgroup; echo hi > /dev/null && echo null-ok; echo hi > /dev/full"

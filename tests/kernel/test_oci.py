@@ -77,6 +77,23 @@ def test_the_same_bundle_gives_the_same_view_under_runc_crun_and_labkit(tmp_path
     assert ours.splitlines()[-1] == "read-only-root"
 
 
+def test_the_containers_own_limit_reads_the_same_under_runc_crun_and_labkit(tmp_path: Path) -> None:
+    knob = ("/sys/fs/cgroup/memory.max" if detect_layout().version == 2
+            else "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    bundle = make_bundle(tmp_path, ["/bin/sh", "-c", f"cat {knob}; echo 1 > {knob} || echo ro"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["resources"]["memory"] = {"limit": 48 << 20}
+    (bundle / "config.json").write_text(json.dumps(config))
+    ours = run_with_labkit(bundle, "lk-oci-knob")
+    runc = subprocess.run(["runc", "run", "--bundle", str(bundle), "lk-oci-knob-runc"],
+                          capture_output=True, text=True, timeout=60)
+    crun = subprocess.run(crun_run(bundle, "lk-oci-knob-crun"), capture_output=True, text=True,
+                          timeout=60)
+    assert runc.stdout == crun.stdout == f"{48 << 20}\nro\n", runc.stderr + crun.stderr
+    assert ours.splitlines() == [str(48 << 20), f"/bin/sh: can't create {knob}: Read-only file system",
+                                 "ro"]
+
+
 def test_lifecycle_created_running_stopped_and_kill(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "trap 'exit 9' TERM; "
                                     "while true; do sleep 0.05; done"])
