@@ -17,6 +17,7 @@ from typing import Iterator
 import pytest
 
 from kernel_helpers import cgroups
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices
 from kernel_helpers.cgroups.group import V2_CONTROLLERS
 from kernel_helpers.cgroups.layout import SUBTREE
@@ -25,7 +26,6 @@ from kernel_helpers.cgroups.stage import CgroupStage
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.security.probe import run_inside
 from kernel_helpers.units import parse_size
 
 pytestmark = pytest.mark.usefixtures("root")

@@ -17,7 +17,7 @@ from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs.mounts import chroot_escape, enter_rootfs, plan_mounts
 from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.runtime.spec import IdMap
+from kernel_helpers.spec import IdMap
 from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
