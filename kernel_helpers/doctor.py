@@ -8,6 +8,7 @@ Taught in: lab 00.
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -82,25 +83,61 @@ def _check_bpf_devices() -> Finding:
     return Finding("cgroup eBPF devices", True, "device programs load")
 
 
-def check_filesystem(name: str, fstype: str) -> Finding:
-    known = Path("/proc/filesystems").read_text().split()
-    if fstype in known or Path(f"/sys/module/{fstype}").exists():
-        return Finding(name, True, "available")
-    return Finding(name, False, "not in /proc/filesystems", f"run `modprobe {fstype}`")
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+"""How a module file's name ends: plain, or compressed as Debian (.xz) and Ubuntu (.zst) do."""
 
 
-def check_module(name: str, module: str, config: str) -> Finding:
-    """Loaded (/sys/module), or built in (modules.builtin, or =y in /proc/config.gz)."""
-    release = os.uname().release
-    builtin = Path(f"/lib/modules/{release}/modules.builtin")
-    if Path(f"/sys/module/{module}").exists() or (
-            builtin.exists() and f"/{module}.ko" in builtin.read_text()):
-        return Finding(name, True, "loaded or built in")
-    if Path("/proc/config.gz").exists():
-        import gzip
-        if f"\n{config}=y" in gzip.decompress(Path("/proc/config.gz").read_bytes()).decode():
-            return Finding(name, True, "built into the kernel")
-    return Finding(name, False, "module not loaded", f"run `modprobe {module}`")
+def _module_name(path: str) -> str:
+    """kernel/fs/overlayfs/overlay.ko.xz -> overlay ('-' and '_' are the same to the kernel)."""
+    name = path.rsplit("/", 1)[-1]
+    for suffix in MODULE_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name.replace("-", "_")
+
+
+def module_status(module: str, config: str, fstype: str = "", root: str = "/") -> tuple[bool, str]:
+    """Whether the kernel has `module` now or loads it on first use, and how that is known.
+
+    Debian's and Ubuntu's kernels build overlay and vxlan as modules that the
+    kernel loads the first time an overlay is mounted or a vxlan link made: so
+    "loadable" (a module file for the running kernel, per modules.dep) counts,
+    not only "loaded". `root` lets a test point /proc, /sys and /lib/modules at
+    a fake tree.
+    """
+    top = Path(root)
+    if fstype and fstype in (top / "proc/filesystems").read_text().split():
+        return True, "loaded"
+    if (top / "sys/module" / module).exists():
+        return True, "loaded or built in"
+    release = (top / "proc/sys/kernel/osrelease").read_text().strip()
+    base = top / "lib/modules" / release
+    wanted = module.replace("-", "_")
+    if (base / "modules.builtin").exists() and wanted in {
+            _module_name(line) for line in (base / "modules.builtin").read_text().split()}:
+        return True, "built into the kernel"
+    config_gz = top / "proc/config.gz"
+    if config_gz.exists() and f"\n{config}=y" in gzip.decompress(config_gz.read_bytes()).decode():
+        return True, "built into the kernel"
+    if (base / "modules.dep").exists():
+        for line in (base / "modules.dep").read_text().splitlines():
+            path, _, deps = line.partition(":")
+            if _module_name(path) != wanted:
+                continue
+            missing = [f for f in (path, *deps.split()) if not (base / f).exists()]
+            disabled = top / "proc/sys/kernel/modules_disabled"
+            if missing:
+                return False, f"modules.dep lists {missing[0]}, which is not there"
+            if disabled.exists() and disabled.read_text().strip() == "1":
+                return False, "module loading is disabled (kernel.modules_disabled=1)"
+            return True, f"loads on first use ({path})"
+    return False, f"neither loaded, built in, nor a module of kernel {release}"
+
+
+def check_module(name: str, module: str, config: str, fstype: str = "") -> Finding:
+    """A kernel feature that may be a module: present, or loadable on first use."""
+    ok, detail = module_status(module, config, fstype)
+    return Finding(name, ok, detail, "" if ok else
+                   f"install the kernel's modules package and run `modprobe {module}`")
 
 
 def check_veth() -> Finding:
@@ -139,7 +176,8 @@ def diagnose() -> list[Finding]:
     """Every check, in the order the labs need them."""
     findings = [check_root()]
     findings += [check_namespace(ns) for ns in NAMESPACE_ORDER]
-    findings += [*check_cgroups(), check_filesystem("overlayfs", "overlay"),
+    findings += [*check_cgroups(),
+                 check_module("overlayfs", "overlay", "CONFIG_OVERLAY_FS", fstype="overlay"),
                  check_veth(),
                  check_module("vxlan", "vxlan", "CONFIG_VXLAN"),
                  check_seccomp(), check_busybox()]

@@ -85,6 +85,19 @@ def busybox_root() -> Path:
     return busybox_rootfs()
 
 
+@pytest.fixture(scope="module")
+def readable_disk() -> Iterator[object]:
+    """A block device host root can read (a loop device over 1 MiB), so the escape battery's
+    mknod-disk always has a target: a VM's own disk may be refused even to root (this CI
+    sandbox's vda is), and the disk picker takes no device it cannot read."""
+    from kernel_helpers.cgroups import loopdev
+    device = loopdev.create(1 << 20)
+    try:
+        yield device
+    finally:
+        loopdev.remove_device(device)
+
+
 def labkit(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run the real `labkit` CLI (as a learner would) and capture its output."""
     return subprocess.run([sys.executable, "-m", "kernel_helpers", *args], capture_output=True,

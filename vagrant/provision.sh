@@ -81,6 +81,19 @@ else
   echo "not pure cgroup v2 under systemd: nothing to set up"
 fi
 
+echo "==> kernel modules: overlay, vxlan"
+# Debian's and Ubuntu's kernels build them as modules that load on first use: load them now
+# and, under systemd, at every boot. A kernel with them built in needs nothing.
+for module in overlay vxlan; do
+  if [ ! -e "/sys/module/$module" ] && ! modprobe "$module"; then
+    echo "provision.sh: could not load $module; 'labkit doctor' says what is missing." >&2
+  fi
+done
+if [ -d /run/systemd/system ]; then
+  printf '%s\n' "# labkit: the union filesystem and overlay network labs" overlay vxlan \
+    > /etc/modules-load.d/labkit.conf
+fi
+
 if [ "$VM" = 1 ]; then
   echo "==> lab VM: marker, JupyterLab service, login message"
   bash "$KIT_DIR/vagrant/lab-vm.sh" setup "$VENV"

@@ -1,5 +1,6 @@
 """Judging a runtime from inside its containers: the isolation audit, the escape battery and
-the probe that runs a Python function as a container's process.
+the probe that runs a Python function as a container's process, and the disk picker
+of the battery's mknod attempt (`disks`).
 
 The battery is `escapes` plus attempt modules (`attempts_kernel`, ...) that build on
 `attempt` (Outcome, Context, why) and are listed at the end of `escapes.ATTEMPTS`.

@@ -42,6 +42,8 @@ class Context:
 
     host_uts: int
     """Inode of the host's uts namespace: sethostname is never tried from inside it."""
+    host_pid: int
+    """Inode of the host's pid namespace: a process in it is a host process."""
     profile: Profile | None = None
     """The seccomp profile in force (to tell a seccomp EPERM from a capability EPERM)."""
     disk: tuple[str, int, int] | None = None

@@ -32,6 +32,7 @@ from kernel_helpers.audit.attempt import (Context, Outcome, errno_of, open_for_w
                                              try_call as _try, why)
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import Stage
+from kernel_helpers.audit.disks import SECTOR, pick_disk
 
 ADJ_TICK = 0x4000
 KEYCTL_GET_KEYRING_ID = 0
@@ -104,19 +105,6 @@ def attempt_module(ctx: Context) -> Outcome:
                    "a real module would have loaded")
 
 
-def pick_disk(sys_block: str = "/sys/block") -> tuple[str, int, int] | None:
-    """Host side: the first block device host root can read, whole disks (vda, sda) first."""
-    names = sorted(os.listdir(sys_block), key=lambda n: (n.startswith(("loop", "ram", "zram")), n))
-    for name in names:
-        major, minor = (int(n) for n in Path(sys_block, name, "dev").read_text().split(":"))
-        try:
-            os.close(os.open(f"/dev/{name}", os.O_RDONLY | os.O_NONBLOCK))
-        except OSError:
-            continue  # not readable even on the host, so it proves nothing inside
-        return name, major, minor
-    return None
-
-
 def attempt_mknod(ctx: Context) -> Outcome:
     """mknod the host's disk in each writable place and read its first sector."""
     if ctx.disk is None:
@@ -133,7 +121,7 @@ def attempt_mknod(ctx: Context) -> Outcome:
         try:
             fd = os.open(node, os.O_RDONLY | os.O_NONBLOCK)
             try:
-                os.read(fd, 512)
+                os.read(fd, SECTOR)
             finally:
                 os.close(fd)
             return Outcome("mknod-disk", True, f"made {node} ({major}:{minor}) and read the "
@@ -148,21 +136,25 @@ def attempt_mknod(ctx: Context) -> Outcome:
 
 
 def attempt_host_processes(ctx: Context) -> Outcome:
-    """List /proc for processes outside our pid namespace, and signal one with signal 0."""
-    mine = os.readlink("/proc/self/ns/pid")
-    pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-    foreign = []
-    for pid in pids:
+    """List /proc for processes in the host's pid namespace, and signal one with signal 0.
+
+    Compared with the host's namespace, not with our own: a container without a
+    pid namespace *is* in the host's, and on a plain VM no other one may exist.
+    """
+    host = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
         try:
-            if os.readlink(f"/proc/{pid}/ns/pid") != mine:
-                foreign.append(pid)
+            if os.stat(f"/proc/{entry}/ns/pid").st_ino == ctx.host_pid:
+                host.append(int(entry))
         except PermissionError:
-            foreign.append(pid)
+            host.append(int(entry))  # visible but not inspectable: not one of ours
         except FileNotFoundError:
             continue
-    if foreign:
-        signalled = _try(lambda: os.kill(foreign[0], 0)) is None  # signal 0: a permission check only
-        return Outcome("host-procs", True, f"sees {len(foreign)} processes of other pid namespaces"
+    if host:
+        signalled = _try(lambda: os.kill(host[0], 0)) is None  # signal 0: a permission check only
+        return Outcome("host-procs", True, f"sees {len(host)} processes of the host's pid namespace"
                        + (" and may signal them" if signalled else ""))
     return Outcome("host-procs", False, "sees only its own processes", "pid namespace")
 
@@ -232,8 +224,8 @@ def context_for(stages: tuple[Stage, ...]) -> Context:
     """The Context for a container started with `stages` (host side, before start)."""
     from kernel_helpers.security.hardening import HardeningStage
     profiles = [stage.profile for stage in stages if isinstance(stage, HardeningStage)]
-    return Context(os.stat("/proc/self/ns/uts").st_ino, profiles[-1] if profiles else None,
-                   pick_disk())
+    return Context(os.stat("/proc/self/ns/uts").st_ino, os.stat("/proc/self/ns/pid").st_ino,
+                   profiles[-1] if profiles else None, pick_disk())
 
 
 def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[Outcome]:

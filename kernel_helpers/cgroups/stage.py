@@ -4,6 +4,12 @@ The group is named like the container (``labkit/<container id>``) and made
 before the first fork; the setup process joins it *before* it unshares the
 cgroup namespace, so inside the container the group is the root ("0::/").
 
+Inside, /sys/fs/cgroup shows that group read-only, as runc and Docker do, so a
+process can read its own limits (``cat /sys/fs/cgroup/memory.max``) but not
+raise them: on v2 a cgroup2 mounted in its cgroup namespace (or, without one,
+the group's folder bound there); on v1 a tmpfs with the group's folder of each
+controller bound at /sys/fs/cgroup/<controller>.
+
 Taught in: lab 09.
 """
 
@@ -11,10 +17,15 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
+from kernel_helpers._sys.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, deny, parse_device, without
 from kernel_helpers.cgroups.group import Cgroup, create
+from kernel_helpers.cgroups.layout import Layout
 from kernel_helpers.cgroups.limits import DevicePolicy, Limits
+from kernel_helpers.namespaces import Namespace
+from kernel_helpers.rootfs.mounts import MountStep
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.units import parse_count, parse_cpu_list, parse_cpus, parse_size
 
@@ -61,17 +72,47 @@ def stage_from_args(args: argparse.Namespace) -> tuple[Stage, ...]:
                                             args.privileged)),)
 
 
+CGROUP_MOUNT = "/sys/fs/cgroup"
+_RO = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
+
+
+def mount_steps(group: Cgroup, root: str, cgroupns: bool) -> list[MountStep]:
+    """The mounts that show `group`, read-only, at /sys/fs/cgroup under `root` (pure: a lab prints it).
+
+    Taught in: lab 05.
+    """
+    target = f"{root}{CGROUP_MOUNT}"
+    if group.version == 2:
+        # In its cgroup namespace a fresh cgroup2's root is the group itself (as runc).
+        return [MountStep("cgroup2", target, "cgroup2", _RO) if cgroupns else
+                MountStep(group.paths[0], target, None, MS_BIND | _RO)]
+    return [MountStep("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755"),
+            *(MountStep(folder, f"{target}/{controller}", None, MS_BIND | _RO)
+              for controller, folder in sorted(group.folders.items())),
+            MountStep(None, target, None, MS_REMOUNT | _RO, "mode=755")]
+
+
 @dataclass(frozen=True)
 class CgroupStage(Stage):
-    """Make the container's group with its limits, and put the setup process in it."""
+    """Make the container's group with its limits, put the setup process in it, and show it inside."""
 
     limits: Limits
+    layout: Layout | None = None
+    """Where the group goes (default: this machine's layout); `v2_only()` on a hybrid machine."""
+    mount: bool = True
+    """Mount the group at /sys/fs/cgroup inside (an OCI bundle asks for it in its mounts)."""
 
     def prepare(self, ctx: LaunchContext) -> None:
-        group = create(ctx.state.id, self.limits, registry=ctx.registry)
+        group = create(ctx.state.id, self.limits, self.layout, registry=ctx.registry)
         ctx.notes["cgroup"] = group
         ctx.state.extra["cgroup"] = group.paths
 
     def join(self, ctx: LaunchContext, pid: int) -> None:
         group: Cgroup = ctx.notes["cgroup"]
         group.add(pid)
+
+    def mounts(self, ctx: LaunchContext) -> list[MountStep]:
+        if ctx.spec.rootfs is None or not self.mount:
+            return []
+        root = str(Path(ctx.spec.rootfs).resolve())
+        return mount_steps(ctx.notes["cgroup"], root, Namespace.CGROUP in ctx.spec.namespaces)

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
-from kernel_helpers._sys.linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
-                                       MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
+from kernel_helpers._sys.linux import (MNT_DETACH, MS_BIND, MS_NOATIME, MS_NODEV,
+                                       MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
+                                       MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT,
                                        RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
                                        RESOLVE_NO_SYMLINKS, openat2)
 from kernel_helpers.cleanup import Leftover
@@ -36,6 +37,11 @@ from kernel_helpers.errors import InvalidValue, LabkitError, NotFound
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 """Device nodes a container gets: bind-mounted from the host, which also works in a user namespace."""
+
+LOCKABLE_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+                  (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+                  (os.ST_RELATIME, MS_RELATIME))
+"""statvfs(3) bit -> mount(2) flag, for the per-mount flags a user namespace locks."""
 
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
              "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
@@ -108,6 +114,23 @@ def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = 
         *extra,
     ]
     return MountPlan(root_dir, tuple(steps), read_only, dict(DEV_LINKS))
+
+
+def locked_flags(path: str) -> int:
+    """The nosuid/nodev/noexec/atime flags of the mount at `path`, as mount(2) flags.
+
+    A mount copied into a user namespace's mount namespace keeps these flags
+    locked (mount_namespaces(7)): a remount that leaves one out would clear it
+    and is refused with EPERM. systemd mounts /sys and /run nosuid,nodev(,noexec),
+    so every bind remount repeats them, as runc does.
+    """
+    f_flag = os.statvfs(path).f_flag
+    return sum(ms for st, ms in LOCKABLE_FLAGS if f_flag & st)
+
+
+def remount_bind(target: str, flags: int, kernel: Kernel = LINUX) -> None:
+    """Change a bind mount's per-mount flags, keeping those its source had."""
+    kernel.mount(None, target, None, MS_REMOUNT | MS_BIND | flags | locked_flags(target))
 
 
 def _inside(path: str | None, root: str) -> bool:
@@ -191,10 +214,14 @@ def apply_step(step: MountStep, kernel: Kernel = LINUX, root: str | None = None)
                 Path(step.target).touch()
         else:
             os.makedirs(step.target, exist_ok=True)
+    if step.flags & MS_REMOUNT and step.flags & MS_BIND:
+        remount_bind(step.target, step.flags & ~(MS_REMOUNT | MS_BIND), kernel)
+        return
     kernel.mount(step.source, step.target, step.fstype, step.flags, step.data)
     if step.flags & MS_BIND and step.flags & MS_RDONLY:
-        # A bind mount ignores MS_RDONLY until it is remounted.
-        kernel.mount(None, step.target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        # A bind mount ignores MS_RDONLY (and nosuid, nodev, noexec) until it is remounted.
+        remount_bind(step.target, step.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+                     kernel)
 
 
 def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
@@ -213,7 +240,7 @@ def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
     kernel.umount2(".", MNT_DETACH)
     os.chdir("/")
     if plan.read_only:
-        kernel.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+        remount_bind("/", MS_RDONLY | MS_REC, kernel)
 
 
 def chroot_escape(kernel: Kernel = LINUX) -> str:

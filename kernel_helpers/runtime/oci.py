@@ -98,7 +98,9 @@ def spec_from_config(config: dict[str, Any], bundle: str | Path) -> tuple[Contai
     from kernel_helpers.cgroups.stage import CgroupStage
     from kernel_helpers.security.hardening import HardeningStage
     return spec, (OciBundle(str(Path(bundle).resolve()), config.get("mounts") or [], str(rootfs)),
-                  CgroupStage(limits_from(linux.get("resources") or {})),
+                  CgroupStage(limits_from(linux.get("resources") or {}),
+                              mount=any(item.get("type") == "cgroup"
+                                        for item in config.get("mounts") or [])),
                   HardeningStage(hardening_from(process, linux)))
 
 
@@ -149,7 +151,7 @@ def mount_step(item: dict[str, Any], rootfs: str) -> MountStep | None:
     """One runtime-spec mount as a MountStep (None for the standard ones and cgroup)."""
     destination = item["destination"]
     if destination in STANDARD_MOUNTS or item.get("type") == "cgroup":
-        return None  # cgroup: the kit shows cgroups through its cgroup namespace instead
+        return None  # cgroup: CgroupStage mounts the container's own group there
     flags, data = 0, []
     for option in item.get("options") or []:
         if option in MOUNT_FLAGS:

@@ -22,6 +22,11 @@
 # (bandwidth and weight per disk), **freezer** (stop every process at once) and
 # **devices** (which device nodes may be opened). The kit works under its own
 # subtree, `labkit`, and never touches the machine's other groups.
+#
+# A container sees its own group, read-only, at `/sys/fs/cgroup` (as with runc
+# and Docker): `labkit run --memory 64M -- cat /sys/fs/cgroup/memory.max` prints
+# its limit on v2 (`/sys/fs/cgroup/memory/memory.limit_in_bytes` on v1), and
+# writing there fails, so it cannot raise its own limit.
 
 # %% labkit={"kind": "setup"}
 import os

@@ -15,14 +15,14 @@ from kernel_helpers import cgroups
 from kernel_helpers.cgroups.group import leftovers
 from kernel_helpers.cgroups.stage import CgroupStage, limits_from_options
 from kernel_helpers.process import pid_alive
-from kernel_helpers.audit.escapes import pick_disk
+from kernel_helpers.audit.disks import pick_disk
 from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.state import all_states
 from kernel_helpers.testing import labkit
 
-pytestmark = pytest.mark.usefixtures("root")
+pytestmark = pytest.mark.usefixtures("root", "readable_disk")
 EAT_64M = "x=$(head -c 67108864 /dev/zero | tr '\\0' x); echo ${#x}"
 
 
@@ -52,6 +52,19 @@ def test_pids_limit_refuses_forks_inside(busybox_root: Path) -> None:
     assert "can't fork" in limited.stderr and "done" not in limited.stdout
     roomy = run(busybox_root, "--pids-limit", "20", "--", "/bin/sh", "-c", pipeline)
     assert (roomy.returncode, roomy.stdout) == (0, "done\n")
+
+
+@pytest.mark.parametrize("ns", ["cgroup,ipc,mnt,net,pid,uts", "cgroup,ipc,mnt,net,pid,user,uts",
+                                "ipc,mnt,pid,uts"])
+def test_the_container_reads_its_own_limit_and_cannot_raise_it(busybox_root: Path, ns: str) -> None:
+    # As runc and Docker: the group at /sys/fs/cgroup, read-only; with a cgroup namespace or
+    # without one, with or without a user namespace (its locked mount flags) and a net one.
+    knob = ("/sys/fs/cgroup/memory.max" if cgroups.detect_layout().version == 2
+            else "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    result = run(busybox_root, "--ns", ns, "--memory", "48M", "--", "/bin/sh", "-c",
+                 f"cat {knob}; echo 1 > {knob}")
+    assert result.stdout == f"{48 << 20}\n", result.stderr
+    assert "Read-only file system" in result.stderr
 
 
 def test_device_deny_and_the_cgroup_namespace(busybox_root: Path) -> None:

@@ -17,12 +17,16 @@ from typing import Iterator
 import pytest
 
 from kernel_helpers import cgroups
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices, devices
 from kernel_helpers.cgroups.devices import DOCKER_DEFAULT
 from kernel_helpers.cgroups.group import V2_CONTROLLERS
+from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.cgroups.run import Counter, run_in, start_in
+from kernel_helpers.cgroups.stage import CgroupStage
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing
+from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.units import parse_size
 
 pytestmark = pytest.mark.usefixtures("root")
@@ -199,3 +203,38 @@ def test_net_cls_has_no_v2_form_and_the_error_says_what_replaces_it(v2: Layout) 
     with pytest.raises(KernelFeatureMissing, match="socket cgroupv2"):
         cgroups.create(limits=Limits(net_cls_classid=0x10001), layout=v2)
     assert _kit_groups(v2) == before
+
+
+def _cgroup_mount_inside() -> tuple[str, str, list[str], str]:
+    """From inside: the /sys/fs/cgroup mount (root in its filesystem, type), the names there,
+    memory.max if the group has the memory controller, and what writing cgroup.freeze did."""
+    line = next(line for line in open("/proc/self/mountinfo") if line.split()[4] == "/sys/fs/cgroup")
+    fstype = line.split(" - ")[1].split()[0]
+    names = sorted(os.listdir("/sys/fs/cgroup"))
+    memory = open("/sys/fs/cgroup/memory.max").read().strip() if "memory.max" in names else ""
+    try:
+        open("/sys/fs/cgroup/cgroup.freeze", "w").close()
+        wrote = "written"
+    except OSError as err:
+        wrote = os.strerror(err.errno or 0)
+    return f"{line.split()[3]} {fstype}", memory, names, wrote
+
+
+@pytest.mark.parametrize("ns", ["cgroup,ipc,mnt,net,pid,uts", "cgroup,ipc,mnt,net,pid,user,uts",
+                                "ipc,mnt,net,pid,uts"])
+def test_a_container_sees_its_own_v2_group_read_only_at_sys_fs_cgroup(v2: Layout, ns: str) -> None:
+    # The v2 mount for real: here on the hybrid unified tree (only the pure-v2 VM can show
+    # memory.max, its controllers being bound to v1 here).
+    memory = "memory" in v2.v2_controllers
+    stage = CgroupStage(Limits(memory=parse_size("48M")) if memory else Limits(), layout=v2)
+    spec = spec_from_options(["/bin/true"], ns=ns)
+    before = _kit_groups(v2)
+    mount, memory_max, names, wrote = run_inside(_cgroup_mount_inside, spec, (stage,))
+    assert _kit_groups(v2) == before  # the group went with the container
+    if "cgroup" in ns:
+        assert mount == "/ cgroup2"  # a fresh cgroup2 whose root is the group (cgroup namespace)
+    else:
+        assert mount.startswith(f"/{SUBTREE}/lk") and mount.endswith(" cgroup2")  # the group, bound
+    assert "cgroup.procs" in names and SUBTREE not in names  # the group, not the whole tree
+    assert memory_max == (str(48 << 20) if memory else "")
+    assert wrote == "Read-only file system"

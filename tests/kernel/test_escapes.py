@@ -6,21 +6,41 @@ from __future__ import annotations
 
 import os
 import stat
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from kernel_helpers import cleanup, naming
+from kernel_helpers.audit import disks, escapes
+from kernel_helpers.audit.probe import run_inside
 from kernel_helpers._sys import LINUX
+from kernel_helpers.cgroups import loopdev
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.audit import escapes
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.testing import labkit
 
-pytestmark = pytest.mark.usefixtures("root")
+pytestmark = pytest.mark.usefixtures("root", "readable_disk")
+LOOP_CTL_ADD, LOOP_CTL_REMOVE = 0x4C80, 0x4C81
+
+
+@contextmanager
+def detached_loop() -> Iterator[str]:
+    """A loop device with no file bound: it opens, and reads 0 bytes."""
+    control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        number = next(n for n in range(200, 256) if not os.path.exists(f"/sys/block/loop{n}"))
+        LINUX.ioctl(control, LOOP_CTL_ADD, number)
+        try:
+            yield f"loop{number}"
+        finally:
+            LINUX.ioctl(control, LOOP_CTL_REMOVE, number)
+    finally:
+        os.close(control)
 
 SPEC = spec_from_options(["/bin/true"])
 EXPECTED_REASON = {
@@ -58,8 +78,7 @@ def _kernel_loads_modules() -> bool:
 def test_the_naive_runtime_shows_what_succeeds() -> None:
     results = _battery(Hardening.naive())
     escaped = {name for name, o in results.items() if o.escaped}
-    expected = {"proc-sys", "clock", "userns", "keyctl", "io-uring"}
-    expected |= {"mknod-disk", "dev-cgroup"} if escapes.pick_disk() else set()
+    expected = {"proc-sys", "clock", "userns", "keyctl", "io-uring", "mknod-disk", "dev-cgroup"}
     expected |= {"module"} if _kernel_loads_modules() else set()
     expected |= {"sysrq"} if os.path.exists("/proc/sysrq-trigger") else set()
     assert escaped == expected, [o.line() for o in results.values()]
@@ -72,7 +91,7 @@ def test_the_naive_runtime_shows_what_succeeds() -> None:
 def _chroot_escape_from_a_plain_chroot(jail: str) -> bool:
     os.chdir(jail)
     LINUX.chroot(jail)  # chroot alone, no pivot_root: the classic setup the escape beats
-    return escapes.attempt_chroot(escapes.Context(0)).escaped
+    return escapes.attempt_chroot(escapes.Context(0, 0)).escaped
 
 
 def test_control_the_chroot_detector_sees_an_escape_from_a_plain_chroot(tmp_path: Path) -> None:
@@ -81,14 +100,40 @@ def test_control_the_chroot_detector_sees_an_escape_from_a_plain_chroot(tmp_path
 
 
 def test_control_the_process_detector_sees_host_processes_without_a_pid_namespace() -> None:
-    outcome = run_in_child(escapes.attempt_host_processes, escapes.Context(0))
-    assert outcome.escaped and "other pid namespaces" in outcome.detail
+    outcome = run_in_child(escapes.attempt_host_processes, escapes.context_for(()))
+    assert outcome.escaped and "host's pid namespace" in outcome.detail, outcome.line()
+
+
+def test_a_container_without_a_pid_namespace_is_reported_escaped() -> None:
+    # No other pid namespace need exist (a plain VM): the container is in the host's own.
+    spec = spec_from_options(["/bin/true"], rootfs="host", ns="mnt,uts,ipc,net,cgroup")
+    for hardening in (Hardening.naive(), Hardening()):
+        stages = (HardeningStage(hardening),)
+        outcome = run_inside(escapes.attempt_host_processes, spec, stages,
+                             escapes.context_for(stages))
+        assert outcome.escaped and "may signal them" in outcome.detail, outcome.line()
 
 
 def test_control_hostname_is_never_tried_from_the_hosts_uts_namespace() -> None:
     host = os.stat("/proc/self/ns/uts").st_ino
-    outcome = escapes.attempt_hostname(escapes.Context(host))
+    outcome = escapes.attempt_hostname(escapes.Context(host, 0))
     assert outcome.escaped and "not tried" in outcome.detail
+
+
+def test_the_disk_picker_skips_devices_that_open_but_cannot_be_read(
+        readable_disk: loopdev.LoopDevice) -> None:
+    # Like a floppy (fd0) or CD drive (sr0) sorting before vda: they open, then read nothing.
+    empty = loopdev.create(0)
+    try:
+        with detached_loop() as detached:
+            first = [Path(empty.path).name, detached]
+            assert not any(disks.reads_a_sector(f"/dev/{name}") for name in first)
+            picked = disks.pick_disk([*first, Path(readable_disk.path).name])
+    finally:
+        loopdev.remove_device(empty)
+    assert picked == (Path(readable_disk.path).name, readable_disk.major, readable_disk.minor)
+    default = disks.pick_disk()
+    assert default is not None and disks.reads_a_sector(f"/dev/{default[0]}")
 
 
 def test_cleanup_removes_a_device_node_a_killed_attempt_left(busybox_root: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel_helpers.cgroups.layout import Mode, detect_layout
 from kernel_helpers.rootfs.busybox import busybox_rootfs
 from kernel_helpers.testing import labkit
 
@@ -51,20 +53,45 @@ def run_with_labkit(bundle: Path, cid: str) -> str:
     return out
 
 
+def crun_run(bundle: Path, cid: str) -> list[str]:
+    """`crun run`, which refuses a hybrid cgroup layout: there, it gets pure v1 in a private
+    mount namespace (its unified tree hidden under a tmpfs); on v1 or v2 it runs as is."""
+    command = ["crun", "run", "--bundle", str(bundle), cid]
+    layout = detect_layout()
+    if layout.mode is not Mode.HYBRID:
+        return command
+    hide = f"mount -t tmpfs lk-crun {shlex.quote(str(layout.v2_root))}"
+    return ["unshare", "-m", "sh", "-c", f"{hide} && exec {shlex.join(command)}"]
+
+
 def test_the_same_bundle_gives_the_same_view_under_runc_crun_and_labkit(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", PROBE])
     ours = run_with_labkit(bundle, "lk-oci-same")
     runc = subprocess.run(["runc", "run", "--bundle", str(bundle), "lk-oci-runc"],
                           capture_output=True, text=True, timeout=60)
-    # crun refuses this machine's hybrid cgroup layout: give it pure v1 in a private mount ns.
-    crun = subprocess.run(["unshare", "-m", "sh", "-c",
-                           "mount -t tmpfs lk-crun /sys/fs/cgroup/unified && "
-                           f"crun run --bundle {bundle} lk-oci-crun"],
-                          capture_output=True, text=True, timeout=60)
+    crun = subprocess.run(crun_run(bundle, "lk-oci-crun"), capture_output=True, text=True,
+                          timeout=60)
     assert runc.returncode == 0 and crun.returncode == 0, runc.stderr + crun.stderr
     assert ours == runc.stdout == crun.stdout
     assert ours.splitlines()[:3] == ["runc", "0", "pid=1"]
     assert ours.splitlines()[-1] == "read-only-root"
+
+
+def test_the_containers_own_limit_reads_the_same_under_runc_crun_and_labkit(tmp_path: Path) -> None:
+    knob = ("/sys/fs/cgroup/memory.max" if detect_layout().version == 2
+            else "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    bundle = make_bundle(tmp_path, ["/bin/sh", "-c", f"cat {knob}; echo 1 > {knob} || echo ro"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["resources"]["memory"] = {"limit": 48 << 20}
+    (bundle / "config.json").write_text(json.dumps(config))
+    ours = run_with_labkit(bundle, "lk-oci-knob")
+    runc = subprocess.run(["runc", "run", "--bundle", str(bundle), "lk-oci-knob-runc"],
+                          capture_output=True, text=True, timeout=60)
+    crun = subprocess.run(crun_run(bundle, "lk-oci-knob-crun"), capture_output=True, text=True,
+                          timeout=60)
+    assert runc.stdout == crun.stdout == f"{48 << 20}\nro\n", runc.stderr + crun.stderr
+    assert ours.splitlines() == [str(48 << 20), f"/bin/sh: can't create {knob}: Read-only file system",
+                                 "ro"]
 
 
 def test_lifecycle_created_running_stopped_and_kill(tmp_path: Path) -> None:

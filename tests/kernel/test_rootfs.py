@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 
 from kernel_helpers._sys import LINUX
+from kernel_helpers._sys.linux import (MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID,
+                                       MS_PRIVATE, MS_REC, MS_REMOUNT)
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs.mounts import chroot_escape, enter_rootfs, plan_mounts
 from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.runtime.run_options import spec_from_options
+from kernel_helpers.spec import IdMap
+from kernel_helpers.testing import labkit
 
 pytestmark = pytest.mark.usefixtures("root")
 HOST_HOSTNAME = Path("/etc/hostname").read_text().strip()
@@ -87,3 +91,46 @@ def test_host_files_are_not_reachable_from_the_container() -> None:
     assert code == 0
     assert out.splitlines()[0] == "hidden"
     assert 'NAME="labkit busybox"' in out
+
+
+USERNS = "user,pid,mnt,uts,ipc"
+"""No net namespace: /sys is the host's, bind-mounted read-only."""
+
+
+def _run_on_systemd_like_mounts(root: str) -> list[tuple[int, str]]:
+    """In a private mount namespace, flag /sys and a rootfs tmpfs as systemd would, then run.
+
+    systemd mounts /sys nosuid,nodev,noexec and /run, /tmp nosuid,nodev; a user
+    namespace locks those flags, so each bind remount the kit makes must repeat them.
+    """
+    unshare({Namespace.MNT})
+    LINUX.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    LINUX.mount(None, "/sys", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    owner = IdMap().outside  # root of the container's user namespace owns the rootfs
+    LINUX.mount("lk-test", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOATIME,
+                f"mode=755,uid={owner},gid={owner}")
+    for name in ("bin", "etc", "proc", "sys", "dev"):
+        os.mkdir(f"{root}/{name}")
+    shutil.copy2("/bin/busybox", f"{root}/bin/busybox")
+    os.symlink("busybox", f"{root}/bin/sh")
+    show = ("/bin/sh", "-c", "id -u; grep -E ' /(sys)? ' /proc/self/mountinfo; touch /lk-w")
+    results = []
+    for args in (("--ns", USERNS, "--", *show),
+                 ("--ns", USERNS, "--rootfs", root, "--", *show),
+                 ("--ns", USERNS, "--rootfs", root, "--read-only", "--", *show)):
+        proc = labkit("run", *args)
+        results.append((proc.returncode, proc.stdout + proc.stderr))
+    return results
+
+
+def test_user_namespace_containers_start_under_locked_mount_flags() -> None:
+    with tempfile.TemporaryDirectory(prefix="lk-test-locked-") as root:
+        image, writable, read_only = run_in_child(_run_on_systemd_like_mounts, root, timeout=120)
+    for code, out in (image, writable):
+        assert code == 0, out
+        assert out.split()[0] == "0"
+    assert read_only[0] != 0 and "Read-only file system" in read_only[1], read_only
+    sys_line = next(line for line in image[1].splitlines() if " /sys " in line)
+    assert " ro,nosuid,nodev,noexec" in sys_line  # read-only, and the locked flags kept
+    root_line = next(line for line in writable[1].splitlines() if " / / " in line)
+    assert "nosuid,nodev,noatime" in root_line, root_line

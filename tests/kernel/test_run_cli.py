@@ -157,7 +157,10 @@ def test_sigkill_of_labkit_run_then_cleanup_leaves_nothing() -> None:
 def test_doctor_reports_every_namespace_and_json() -> None:
     import json
     result = labkit("doctor", "--json")
-    names = {item["name"] for item in json.loads(result.stdout)}
+    findings = json.loads(result.stdout)
+    names = {item["name"] for item in findings}
+    # The README's first check: on a provisioned machine everything is there (exit 0).
+    assert result.returncode == 0, [item for item in findings if not item["ok"]]
     assert {f"namespace {ns}" for ns in ("user", "pid", "uts", "ipc", "mnt", "net", "cgroup",
                                          "time")} <= names
     assert {"cgroups", "overlayfs", "veth", "seccomp", "root"} <= names

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -92,3 +93,22 @@ def test_committed_notebook_is_the_learner_build(lab_id: str) -> None:
     exercises = [c for c in nb.cells if labkit_meta(c).get("kind") == "exercise"]
     assert len(exercises) == len(lab.steps)
     assert all("raise NotImplementedError()" in c.source for c in exercises)
+
+
+PROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output", "system", "popen"}
+
+
+@pytest.mark.parametrize("lab_id", [lab.id for lab in COURSE.labs])
+def test_labs_run_no_host_program_but_the_kits_python(lab_id: str) -> None:
+    # Provisioning guarantees the kit and busybox inside containers, not host tools: a host
+    # `wget` worked on the dev machine and was missing on Debian 12.
+    tree = ast.parse(COURSE.lab(lab_id).source.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in PROCESS_CALLS
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("subprocess", "os")):
+            continue
+        program = node.args[0].elts[0] if node.args and isinstance(node.args[0], ast.List) else None
+        assert program is not None and ast.unparse(program) == "sys.executable", \
+            f"line {node.lineno} runs a host program: {ast.unparse(node)[:80]}"
