@@ -97,7 +97,7 @@ def test_with_sys_admin_the_devices_cgroup_is_the_last_wall() -> None:
 
 def _log_fd_with_stdout_on(path: str) -> Outcome:
     os.dup2(os.open(path, os.O_WRONLY | os.O_APPEND), 1)
-    return attempts_kernel.attempt_log_fd(Context(0))
+    return attempts_kernel.attempt_log_fd(Context(0, 0))
 
 
 def test_control_log_fd_sees_a_host_file_as_stdout() -> None:

@@ -121,7 +121,7 @@ def _reach_host_loopback(port: int, gateway: str) -> dict[str, str]:
         except OSError as err:
             via_gateway = type(err).__name__
     return {"gateway": via_gateway,
-            "raw": attempts_kernel.syn_to_host_loopback(Context(0), port)}
+            "raw": attempts_kernel.syn_to_host_loopback(Context(0, 0), port)}
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_a_host_service_on_127_0_0_1_is_unreachable_from_a_container(
 
 def _syn_from(ns: netdev.Netns, port: int) -> str:
     with netdev.inside(ns):
-        return attempts_kernel.syn_to_host_loopback(Context(0), port)
+        return attempts_kernel.syn_to_host_loopback(Context(0, 0), port)
 
 
 def test_the_localnet_chain_is_what_stops_the_crafted_syn(network: ipam.Network,
