@@ -7,23 +7,16 @@ the calling process: notebooks, the TUI and the tests all use `run_in_child`.
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 if TYPE_CHECKING:
     import threading
 
-from kernel_helpers.errors import KernelError, LabkitError
+from kernel_helpers.errors import KernelError
+from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
 
 T = TypeVar("T")
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
@@ -38,39 +31,24 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
     if pid == 0:  # child
         os.close(read_fd)
         try:
-            payload = pickle.dumps(("ok", fn(*args, **kwargs)))
-        except LabkitError as err:
-            payload = pickle.dumps(("err", err))
-        except BaseException as err:
-            import traceback
-            payload = pickle.dumps(("crash", f"{type(err).__name__}: {err}\n"
-                                    + traceback.format_exc()))
-        try:
-            os.write(write_fd, payload)
+            write_all(write_fd, pack_call(fn, *args, **kwargs))
         finally:
             os._exit(0)
     os.close(write_fd)
     watchdog = _arm_timeout(pid, timeout) if timeout is not None else None
     try:
-        data = _read_all(read_fd)
+        data = read_all(read_fd)
     finally:
         os.close(read_fd)
         if watchdog is not None:
             watchdog.cancel()  # before the reap: an unreaped pid cannot be reused by another
         _, status = os.waitpid(pid, 0)
-    if not data:
-        timed_out = watchdog is not None and watchdog.fired  # type: ignore[attr-defined]
-        problem = (f"took longer than {timeout:g} s and was stopped" if timed_out else
-                   f"the child died without an answer (wait status {status})")
-        raise KernelError(getattr(fn, "__name__", "child"), problem,
-                          "see the kernel log or run the step again")
-    kind, value = pickle.loads(data)
-    if kind == "ok":
-        return value  # type: ignore[no-any-return]
-    if kind == "err":
-        raise value
-    raise KernelError(getattr(fn, "__name__", "child"), "raised an unexpected error",
-                      f"this is a bug in the kit; details: {value.splitlines()[0]}")
+    timed_out = watchdog is not None and watchdog.fired  # type: ignore[attr-defined]
+    problem = (f"took longer than {timeout:g} s and was stopped" if timed_out else
+               f"the child died without an answer (wait status {status})")
+    who = getattr(fn, "__name__", "child")
+    result: T = unpack(data, who, KernelError(who, problem, "see the kernel log or run the step again"))
+    return result
 
 
 def _arm_timeout(pid: int, timeout: float) -> threading.Timer:

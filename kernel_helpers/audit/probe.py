@@ -15,11 +15,11 @@ Taught in: lab 08.
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 from typing import Any, Callable, TypeVar
 
-from kernel_helpers.errors import KernelError, LabkitError
+from kernel_helpers.errors import KernelError
+from kernel_helpers.outcome import pack_call, unpack, write_all
 from kernel_helpers.process import run_in_child
 from kernel_helpers.runtime.foreground import run
 from kernel_helpers.stage import LaunchContext, Stage
@@ -35,28 +35,8 @@ class _Probe(Stage):
         self.fn, self.args = fn, args
 
     def inside(self, ctx: LaunchContext) -> None:
-        try:
-            payload = pickle.dumps(("ok", self.fn(*self.args)))
-        except LabkitError as err:
-            payload = pickle.dumps(("err", err))
-        except BaseException as err:
-            payload = pickle.dumps(("crash", f"{type(err).__name__}: {err}"))
-        while payload:
-            payload = payload[os.write(1, payload):]
+        write_all(1, pack_call(self.fn, *self.args))
         os._exit(0)
-
-
-def _answer(data: bytes, code: int) -> Any:
-    if not data:
-        raise KernelError("container probe", f"the container exited ({code}) before answering",
-                          "run `labkit doctor`, then try again")
-    kind, value = pickle.loads(data)
-    if kind == "err":
-        raise value
-    if kind == "crash":
-        raise KernelError("container probe", f"raised {value}",
-                          "this is a bug in the kit; please report it")
-    return value
 
 
 def run_inside(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, ...] = (),
@@ -77,7 +57,7 @@ def _supervise(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, .
     devnull = os.open(os.devnull, os.O_RDWR)
     caller_stderr = os.dup(2)
     readers = []
-    for fd, sink in ((1, answer.append), (2, lambda data: _write_all(caller_stderr, data))):
+    for fd, sink in ((1, answer.append), (2, lambda data: write_all(caller_stderr, data))):
         read_end, write_end = os.pipe()
         os.dup2(write_end, fd)
         os.close(write_end)
@@ -92,15 +72,13 @@ def _supervise(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, .
         os.dup2(caller_stderr, 2)
         for reader in readers:
             reader.join()
-    return _answer(b"".join(answer), code)  # type: ignore[no-any-return]
+    result: T = unpack(b"".join(answer), "container probe",
+                       KernelError("container probe", f"the container exited ({code}) before answering",
+                                   "run `labkit doctor`, then try again"))
+    return result
 
 
 def _drain(fd: int, sink: Callable[[bytes], object]) -> None:
     with os.fdopen(fd, "rb", buffering=0) as pipe:
         while chunk := pipe.read(65536):
             sink(chunk)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data):]

@@ -7,12 +7,12 @@ the learner's code what happened.
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 from typing import Any, Callable
 
 from kernel_helpers.course.checks import CheckFailed, fail
 from kernel_helpers.namespaces import namespaces_of
+from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
 
 
 def ns_inode(pid: int | str, kind: str) -> int:
@@ -66,17 +66,19 @@ def two_phase(before: Callable[[], None], between: Callable[[int], Any],
     if pid == 0:
         os.close(ready_r)
         os.close(go_w)
-        try:
-            before()
-            os.write(ready_w, b"r")
-            if os.read(go_r, 1) != b"g":
-                os._exit(1)
-            payload = ("ok", after())
-        except CheckFailed as err:
-            payload = ("fail", err)
-        except Exception as err:
-            payload = ("fail", fail(f"{type(err).__name__}: {err}"))
-        os.write(ready_w, pickle.dumps(payload))
+
+        def phases() -> Any:
+            try:
+                before()
+                os.write(ready_w, b"r")
+                if os.read(go_r, 1) != b"g":
+                    os._exit(1)
+                return after()
+            except CheckFailed:
+                raise
+            except Exception as err:  # the learner's code failed: a failed check, not a kit bug
+                raise fail(f"{type(err).__name__}: {err}") from None
+        write_all(ready_w, pack_call(phases))
         os._exit(0)
     os.close(ready_w)
     os.close(go_r)
@@ -85,14 +87,10 @@ def two_phase(before: Callable[[], None], between: Callable[[int], Any],
             raise fail("the test process stopped before it was ready")
         middle = between(pid)
         os.write(go_w, b"g")
-        chunks = []
-        while chunk := os.read(ready_r, 65536):
-            chunks.append(chunk)
+        data = read_all(ready_r)
     finally:
         os.close(ready_r)
         os.close(go_w)
         reap(pid)
-    kind, value = pickle.loads(b"".join(chunks)) if chunks else ("fail", fail("no answer"))
-    if kind == "fail":
-        raise value
+    value = unpack(data, "check", fail("no answer"), crash=lambda _who, text: fail(text.splitlines()[0]))
     return middle, value

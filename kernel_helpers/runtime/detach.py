@@ -8,11 +8,11 @@ running, or the one-sentence error if it could not start.
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import replace
 
 from kernel_helpers import naming
 from kernel_helpers.errors import LabkitError
+from kernel_helpers.outcome import pack, pack_error, read_all, unpack, write_all
 from kernel_helpers.runtime.logfile import DEFAULT_MAX_SIZE
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import Stage
@@ -40,15 +40,13 @@ def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: s
         _become_supervisor(spec, stages, state, keep, policy, write_fd, log_max_size)
     os.close(write_fd)
     os.waitpid(pid, 0)  # the middle process forks the supervisor and leaves at once
-    with os.fdopen(read_fd, "rb") as pipe:
-        try:
-            message = pickle.load(pipe)  # one message: the id, or the error
-        except EOFError:
-            message = LabkitError("labkit run -d", "the supervisor died before the container started",
-                                  "run the same command without -d to see why")
-    if isinstance(message, LabkitError):
-        raise message
-    return str(message)
+    try:
+        data = read_all(read_fd)  # one message: the id, or the error
+    finally:
+        os.close(read_fd)
+    died = LabkitError("labkit run -d", "the supervisor died before the container started",
+                       "run the same command without -d to see why")
+    return str(unpack(data, "labkit run -d", died))
 
 
 def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerState,
@@ -61,13 +59,13 @@ def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: Co
             os._exit(0)
 
         def started(running: ContainerState) -> None:
-            os.write(report_fd, pickle.dumps(running.id))
+            write_all(report_fd, pack(running.id))
             os.close(report_fd)
         code = supervise(spec, stages, state, keep=keep, policy=policy, started=started,
                          log=True, log_max_size=log_max_size)
     except LabkitError as err:
         try:
-            os.write(report_fd, pickle.dumps(err))
+            write_all(report_fd, pack_error(err))
         except OSError:
             pass  # already reported success; the error is in the log
     except BaseException:
