@@ -57,10 +57,7 @@ def _arm_timeout(pid: int, timeout: float) -> threading.Timer:
 
     def watchdog() -> None:
         timer.fired = True  # type: ignore[attr-defined]
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_process(pid)
 
     timer = threading.Timer(timeout, watchdog)
     timer.fired = False  # type: ignore[attr-defined]
@@ -109,3 +106,26 @@ def start_time(pid: int) -> int:
     """
     fields = _stat_fields(pid)
     return int(fields[19]) if fields else 0
+
+
+def signal_process(pid: int, signum: int = signal.SIGKILL, started: int | None = None) -> bool:
+    """Send `signum` to `pid` if it is still there (with `started`: still that very process).
+
+    The one way the kit signals a process that may be gone. A pidfd pins the process
+    before its start time is compared, so a pid reused in between is never signalled.
+    Returns whether the signal was sent.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        if started is not None and not same_process(pid, started):
+            return False
+        signal.pidfd_send_signal(fd, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
+

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from kernel_helpers import naming
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import NameTaken, NotFound
 from kernel_helpers.files import flocked, write_atomic
-from kernel_helpers.process import pid_alive, same_process
+from kernel_helpers.process import pid_alive, same_process, signal_process
 
 STATE_FILE = "state.json"
 LOG_FILE = "container.log"
@@ -137,7 +136,7 @@ def leftovers() -> list[Leftover]:
         if state.status == "exited":
             continue  # kept on purpose, for `labkit logs` and `labkit rm`
         if state.pid and same_process(state.pid, state.pid_start):
-            items.append(Leftover("process", entry.name, f"pid {state.pid}"))
+            items.append(Leftover("process", entry.name, f"pid {state.pid} started {state.pid_start}"))
         items.append(Leftover("state", entry.name, str(entry)))
     return items
 
@@ -145,10 +144,8 @@ def leftovers() -> list[Leftover]:
 def remove(item: Leftover) -> None:
     """Kill a leftover container process (and wait for it) or delete a state dir."""
     if item.kind == "process":
-        pid = int(item.where.split()[1])
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+        _, pid, _, started = item.where.split()
+        if not signal_process(int(pid), started=int(started)):
             return
         deadline = time.monotonic() + 5
         while pid_alive(pid) and time.monotonic() < deadline:

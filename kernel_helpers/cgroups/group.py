@@ -14,10 +14,10 @@ Taught in: lab 05.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 
+from kernel_helpers.process import signal_process
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cgroups import (_owner, bpf_devices, cpu, cpuset, devices, io, memory,
@@ -155,10 +155,7 @@ class Cgroup:
         if freezer:
             self.freeze()
         for pid in self.pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            signal_process(pid)
         if freezer:
             self.thaw()
 

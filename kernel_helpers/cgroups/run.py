@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import mmap
 import os
-import signal
 import struct
 import traceback
 from typing import Any, Callable, TypeVar
 
 from kernel_helpers.cgroups.group import Cgroup
-from kernel_helpers.process import run_in_child
+from kernel_helpers.process import run_in_child, signal_process
 
 T = TypeVar("T")
 
@@ -84,8 +83,5 @@ class Counter:
 
     def stop(self) -> None:
         """Kill and reap the counting process (a frozen one dies too, once it is thawed)."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_process(self.pid)
         os.waitpid(self.pid, 0)

@@ -7,11 +7,11 @@ the learner's code what happened.
 from __future__ import annotations
 
 import os
-import signal
 from typing import Any, Callable
 
 from kernel_helpers.course.checks import CheckFailed, fail
 from kernel_helpers.namespaces import namespaces_of
+from kernel_helpers.process import signal_process
 from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
 
 
@@ -42,9 +42,7 @@ def mount_fstypes(pid: int | str = "self") -> dict[str, str]:
 
 def reap(pid: int) -> None:
     """Kill and wait for a child the check (or the learner's code) started."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
+    if not signal_process(pid):
         return
     try:
         os.waitpid(pid, 0)

@@ -21,7 +21,7 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
 from kernel_helpers.cleanup import Registry, remove_tree
 from kernel_helpers.errors import InvalidValue
-from kernel_helpers.process import wait_status_to_exit_code
+from kernel_helpers.process import signal_process, wait_status_to_exit_code
 from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, require_root, start
 from kernel_helpers.runtime.logfile import DEFAULT_MAX_SIZE, ContainerLog
 from kernel_helpers.spec import ContainerSpec
@@ -123,10 +123,7 @@ def _forwarding(state: ContainerState) -> Iterator[None]:
     def forward(signum: int, _frame: object) -> None:
         if not state.pid:
             raise SystemExit(128 + signum)  # not forked yet: unwind what was made
-        try:
-            os.kill(state.pid, signum)
-        except ProcessLookupError:
-            pass
+        signal_process(state.pid, signum, state.pid_start or None)
 
     old = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
