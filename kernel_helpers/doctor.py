@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kernel_helpers import procfs
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import NAMESPACE_ORDER, Namespace
 from kernel_helpers.process import run_in_child
@@ -152,8 +153,7 @@ def check_veth() -> Finding:
 
 
 def check_seccomp() -> Finding:
-    status = Path("/proc/self/status").read_text()
-    if "Seccomp:" in status:
+    if "Seccomp" in procfs.status("self"):
         return Finding("seccomp", True, "filter mode available")
     return Finding("seccomp", False, "kernel built without seccomp", "use the lab VM's kernel")
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import threading
 
 from kernel_helpers.errors import KernelError
+from kernel_helpers.procfs import stat_fields
 from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
 
 T = TypeVar("T")
@@ -73,18 +74,9 @@ def wait_status_to_exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/PID/stat after the command name (which may hold spaces), [] if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return []
-
-
 def pid_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return bool(fields) and fields[0] != "Z"
 
 
@@ -94,7 +86,7 @@ def same_process(pid: int, started: int) -> bool:
     Every record of a process the kit keeps (container, lease, cgroup owner) checks it
     this way, so a pid reused by an unrelated process is never taken for ours.
     """
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return bool(fields) and fields[0] != "Z" and fields[19] == str(started)
 
 
@@ -104,7 +96,7 @@ def start_time(pid: int) -> int:
     A pid plus its start time names one process for good, so cleanup never
     signals an unrelated process that later reused the pid.
     """
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else 0
 
 

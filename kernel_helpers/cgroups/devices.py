@@ -19,6 +19,7 @@ import re
 import stat
 from dataclasses import dataclass, replace
 
+from kernel_helpers import procfs
 from kernel_helpers.cgroups import bpf_devices
 from kernel_helpers.cgroups._read import read_text
 from kernel_helpers.cgroups.layout import detect_layout
@@ -149,12 +150,10 @@ def in_force(pid: int) -> InForce:
     layout = detect_layout()
     v1_list: tuple[str, ...] | None = None
     v2_programs = 0
-    with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            if "devices" in controllers.split(",") and "devices" in layout.v1:
-                text = read_text(layout.v1["devices"] + path, DEVICES_LIST) or ""
-                v1_list = tuple(text.splitlines())
-            elif controllers == "" and layout.v2_root is not None:
-                v2_programs = bpf_devices.attached_count(layout.v2_root + path, effective=True)
+    for controllers, path in procfs.cgroups(pid):
+        if "devices" in controllers.split(",") and "devices" in layout.v1:
+            text = read_text(layout.v1["devices"] + path, DEVICES_LIST) or ""
+            v1_list = tuple(text.splitlines())
+        elif controllers == "" and layout.v2_root is not None:
+            v2_programs = bpf_devices.attached_count(layout.v2_root + path, effective=True)
     return InForce(v1_list, v2_programs)

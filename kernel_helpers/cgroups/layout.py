@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel_helpers.procfs import parse_mountinfo
+
 MOUNTINFO = "/proc/self/mountinfo"
 """The mount table read by `detect_layout` (a parameter, so fixture tables can be used)."""
 
@@ -69,16 +71,13 @@ def detect_layout(mountinfo: str = MOUNTINFO) -> Layout:
     """
     v1: dict[str, str] = {}
     v2_root = None
-    for line in Path(mountinfo).read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        fstype, _source, options = (right.split() + ["", "", ""])[:3]
-        mount_point = _unescape(left.split()[4])
-        if fstype == "cgroup":
-            for option in options.split(","):
+    for mount in parse_mountinfo(Path(mountinfo).read_text()):
+        if mount.fstype == "cgroup":
+            for option in mount.super_options.split(","):
                 if option in V1_CONTROLLERS:
-                    v1.setdefault(option, mount_point)
-        elif fstype == "cgroup2" and v2_root is None:
-            v2_root = mount_point
+                    v1.setdefault(option, mount.target)
+        elif mount.fstype == "cgroup2" and v2_root is None:
+            v2_root = mount.target
     v2_controllers: tuple[str, ...] = ()
     if v2_root is not None:
         try:
@@ -88,11 +87,6 @@ def detect_layout(mountinfo: str = MOUNTINFO) -> Layout:
     mode = (Mode.HYBRID if v1 and v2_root else Mode.V1 if v1 else
             Mode.V2 if v2_root else Mode.NONE)
     return Layout(mode, v1, v2_root, v2_controllers)
-
-
-def _unescape(path: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040 ...)."""
-    return path.encode().decode("unicode_escape") if "\\" in path else path
 
 
 def describe(layout: Layout) -> str:

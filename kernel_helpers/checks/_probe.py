@@ -10,6 +10,7 @@ import os
 from typing import Any, Callable
 
 from kernel_helpers.course.checks import CheckFailed, fail
+from kernel_helpers import procfs
 from kernel_helpers.namespaces import namespaces_of
 from kernel_helpers.process import signal_process
 from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
@@ -20,24 +21,9 @@ def ns_inode(pid: int | str, kind: str) -> int:
     return namespaces_of(pid)[kind].inode
 
 
-def status_field(pid: int | str, name: str) -> list[str]:
-    """The values of one /proc/PID/status line, e.g. ``NSpid`` -> ["4242", "1"]."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key == name:
-                return value.split()
-    return []
-
-
 def mount_fstypes(pid: int | str = "self") -> dict[str, str]:
     """Mount point -> filesystem type, from /proc/PID/mountinfo (last mount wins)."""
-    result = {}
-    with open(f"/proc/{pid}/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            result[left.split()[4].replace("\\040", " ")] = right.split()[0]
-    return result
+    return {mount.target: mount.fstype for mount in procfs.mounts(pid)}
 
 
 def reap(pid: int) -> None:

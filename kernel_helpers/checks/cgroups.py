@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+from kernel_helpers import procfs
 from kernel_helpers import cgroups
 from kernel_helpers.cgroups.run import start_in
 from kernel_helpers.checks._probe import reap, two_phase
@@ -22,13 +23,8 @@ TRIES = 10
 
 def _cgroup_lines(pid: int) -> dict[str, str]:
     """controller ("" for the v2 tree) -> path, read from /proc/PID/cgroup by the check."""
-    result = {}
-    with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            for controller in controllers.split(",") if controllers else [""]:
-                result[controller] = path
-    return result
+    return {controller: path for controllers, path in procfs.cgroups(pid)
+            for controller in (controllers.split(",") if controllers else [""])}
 
 
 @check("cgroup.paths")

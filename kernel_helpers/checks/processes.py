@@ -9,7 +9,8 @@ import os
 import subprocess
 import time
 
-from kernel_helpers.checks._probe import ns_inode, reap, status_field
+from kernel_helpers.checks._probe import ns_inode, reap
+from kernel_helpers.procfs import status_field
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.namespaces import Namespace, unshare
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from kernel_helpers.checks._probe import mount_fstypes, ns_inode, status_field
+from kernel_helpers.checks._probe import mount_fstypes, ns_inode
+from kernel_helpers.procfs import status_field
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.naming import new_name
 from kernel_helpers.runtime import manage

@@ -25,6 +25,7 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel_helpers import procfs
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import (MNT_DETACH, MS_BIND, MS_NOATIME, MS_NODEV,
@@ -267,12 +268,8 @@ def _our_roots() -> tuple[str, ...]:
 
 def leftovers() -> list[Leftover]:
     """Mounts in the host's namespace under the kit's state or data directories."""
-    items = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            target = line.split()[4].replace("\\040", " ")
-            if target.startswith(_our_roots()):
-                items.append(Leftover("mount", target, "/proc/self/mountinfo"))
+    items = [Leftover("mount", mount.target, "/proc/self/mountinfo") for mount in procfs.mounts()
+             if mount.target.startswith(_our_roots())]
     return sorted(items, key=lambda item: -len(item.name))  # deepest first
 
 
