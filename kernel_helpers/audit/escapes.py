@@ -15,6 +15,7 @@ Taught in: lab 08.
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import stat
 from pathlib import Path
@@ -228,10 +229,22 @@ def context_for(stages: tuple[Stage, ...]) -> Context:
                    profiles[-1] if profiles else None, pick_disk())
 
 
+HOST_SIDE_MODULES = ("kernel_helpers.audit.attempts_seams",)
+"""Modules with attempts at the seams around a container (exec, the terminal, the kit's files),
+run from the host side with the same spec and stages; each lists them in its HOST_SIDE."""
+
+
+def host_side() -> list[Callable[[ContainerSpec, tuple[Stage, ...]], Outcome]]:
+    """Every host-side attempt, module by module (imported by name, as cli.COMMAND_MODULES)."""
+    return [attempt for module in HOST_SIDE_MODULES
+            for attempt in importlib.import_module(module).HOST_SIDE]
+
+
 def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[Outcome]:
-    """Start a container from `spec` and `stages` and run the whole battery as its PID 1."""
+    """Start a container from `spec` and `stages`, run the battery as its PID 1, then the seams."""
     from kernel_helpers.audit.probe import run_inside
-    return run_inside(run_battery, spec, stages, context_for(stages))
+    outcomes = run_inside(run_battery, spec, stages, context_for(stages))
+    return outcomes + [attempt(spec, stages) for attempt in host_side()]
 
 
 def leftovers() -> list[Leftover]:

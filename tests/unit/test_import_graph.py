@@ -15,7 +15,7 @@ PACKAGE = "kernel_helpers"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
-                             "process", "namespaces", "cleanup", "ipc")),
+                             "process", "namespaces", "cleanup", "ipc", "validate")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
     ("the stage protocol", ("stage",)),
     ("mechanisms", ("cgroups", "cgroups.*", "images", "images.*", "net", "net.*",
