@@ -28,7 +28,7 @@ from typing import Callable
 
 import kernel_helpers
 from kernel_helpers import validate
-from kernel_helpers.audit.escapes import Outcome
+from kernel_helpers.audit.attempt import Outcome
 from kernel_helpers.errors import InvalidValue, NotRoot
 from kernel_helpers.process import run_in_child
 from kernel_helpers.spec import ContainerSpec

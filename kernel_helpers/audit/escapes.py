@@ -15,7 +15,6 @@ Taught in: lab 08.
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import stat
 from pathlib import Path
@@ -28,7 +27,7 @@ from kernel_helpers.cleanup import Leftover
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
-from kernel_helpers.audit import attempts_kernel
+from kernel_helpers.audit import attempts_kernel, attempts_seams
 from kernel_helpers.audit.attempt import (Context, Outcome, errno_of, open_for_write,
                                              try_call as _try, why)
 from kernel_helpers.spec import ContainerSpec
@@ -229,22 +228,16 @@ def context_for(stages: tuple[Stage, ...]) -> Context:
                    profiles[-1] if profiles else None, pick_disk())
 
 
-HOST_SIDE_MODULES = ("kernel_helpers.audit.attempts_seams",)
-"""Modules with attempts at the seams around a container (exec, the terminal, the kit's files),
-run from the host side with the same spec and stages; each lists them in its HOST_SIDE."""
-
-
-def host_side() -> list[Callable[[ContainerSpec, tuple[Stage, ...]], Outcome]]:
-    """Every host-side attempt, module by module (imported by name, as cli.COMMAND_MODULES)."""
-    return [attempt for module in HOST_SIDE_MODULES
-            for attempt in importlib.import_module(module).HOST_SIDE]
+HOST_SIDE: tuple[Callable[[ContainerSpec, tuple[Stage, ...]], Outcome], ...] = attempts_seams.HOST_SIDE
+"""Attempts at the seams around a container (exec, the terminal, --init, names, root),
+run from the host side with the same spec and stages, after the battery."""
 
 
 def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[Outcome]:
     """Start a container from `spec` and `stages`, run the battery as its PID 1, then the seams."""
     from kernel_helpers.audit.probe import run_inside
     outcomes = run_inside(run_battery, spec, stages, context_for(stages))
-    return outcomes + [attempt(spec, stages) for attempt in host_side()]
+    return outcomes + [attempt(spec, stages) for attempt in HOST_SIDE]
 
 
 def leftovers() -> list[Leftover]:
