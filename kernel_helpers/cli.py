@@ -26,6 +26,14 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 Only the module owning the command typed is imported, so `labkit run` never pays
 for the TUI or the notebooks' libraries; help lists them all."""
 
+NEEDS_ROOT = frozenset({"run", "exec", "ps", "inspect", "logs", "stop", "kill", "rm", "pause",
+                        "unpause", "stats", "oci", "image", "commit", "network", "audit",
+                        "escapes", "provenance", "cleanup"})
+"""Commands that read or change the kit's state (containers, images, networks) or the kernel's.
+
+They check for root before anything else, so a learner without sudo gets one sentence,
+never a PermissionError from whichever state file happens to be read first."""
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from kernel_helpers.runtime.run_options import spec_and_stages
@@ -125,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     vm.warn_once_outside_vm()
     try:
+        if words[0] in NEEDS_ROOT:  # the subcommand, as `build_parser` chose its module by it
+            from kernel_helpers.runtime.launch import require_root
+            require_root(f"labkit {words[0]}")
         return handler(args)
     except LabkitError as err:
         print(f"labkit: {err}", file=sys.stderr)

@@ -17,17 +17,27 @@ USERNS_ROOT_GID = 100000
 """Host gid of root inside a `--userns` container (`IdMap`'s default): the one group let in."""
 
 
-def write_atomic(path: str | Path, text: str | bytes) -> None:
+READABLE = 0o644
+"""Records anyone may read: image records, container state, networks, exported layouts."""
+
+
+def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -> None:
     """Write `text` to `path` through a temp file and rename, so no reader sees half a file.
 
     State files, leases, image records, progress and notebooks are all read by other
     processes (another `labkit`, JupyterLab) while they may be rewritten.
+
+    Args:
+        mode: the file's mode. None keeps the mode and owner of the file replaced (a
+            learner's notebook stays theirs), or for a new file gives what open()
+            would (0666 less the umask); never the temp file's private 0600.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode() if isinstance(text, str) else text)
+            _set_mode(f.fileno(), path, mode)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -60,6 +70,28 @@ def private_data_dir(name: str) -> Path:
     else stops here, before any setuid file a container made.
     """
     return private_dir(naming.DATA_ROOT / name, USERNS_ROOT_GID)
+
+
+def _set_mode(fd: int, path: Path, mode: int | None) -> None:
+    if mode is None:
+        try:
+            old = os.stat(path)
+        except FileNotFoundError:
+            mode = 0o666 & ~current_umask()
+        else:
+            mode = old.st_mode & 0o7777
+            if os.geteuid() == 0:
+                os.fchown(fd, old.st_uid, old.st_gid)
+    os.fchmod(fd, mode)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (os.umask would, racing other threads)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 @contextmanager

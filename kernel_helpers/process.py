@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     import threading
@@ -18,6 +19,10 @@ from kernel_helpers.procfs import stat_fields
 from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
 
 T = TypeVar("T")
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+"""What a supervisor, an init or `labkit exec` passes on to the process it runs."""
 
 
 def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,
@@ -121,3 +126,51 @@ def signal_process(pid: int, signum: int = signal.SIGKILL, started: int | None =
     finally:
         os.close(fd)
 
+
+@contextmanager
+def forwarding(target: Callable[[], int]) -> Iterator[None]:
+    """Forward FORWARDED_SIGNALS to the pid `target()` names while inside the block.
+
+    A container runs in a session of its own, so Ctrl-C in the caller's terminal
+    reaches only the caller; this passes it on. While `target()` is still 0 (nothing
+    started yet) the signal ends the caller instead, unwinding what it made.
+    """
+    def forward(signum: int, _frame: object) -> None:
+        pid = target()
+        if not pid:
+            raise SystemExit(128 + signum)
+        signal_process(pid, signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def fork_and_forward(child: Callable[[], NoReturn], forked: Callable[[], None] = lambda: None) -> int:
+    """Fork `child`, forward signals to it, reap every zombie until it exits; its wait status.
+
+    Signals are blocked across the fork and the handlers are in place before
+    `forked()` runs (which may tell someone the child exists), so a signal sent
+    as soon as the child runs is never lost, even by a PID 1 (which silently
+    drops signals it has no handler for). An init and `labkit exec` share it.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    pid = os.fork()
+    if pid == 0:
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+        child()
+    with forwarding(lambda: pid):
+        forked()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+        while True:
+            try:
+                reaped, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 0
+            if reaped == pid:
+                return status

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from kernel_helpers import naming
+from kernel_helpers import naming, validate
 from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.errors import NameTaken, NotFound
-from kernel_helpers.files import flocked, write_atomic
+from kernel_helpers.files import READABLE, flocked, write_atomic
 from kernel_helpers.process import pid_alive, same_process, signal_process
 
 STATE_FILE = "state.json"
@@ -66,10 +66,10 @@ class ContainerState:
             # Build the directory aside and rename it in: it appears with its state file.
             fresh = containers_dir() / f".new-{self.id}-{os.getpid()}"
             fresh.mkdir(parents=True)
-            (fresh / STATE_FILE).write_text(text)
+            write_atomic(fresh / STATE_FILE, text, READABLE)
             os.rename(fresh, self.directory)
             return
-        write_atomic(self.directory / STATE_FILE, text)
+        write_atomic(self.directory / STATE_FILE, text, READABLE)
 
 
 @contextmanager
@@ -80,7 +80,9 @@ def locked() -> Iterator[None]:
 
 
 def claim_name(state: ContainerState) -> None:
-    """Save `state` for the first time, refusing a name another container already has."""
+    """Save `state` for the first time, refusing a bad name or one another container has."""
+    if state.name:
+        validate.container_name(state.name)
     with locked():
         if state.name and any(other.name == state.name for other in all_states()):
             raise NameTaken(f"container name '{state.name}'", "is already in use",

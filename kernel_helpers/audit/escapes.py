@@ -27,7 +27,7 @@ from kernel_helpers.cleanup import Leftover
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.process import run_in_child
-from kernel_helpers.audit import attempts_kernel
+from kernel_helpers.audit import attempts_kernel, attempts_seams
 from kernel_helpers.audit.attempt import (Context, Outcome, errno_of, open_for_write,
                                              try_call as _try, why)
 from kernel_helpers.spec import ContainerSpec
@@ -228,10 +228,16 @@ def context_for(stages: tuple[Stage, ...]) -> Context:
                    profiles[-1] if profiles else None, pick_disk())
 
 
+HOST_SIDE: tuple[Callable[[ContainerSpec, tuple[Stage, ...]], Outcome], ...] = attempts_seams.HOST_SIDE
+"""Attempts at the seams around a container (exec, the terminal, --init, names, root),
+run from the host side with the same spec and stages, after the battery."""
+
+
 def battery_in_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list[Outcome]:
-    """Start a container from `spec` and `stages` and run the whole battery as its PID 1."""
+    """Start a container from `spec` and `stages`, run the battery as its PID 1, then the seams."""
     from kernel_helpers.audit.probe import run_inside
-    return run_inside(run_battery, spec, stages, context_for(stages))
+    outcomes = run_inside(run_battery, spec, stages, context_for(stages))
+    return outcomes + [attempt(spec, stages) for attempt in HOST_SIDE]
 
 
 def leftovers() -> list[Leftover]:

@@ -27,7 +27,12 @@ from kernel_helpers.cgroups.limits import DevicePolicy, Limits
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.rootfs.mounts import MountStep
 from kernel_helpers.stage import LaunchContext, Stage
-from kernel_helpers.units import parse_count, parse_cpu_list, parse_cpus, parse_size
+from kernel_helpers.units import online_cpus, parse_count, parse_cpu_list, parse_cpus, parse_size
+
+MEMORY_MIN = 6 << 20
+"""Docker's smallest memory limit: below it a container cannot even start its command."""
+PIDS_MAX = 4194304
+"""PID_MAX_LIMIT: pids.max refuses anything larger."""
 
 
 def add_cgroup_options(parser: argparse.ArgumentParser) -> None:
@@ -55,11 +60,12 @@ def limits_from_options(memory: str | None = None, cpus: str | None = None,
                         device_deny: list[str] | None = None,
                         privileged: bool = False) -> Limits:
     """Validate the options (one sentence per bad value) into the container's Limits."""
+    online = online_cpus()  # --cpus and --cpuset-cpus name only CPUs that exist
     return Limits(
-        memory=parse_size(memory, "--memory") if memory is not None else None,
-        cpus=parse_cpus(cpus, "--cpus") if cpus is not None else None,
-        pids=parse_count(pids_limit, "--pids-limit") if pids_limit is not None else None,
-        cpuset_cpus=parse_cpu_list(cpuset_cpus, "--cpuset-cpus") if cpuset_cpus else None,
+        memory=parse_size(memory, "--memory", MEMORY_MIN) if memory is not None else None,
+        cpus=parse_cpus(cpus, "--cpus", len(online)) if cpus is not None else None,
+        pids=parse_count(pids_limit, "--pids-limit", maximum=PIDS_MAX) if pids_limit is not None else None,
+        cpuset_cpus=parse_cpu_list(cpuset_cpus, "--cpuset-cpus", online) if cpuset_cpus is not None else None,
         devices=device_policy(device_deny, privileged))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kernel_helpers.errors import InvalidValue, NotFound
-from kernel_helpers.files import write_atomic
+from kernel_helpers.files import READABLE, write_atomic
 from kernel_helpers.images import layers, store
 from kernel_helpers.images.store import HistoryEntry, Image, ImageConfig
 
@@ -195,5 +195,5 @@ def export_layout(ref: str, path: Path) -> str:
                           if (m.get("annotations") or {}).get(REF_ANNOTATION) != tag]
     index["manifests"].append({"mediaType": MANIFEST, **manifest,
                                "annotations": {REF_ANNOTATION: tag}})
-    write_atomic(path / "index.json", json.dumps(index, indent=1))
+    write_atomic(path / "index.json", json.dumps(index, indent=1), READABLE)
     return tag

@@ -12,7 +12,6 @@ Taught in: lab 06.
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.parse
 from contextlib import contextmanager
@@ -20,12 +19,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from kernel_helpers import naming
-from kernel_helpers.errors import InvalidValue, NotFound
-from kernel_helpers.files import write_atomic
+from kernel_helpers import naming, validate
+from kernel_helpers.errors import NotFound
+from kernel_helpers.files import READABLE, write_atomic
 from kernel_helpers.images import layers
 
-_REF = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
 BASE_IMAGE = "busybox:latest"
 IMAGE_FILE = "image.json"
 """In each container's filesystem dir: the image it runs, so GC keeps its layers."""
@@ -86,9 +84,7 @@ def normalize_ref(ref: str) -> str:
     """``busybox`` and ``docker.io/library/busybox`` -> ``busybox:latest``; refuse non-refs."""
     for prefix in ("docker.io/library/", "docker.io/"):
         ref = ref.removeprefix(prefix) if ref else ref
-    if not _REF.match(ref or ""):
-        raise InvalidValue(f"image name '{ref}'", "is not a valid image reference",
-                           "use lowercase name[:tag], e.g. myimage:v1")
+    validate.image_ref(ref or "")
     return ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
 
 
@@ -106,7 +102,7 @@ def save(image: Image) -> Image:
     for digest in image.layers:
         layers.diff_dir(digest)
     imagedb().mkdir(parents=True, exist_ok=True)
-    write_atomic(_path(image.ref), image.to_json())
+    write_atomic(_path(image.ref), image.to_json(), READABLE)
     return image
 
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from kernel_helpers import naming
+from kernel_helpers import naming, validate
 from kernel_helpers.errors import InvalidValue, NameTaken, NotFound
-from kernel_helpers.files import flocked, write_atomic
+from kernel_helpers.files import READABLE, flocked, write_atomic
 from kernel_helpers.process import same_process, start_time
 
 NETWORK_FILE = "network.json"
@@ -31,9 +30,6 @@ DEFAULT_NETWORK = "default"
 """Created on first use, like Docker's docker0 bridge."""
 SUBNET_POOL = ipaddress.ip_network("10.200.0.0/16")
 """Where automatic /24 subnets come from."""
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
-
-
 def net_root() -> Path:
     """Where network records live (follows LABKIT_STATE_ROOT)."""
     return naming.STATE_ROOT / "net"
@@ -92,12 +88,8 @@ def locked() -> Iterator[None]:
 
 
 def check_name(name: str) -> str:
-    """A network name becomes a directory name, so it must be plain."""
-    if not _NAME.match(name):
-        raise InvalidValue(f"network name '{name}'", "is not a valid name",
-                           "use lower-case letters, digits, '.', '_' and '-' (no '/'), "
-                           "at most 32 characters, e.g. front-end")
-    return name
+    """A network name becomes a directory name, so it must be plain (`validate.network_name`)."""
+    return validate.network_name(name)
 
 
 def load(name: str) -> Network:
@@ -116,7 +108,8 @@ def load(name: str) -> Network:
 def save(network: Network) -> None:
     """Write atomically; callers hold `locked()`."""
     network.directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(network.directory / NETWORK_FILE, json.dumps(asdict(network), indent=1))
+    write_atomic(network.directory / NETWORK_FILE, json.dumps(asdict(network), indent=1),
+                 READABLE)
 
 
 def all_networks() -> list[Network]:

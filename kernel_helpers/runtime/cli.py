@@ -64,7 +64,7 @@ def _cmd_exec(args: argparse.Namespace) -> int:
     if not command:
         raise InvalidValue("labkit exec", "no command was given",
                            f"put it after --, e.g. labkit exec {args.container} -- /bin/sh")
-    return exec_in(find(args.container), command)
+    return exec_in(find(args.container), command, privileged=args.privileged)
 
 
 def _cmd_pause(args: argparse.Namespace) -> int:
@@ -126,7 +126,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     stats_cmd.add_argument("--no-stream", action="store_true", help="print once and exit")
     stats_cmd.add_argument("containers", nargs="*")
     stats_cmd.set_defaults(handler=_cmd_stats)
-    exec_cmd = sub.add_parser("exec", help="run a command inside a running container")
+    exec_cmd = sub.add_parser("exec", help="run a command inside a running container, hardened like its PID 1")
+    exec_cmd.add_argument("--privileged", action="store_true",
+                          help="every capability for this command (seccomp and no_new_privs stay as the "
+                               "container's), as docker exec")
     exec_cmd.add_argument("container")
     exec_cmd.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     exec_cmd.set_defaults(handler=_cmd_exec)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from kernel_helpers import naming
-from kernel_helpers.stage import Stage
+from kernel_helpers.runtime.console import wants_console
 from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.stage import Stage
 from kernel_helpers.state import ContainerState
 from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
 
@@ -16,10 +17,11 @@ def run(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: str = "",
     """Run `spec` to completion in this process; return its exit code (128+N if killed by N).
 
     The calling process becomes a child subreaper: call it from the CLI, or from
-    a throwaway child (`run_captured`) in notebooks and tests.
+    a throwaway child (`run_captured`) in notebooks and tests. When stdin is a
+    terminal, the container gets a pty of its own, relayed (as `docker run -it`).
     """
     state = ContainerState(id=naming.new_name(), command=list(spec.command), name=name)
-    return supervise(spec, stages, state, keep=keep, policy=policy)
+    return supervise(spec, stages, state, keep=keep, policy=policy, terminal=wants_console())
 
 
 def run_captured(spec: ContainerSpec, stages: tuple[Stage, ...] = (),

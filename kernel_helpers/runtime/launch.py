@@ -20,58 +20,66 @@ Taught in: lab 09.
 from __future__ import annotations
 
 import os
-import signal
 import socket
+from typing import Callable
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.cleanup import Registry
-from kernel_helpers.errors import (KernelFeatureMissing, LabkitError, NotFound, NotRoot,
-                                   translate_oserror)
+from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotRoot, translate_oserror
 from kernel_helpers.namespaces import Namespace, clone_flags
-from kernel_helpers.process import start_time, wait_status_to_exit_code
+from kernel_helpers.process import fork_and_forward, signal_process, start_time, wait_status_to_exit_code
 from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
 from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
-from kernel_helpers.stage import LaunchContext, Stage
+from kernel_helpers.runtime.console import CONSOLE_MESSAGE, receive_console, take_console
+from kernel_helpers.runtime.handover import (become, close_inherited_fds,
+                                             drop_supplementary_groups, exec_command, present_as)
 from kernel_helpers.spec import ContainerSpec
+from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.state import ContainerState
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+USER_KEY = "user"
+"""The state's `extra` entry holding [uid, gid] of the command (inside its user namespace)."""
+INIT_NAME = "labkit-init"
+"""What `--init` shows as /proc/1/cmdline: never the admin's `labkit run ...` line."""
 
 
-def require_root() -> None:
-    """Fail early, before anything is made, when not root."""
+def require_root(command: str = "labkit run") -> None:
+    """Fail early, before anything is made or read, when not root."""
     if os.geteuid() != 0:
-        raise NotRoot("labkit run", "creating namespaces and mounts needs root",
+        raise NotRoot(command, "works on namespaces, mounts and the kit's state, which need root",
                       "run it with sudo, inside the lab VM")
 
 
 def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] = (),
-          registry: Registry | None = None, kernel: Kernel = LINUX) -> int:
+          registry: Registry | None = None, kernel: Kernel = LINUX,
+          console: Callable[[int], None] | None = None) -> int:
     """Start the container and return its host pid once its command is exec'ed.
 
     The caller must be a child subreaper (the CLI sets it) to wait for the pid.
-    Raises the container side's LabkitError if setup or exec failed.
+    Raises the container side's LabkitError if setup or exec failed. With
+    `console`, the container gets a pty of its own as its terminal, and
+    `console` receives the master (see `runtime.console`).
     """
     require_root()
     ctx = LaunchContext(spec, state, registry or Registry())
+    state.extra[USER_KEY] = list(spec.user)  # `labkit exec` runs as the same user
     for stage in stages:
         stage.prepare(ctx)
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     setup_pid = os.fork()
     if setup_pid == 0:
         parent_sock.close()
-        _setup_child(ctx, stages, child_sock, kernel)  # never returns
+        _setup_child(ctx, stages, child_sock, kernel, console is not None)  # never returns
     child_sock.close()
     try:
-        return _supervise_start(ctx, stages, parent_sock, setup_pid)
+        return _supervise_start(ctx, stages, parent_sock, setup_pid, console)
     finally:
         parent_sock.close()
 
 
 def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
-                     setup_pid: int) -> int:
+                     setup_pid: int, console: Callable[[int], None] | None) -> int:
     spec = ctx.spec
     container_pid = 0
     try:
@@ -90,6 +98,9 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         ctx.state.pid_start = start_time(container_pid)
         ctx.state.save()  # recorded before it runs, so `labkit cleanup` finds it after a crash
         message = recv(sock)  # None once exec'ed, or ("created", None) at a start gate
+        if message == CONSOLE_MESSAGE and console is not None:
+            console(receive_console(sock))
+            message = recv(sock)
         if isinstance(message, LabkitError):
             raise message
         # "running" only now: until exec the process is still the kit's Python, not the command.
@@ -99,10 +110,7 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     except BaseException:
         for pid in (setup_pid, container_pid):
             if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                signal_process(pid)
         raise
     finally:
         os.waitpid(setup_pid, 0)
@@ -118,19 +126,19 @@ def _write_id_maps(pid: int, spec: ContainerSpec) -> None:
 
 
 def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
-                 kernel: Kernel) -> None:
+                 kernel: Kernel, console: bool) -> None:
     """The setup process: make namespaces, fork the container, report, exit."""
     code = 0
     try:
         spec = ctx.spec
         user = Namespace.USER in spec.namespaces
+        drop_supplementary_groups(kernel)
         if user:
             kernel.unshare(Namespace.USER.flag)
         send(sock, ("joined", None))
         expect_go(sock)
         if user:
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            become(0, 0, kernel)
             # Changing uid clears "dumpable", which hands /proc/self to host root; take it
             # back so root here can still write /proc/self/timens_offsets (runc does too).
             kernel.prctl(PR_SET_DUMPABLE, 1)
@@ -142,7 +150,7 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
         expect_go(sock)
         pid = os.fork()
         if pid == 0:
-            _container_child(ctx, stages, sock, kernel)  # never returns
+            _container_child(ctx, stages, sock, kernel, console)  # never returns
         send(sock, ("pid", pid))
     except LabkitError as err:
         send(sock, _missing_feature(err))
@@ -165,12 +173,12 @@ def _missing_feature(err: LabkitError) -> LabkitError:
 
 
 def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
-                     kernel: Kernel) -> None:
+                     kernel: Kernel, console: bool) -> None:
     """PID 1 of the container: build its world, then exec (or run a tiny init)."""
     try:
         spec = ctx.spec
-        os.setpgid(0, 0)
-        _close_inherited_fds(keep=sock.fileno())
+        os.setsid()  # a session of its own: the caller's terminal is never its controlling tty
+        close_inherited_fds(keep=sock.fileno())
         # Hold the start gate by an O_PATH fd: its path is gone once we pivot_root (as runc).
         gate = os.open(spec.start_gate, os.O_PATH | os.O_CLOEXEC) if spec.start_gate else None
         if spec.rootfs is not None:
@@ -188,6 +196,8 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         if spec.domainname and Namespace.UTS in spec.namespaces:
             kernel.setdomainname(spec.domainname)
         os.chdir(spec.cwd)
+        if console:
+            take_console(sock)  # from the container's own /dev/ptmx, after pivot_root
         for stage in stages:
             stage.inside(ctx)
         env = dict(spec.env)
@@ -204,20 +214,10 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     os._exit(127)
 
 
-def _close_inherited_fds(keep: int) -> None:
-    """The container gets stdin, stdout and stderr only; no fd of the kit's leaks in (as runc)."""
-    os.closerange(3, keep)
-    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
-
-
 def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
           gate: int | None) -> None:
     """Become the user asked for, wait at the start gate if there is one, then exec."""
-    uid, gid = spec.user
-    if (uid, gid) != (0, 0):
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
+    become(*spec.user)
     if gate is not None:
         # Report "created" and drop the socket, so the supervisor stops waiting; then block
         # until `labkit oci start` opens the FIFO to read.
@@ -225,46 +225,17 @@ def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
         sock.close()
         with open(f"/proc/self/fd/{gate}", "wb") as fifo:
             fifo.write(b"0")
-    try:
-        os.execvpe(spec.command[0], list(spec.command), env)
-    except FileNotFoundError:
-        raise NotFound(f"command '{spec.command[0]}'", "was not found in the container",
-                       "check the command and that the rootfs has it (try /bin/sh)") from None
-    except PermissionError:
-        raise NotRoot(f"command '{spec.command[0]}'", "is not executable",
-                      "check its mode bits inside the rootfs") from None
+    exec_command(spec.command, env)
 
 
 def _run_init(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
               gate: int | None) -> None:
     """A minimal init: forward signals to the command, reap every zombie, exit as it did.
 
-    Signals are blocked across the fork and the handlers are in place before the
-    socket closes, so a signal sent as soon as the command runs is never lost
-    (PID 1 silently drops signals it has no handler for).
+    It shows itself as `labkit-init` with the container's environment, never as
+    the forked `labkit run` it is (see `present_as`).
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
-    child = os.fork()
-    if child == 0:
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
-        _exec(spec, env, sock, gate)
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(child, signum)
-        except ProcessLookupError:
-            pass
-
-    for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, forward)
-    sock.close()  # only the command's exec (CLOEXEC) should end the supervisor's wait
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(0)
-        if pid == child:
-            os._exit(wait_status_to_exit_code(status))
+    present_as([INIT_NAME], env)
+    status = fork_and_forward(lambda: _exec(spec, env, sock, gate),  # type: ignore[arg-type,return-value]
+                              forked=sock.close)  # only the command's exec should end the wait
+    os._exit(wait_status_to_exit_code(status))

@@ -8,7 +8,6 @@ Taught in: lab 10.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 from kernel_helpers.cleanup import remove_tree
 from kernel_helpers.errors import Busy, InvalidValue
 from kernel_helpers.images.containerfs import remove_container_fs
-from kernel_helpers.process import pid_alive
+from kernel_helpers.process import pid_alive, signal_process
 from kernel_helpers.runtime.logfile import print_log
 from kernel_helpers.state import LOG_FILE, ContainerState, all_states, find, is_running, locked
 from kernel_helpers.runtime.supervisor import STOP_REQUESTED
@@ -67,12 +66,10 @@ def stop(ref: str, grace: float = 10.0) -> int:
     state = find(ref)
     (state.directory / STOP_REQUESTED).touch()
     used = 0
-    if is_running(state):
-        os.kill(state.pid, signal.SIGTERM)
+    if state.pid and signal_process(state.pid, signal.SIGTERM, state.pid_start):
         used = signal.SIGTERM
         _thaw_if_paused(state)  # a frozen process cannot act on a signal, not even SIGKILL
-        if not _wait_gone(state, grace):
-            os.kill(state.pid, signal.SIGKILL)
+        if not _wait_gone(state, grace) and signal_process(state.pid, signal.SIGKILL, state.pid_start):
             used = signal.SIGKILL
             _wait_gone(state, 10)
     _wait_supervisor(state)
@@ -113,7 +110,9 @@ def kill(ref: str, signum: int = signal.SIGKILL) -> None:
     if live_status(state) == "paused":
         raise Busy(f"container '{ref}'", "is paused, so it cannot act on a signal",
                    f"unpause it first with `labkit unpause {ref}`, or use `labkit stop {ref}`")
-    os.kill(state.pid, signum)
+    if not signal_process(state.pid, signum, state.pid_start):
+        raise Busy(f"container '{ref}'", "exited before the signal was sent",
+                   "see `labkit ps -a` for how it ended")
 
 
 def remove(ref: str, force: bool = False) -> str:

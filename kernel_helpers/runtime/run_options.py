@@ -29,7 +29,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ns", default=",".join(sorted(ns.proc_name for ns in DEFAULT_NAMESPACES)),
                         help="namespaces to create, comma separated (default: %(default)s)")
     parser.add_argument("--init", action="store_true",
-                        help="run a tiny init as PID 1 that reaps zombies and forwards signals")
+                        help="run a tiny init as PID 1 that reaps zombies and forwards signals "
+                             "(it shows as labkit-init, with the container's environment only)")
     parser.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     parser.add_argument("-d", "--detach", action="store_true",
                         help="run in the background; print the id (see ps, logs, stop, rm)")

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from functools import partial
+from typing import Callable
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
 from kernel_helpers.cleanup import Registry, remove_tree
 from kernel_helpers.errors import InvalidValue
-from kernel_helpers.process import signal_process, wait_status_to_exit_code
-from kernel_helpers.runtime.launch import FORWARDED_SIGNALS, require_root, start
+from kernel_helpers.process import forwarding, wait_status_to_exit_code
+from kernel_helpers.runtime.console import relay
+from kernel_helpers.runtime.launch import require_root, start
 from kernel_helpers.runtime.logfile import DEFAULT_MAX_SIZE, ContainerLog
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import Stage
@@ -62,7 +63,7 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
               keep: bool = False, policy: RestartPolicy = RestartPolicy(),
               started: Callable[[ContainerState], None] | None = None,
               log: bool = False, log_max_size: int | None = DEFAULT_MAX_SIZE,
-              kernel: Kernel = LINUX) -> int:
+              terminal: bool = False, kernel: Kernel = LINUX) -> int:
     """Start, wait, restart as the policy says, clean up; return the last exit code.
 
     Each attempt's resources (cgroup, network...) are undone when it exits. The
@@ -70,6 +71,8 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
     always goes if the first start fails, so a failed run leaves nothing.
     With `log`, stdin is /dev/null and output goes through a pipe to the container's
     log file, rotated at `log_max_size` (None: never).
+    With `terminal`, the container gets a pty of its own, relayed to our stdin
+    and stdout (never our terminal itself: see `runtime.console`).
     """
     require_root()
     kernel.prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -83,20 +86,24 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
         if not keep:
             outer.push(*removal)
         while True:
-            with Registry() as registry, _forwarding(state):
+            with Registry() as registry, forwarding(lambda: state.pid):
+                masters: list[int] = []  # the pty master, once the container sent it
+                registry.push("console", partial(_close_all, masters))
                 try:
                     with logfile.attached() if logfile else nullcontext():
-                        pid = start(spec, state, stages, registry, kernel)
+                        pid = start(spec, state, stages, registry, kernel,
+                                    console=masters.append if terminal else None)
                 except BaseException:
                     if keep and state.restarts == 0:
                         outer.push(*removal)
                     raise
                 if started is not None and state.restarts == 0:
                     started(state)
-                with _foreground_tty(pid):
-                    if logfile:
-                        logfile.relay(pid)
-                    code = wait_status_to_exit_code(_wait_for(pid))
+                if logfile:
+                    logfile.relay(pid)
+                if masters:
+                    relay(masters.pop(), pid)  # returns once the container has exited
+                code = wait_status_to_exit_code(_wait_for(pid))
             state.status, state.exit_code, state.pid = "exited", code, 0
             if not state.directory.exists():
                 return code  # removed meanwhile (`labkit rm`): do not bring it back
@@ -116,41 +123,6 @@ def _wait_for(pid: int) -> int:
             return status
 
 
-@contextmanager
-def _forwarding(state: ContainerState) -> Iterator[None]:
-    """Forward the usual signals to the container's PID 1 as soon as its pid is known."""
-
-    def forward(signum: int, _frame: object) -> None:
-        if not state.pid:
-            raise SystemExit(128 + signum)  # not forked yet: unwind what was made
-        signal_process(state.pid, signum, state.pid_start or None)
-
-    old = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-@contextmanager
-def _foreground_tty(pid: int) -> Iterator[None]:
-    """Give the terminal to the container's process group, so Ctrl-C reaches it directly."""
-    fd = 0 if os.isatty(0) else -1
-    if fd < 0:
-        yield
-        return
-    old_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    mine = os.tcgetpgrp(fd)
-    try:
-        try:
-            os.tcsetpgrp(fd, pid)
-        except OSError:
-            pass  # the container already exited or has another session
-        yield
-    finally:
-        try:
-            os.tcsetpgrp(fd, mine)
-        except OSError:
-            pass
-        signal.signal(signal.SIGTTOU, old_ttou)
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        os.close(fds.pop())

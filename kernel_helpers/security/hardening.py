@@ -10,8 +10,9 @@ Taught in: lab 08.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REMOUNT, PR_SET_NO_NEW_PRIVS
@@ -58,6 +59,25 @@ class Hardening:
         caps = frozenset() if "ALL" in drop else caps - drop
         return replace(self, caps=caps)
 
+    def to_record(self) -> dict[str, Any]:
+        """Plain JSON data for the state file, so `labkit exec` applies the same thing later."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["caps"] = None if self.caps is None else sorted(self.caps)
+        data["masked"], data["readonly"] = list(self.masked), list(self.readonly)
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Hardening:
+        """The Hardening a state file recorded (`to_record`'s inverse)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        if values.get("caps") is not None:
+            values["caps"] = frozenset(values["caps"])
+        for key in ("masked", "readonly"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
     def describe(self) -> list[str]:
         """One line per item, for labs and `labkit audit` headers."""
         kept = "all" if self.caps is None else ",".join(sorted(self.caps)) or "none"
@@ -68,20 +88,23 @@ class Hardening:
                 f"/sys: {'read-write' if self.sys_writable else 'read-only'}"]
 
 
+RECORD_KEY = "hardening"
+"""Where the state file's `extra` keeps what PID 1 got (`Hardening.to_record`)."""
+
+
 class HardeningStage(Stage):
     """Applies a `Hardening` to one container start."""
 
     def __init__(self, hardening: Hardening = Hardening(), kernel: Kernel = LINUX) -> None:
         self.hardening = hardening
         self.kernel = kernel
-        keep = frozenset(CAPS) if hardening.caps is None else hardening.caps
-        self.profile = seccomp.docker_default(keep) if hardening.seccomp else None
+        self.profile = seccomp_profile(hardening)
         self.program: bytes | None = None
 
     def prepare(self, ctx: LaunchContext) -> None:
         # Compile in the supervisor: libseccomp is not reachable after pivot_root.
-        if self.profile is not None:
-            self.program = seccomp.cached_bpf(self.profile)
+        self.program = seccomp_program(self.hardening)
+        ctx.state.extra[RECORD_KEY] = self.hardening.to_record()
 
     def mounts(self, ctx: LaunchContext) -> list[MountStep]:
         if ctx.spec.rootfs is None:
@@ -97,18 +120,49 @@ class HardeningStage(Stage):
         return steps
 
     def inside(self, ctx: LaunchContext) -> None:
-        # runc's order: capabilities, then no_new_privs, then seccomp, right before exec.
-        # seccomp comes last so the filter only has to allow what the command does, not
-        # this setup; no_new_privs comes before it because, once CAP_SYS_ADMIN is dropped,
-        # the kernel accepts a filter only from a process with no_new_privs set. Without
-        # no_new_privs the filter must go on first, while CAP_SYS_ADMIN is still there.
-        h = self.hardening
-        early = self.program is not None and not h.no_new_privs
-        if early:
-            seccomp.load(self.program, self.kernel)  # type: ignore[arg-type]
-        if h.caps is not None:
-            drop_to(h.caps, self.kernel)
-        if h.no_new_privs:
-            self.kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)
-        if self.program is not None and not early:
-            seccomp.load(self.program, self.kernel)
+        apply(self.hardening, self.program, self.kernel)
+
+
+def seccomp_profile(hardening: Hardening) -> seccomp.Profile | None:
+    """Docker's profile for the capabilities `hardening` keeps; None when seccomp is off."""
+    if not hardening.seccomp:
+        return None
+    return seccomp.docker_default(frozenset(CAPS) if hardening.caps is None else hardening.caps)
+
+
+def seccomp_program(hardening: Hardening) -> bytes | None:
+    """The compiled filter; call it on the host side, before pivot_root or setns(mnt)."""
+    profile = seccomp_profile(hardening)
+    return None if profile is None else seccomp.cached_bpf(profile)
+
+
+def recorded(extra: dict[str, Any]) -> Hardening:
+    """The hardening a container's PID 1 got, from its state's `extra`.
+
+    A container started without a HardeningStage recorded nothing; exec then gets
+    Docker's defaults, never more than them.
+    """
+    data = extra.get(RECORD_KEY)
+    return Hardening.from_record(data) if isinstance(data, dict) else Hardening()
+
+
+def apply(hardening: Hardening, program: bytes | None, kernel: Kernel = LINUX) -> None:
+    """Drop to `hardening` in the calling process, right before exec.
+
+    The one path for a container's PID 1 and for every `labkit exec` (as runc's
+    init and its setns process share theirs). runc's order: capabilities, then
+    no_new_privs, then seccomp. seccomp comes last so the filter only has to allow
+    what the command does, not this setup; no_new_privs comes before it because,
+    once CAP_SYS_ADMIN is dropped, the kernel accepts a filter only from a process
+    with no_new_privs set. Without no_new_privs the filter must go on first, while
+    CAP_SYS_ADMIN is still there.
+    """
+    early = program is not None and not hardening.no_new_privs
+    if early:
+        seccomp.load(program, kernel)  # type: ignore[arg-type]
+    if hardening.caps is not None:
+        drop_to(hardening.caps, kernel)
+    if hardening.no_new_privs:
+        kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if program is not None and not early:
+        seccomp.load(program, kernel)

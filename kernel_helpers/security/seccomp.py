@@ -26,7 +26,7 @@ from pathlib import Path
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.errors import KernelError, KernelFeatureMissing
-from kernel_helpers.files import write_atomic
+from kernel_helpers.files import READABLE, write_atomic
 from kernel_helpers.security import _docker_profile as docker
 
 SCMP_ACT_ALLOW = 0x7FFF0000
@@ -184,7 +184,7 @@ def cached_bpf(profile: Profile) -> bytes:
     except FileNotFoundError:
         program = compile_bpf(profile)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, program)
+        write_atomic(path, program, READABLE)
         return program
 
 

@@ -67,7 +67,11 @@ print(report(audit_container(userns, (HardeningStage(),))))
 # device node, host processes, the hostname, the clock, a nested user
 # namespace, keyrings; then the kernel's edges: the host's 127.0.0.1 over the
 # bridge (with a network), io_uring, a disk node behind the devices cgroup,
-# and a host file handed in as stdout. Naive first, then hardened:
+# and a host file handed in as stdout. Then the seams around the container,
+# tried from the host side: what `labkit exec` hands it (privileges, open
+# files), the admin's terminal (TIOCSTI), what `--init` shows in /proc/1,
+# names and limits the kit accepts, and a user without root. Naive first,
+# then hardened:
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 for label, hardening in (("naive", Hardening.naive()), ("hardened", Hardening())):

@@ -57,7 +57,7 @@ def _battery(hardening: Hardening, userns: bool = False) -> dict[str, escapes.Ou
 
 def test_every_attempt_fails_against_the_hardened_runtime_and_says_why() -> None:
     results = _battery(Hardening())
-    assert len(results) == len(escapes.ATTEMPTS)
+    assert len(results) == len(escapes.ATTEMPTS) + len(escapes.HOST_SIDE)
     assert [o.line() for o in results.values() if o.escaped] == []
     for name, reason in EXPECTED_REASON.items():
         assert reason in results[name].stopped_by, results[name].line()
@@ -150,6 +150,7 @@ def test_cleanup_removes_a_device_node_a_killed_attempt_left(busybox_root: Path)
 def test_labkit_escapes_exit_code_tells_hardened_from_naive() -> None:
     hardened = labkit("escapes")
     assert hardened.returncode == 0, hardened.stderr
-    assert hardened.stdout.splitlines()[-1] == f"0 of {len(escapes.ATTEMPTS)} attempts escaped"
+    total = len(escapes.ATTEMPTS) + len(escapes.HOST_SIDE)
+    assert hardened.stdout.splitlines()[-1] == f"0 of {total} attempts escaped"
     naive = labkit("escapes", "--naive")
     assert naive.returncode == 1 and "ESCAPED  proc-sys" in naive.stdout, naive.stderr

@@ -156,7 +156,7 @@ def test_exec_joins_the_running_containers_namespaces() -> None:
         missing = labkit("exec", cid, "--", "/no/such")
         assert (missing.returncode, missing.stderr) == (
             2, "labkit: command '/no/such': was not found in the container. "
-               "Check the command, e.g. /bin/sh.\n")
+               "Check the command and that the rootfs has it (try /bin/sh).\n")
     finally:
         labkit("rm", "-f", cid)
     stopped = labkit("exec", cid, "--", "/bin/true")

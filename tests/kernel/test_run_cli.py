@@ -135,7 +135,8 @@ def test_not_root_gets_one_sentence() -> None:
     from kernel_helpers.process import run_in_child
     code, err = run_in_child(_main_as_nobody, ["run", "--", "/bin/true"])
     assert code == 2
-    assert err.startswith("labkit: labkit run: creating namespaces and mounts needs root."), err
+    assert err.startswith("labkit: labkit run: works on namespaces, mounts and the kit's state, "
+                          "which need root."), err
     assert "sudo" in err and err.count("\n") == 1
 
 

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "kernel_helpers"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome", "procfs",
-                             "process", "namespaces", "cleanup", "ipc")),
+    ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
+                             "procfs", "process", "namespaces", "cleanup", "ipc", "validate")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
     ("the stage protocol", ("stage",)),
     ("mechanisms", ("cgroups", "cgroups.*", "images", "images.*", "net", "net.*",

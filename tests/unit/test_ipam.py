@@ -58,12 +58,18 @@ def test_a_requested_address_is_given_once() -> None:
         ipam.lease(network, "b", os.getpid(), address="10.9.0.5")
 
 
-@pytest.mark.parametrize("name", ["a/b", "../etc", "", "UPPER", "x" * 40])
+@pytest.mark.parametrize("name", ["a/b", "../etc", "", "-x", ".hidden", "front\n", "a b"])
 def test_bad_network_names_get_one_sentence(name: str) -> None:
     with pytest.raises(InvalidValue) as err:
         ipam.check_name(name)
-    assert str(err.value).startswith(f"network name '{name}': is not a valid name. Use ")
-    assert "no '/'" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"network name {name!r}: is not a valid name. Use ")
+    assert "\n" not in str(err.value)
+
+
+def test_network_names_follow_dockers_pattern_up_to_32_characters() -> None:
+    assert ipam.check_name("Front-end_1.a") == "Front-end_1.a"
+    with pytest.raises(InvalidValue, match="is longer than 32 characters"):
+        ipam.check_name("x" * 33)
 
 
 def test_missing_network_and_overlapping_subnet() -> None:

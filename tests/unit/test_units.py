@@ -48,9 +48,33 @@ def test_bad_cpus(text: str) -> None:
 def test_parse_count() -> None:
     assert parse_count("20") == 20
     assert parse_count("max") is None
-    for bad in ("0", "-3", "2.5", "many", ""):
+    for bad in ("-3", "2.5", "many", "", "²"):
         with pytest.raises(InvalidValue, match=rf"^pids limit '{bad}': is not a whole number\."):
             parse_count(bad, "pids limit")
+    with pytest.raises(InvalidValue, match=r"^pids limit '0': is less than 1\. Use a whole"):
+        parse_count("0", "pids limit")
+    with pytest.raises(InvalidValue, match=r"^pids limit '9999999': is more than the kernel "):
+        parse_count("9999999", "pids limit", maximum=4194304)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("0", "is less than 6M"), ("1k", "is less than 6M"), ("99999T", "is more than 1024T"),
+    ("-5M", "is not a size"), ("64P", "is not a size")])
+def test_memory_limits_that_make_no_sense(text: str, problem: str) -> None:
+    with pytest.raises(InvalidValue) as err:
+        parse_size(text, "--memory", minimum=6 << 20)
+    assert str(err.value).startswith(f"--memory '{text}': {problem}. Use ")
+    assert parse_size("6M", "--memory", minimum=6 << 20) == 6 << 20
+
+
+def test_cpus_and_cpu_lists_name_only_cpus_that_exist() -> None:
+    with pytest.raises(InvalidValue, match=r"^--cpus '3': is more than the 2 CPUs this machine"):
+        parse_cpus("3", "--cpus", available=2)
+    assert parse_cpus("2", "--cpus", available=2) == 2.0
+    with pytest.raises(InvalidValue, match=r"^--cpuset-cpus '0,7': names CPU 7, which this "
+                                           r"machine does not have\. Use CPUs from 0-1\.$"):
+        parse_cpu_list("0,7", "--cpuset-cpus", online=(0, 1))
+    assert parse_cpu_list("1", online=(0, 1)) == (1,)
 
 
 @pytest.mark.parametrize(("text", "cpus"), [("0", (0,)), ("0-2,5", (0, 1, 2, 5)),
@@ -64,7 +88,7 @@ def test_format_cpu_list_uses_ranges() -> None:
     assert format_cpu_list([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
 
 
-@pytest.mark.parametrize("text", ["", "a", "2-1", "0,", "1--2", "0.5"])
+@pytest.mark.parametrize("text", ["", "a", "2-1", "0,", "1--2", "0.5", "0\n1", "0-99999999"])
 def test_bad_cpu_lists(text: str) -> None:
     with pytest.raises(InvalidValue, match="is not a list of CPU numbers"):
         parse_cpu_list(text, "cpuset")
