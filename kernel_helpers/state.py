@@ -146,8 +146,9 @@ def leftovers() -> list[Leftover]:
 def remove(item: Leftover) -> None:
     """Kill a leftover container process (and wait for it) or delete a state dir."""
     if item.kind == "process":
-        _, pid, _, started = item.where.split()
-        if not signal_process(int(pid), started=int(started)):
+        _, pid_text, _, started = item.where.split()
+        pid = int(pid_text)
+        if not signal_process(pid, started=int(started)):
             return
         deadline = time.monotonic() + 5
         while pid_alive(pid) and time.monotonic() < deadline:

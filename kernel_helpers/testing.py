@@ -100,5 +100,7 @@ def readable_disk() -> Iterator[object]:
 
 def labkit(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run the real `labkit` CLI (as a learner would) and capture its output."""
-    return subprocess.run([sys.executable, "-m", "kernel_helpers", *args], capture_output=True,
-                          text=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+    proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "kernel_helpers", *args], capture_output=True, text=True,
+        timeout=timeout, **kwargs)
+    return proc

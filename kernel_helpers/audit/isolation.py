@@ -26,6 +26,7 @@ from kernel_helpers.errors import LabkitError
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.audit import escapes
+from kernel_helpers.audit.attempt import Context, Outcome, open_for_write, why
 from kernel_helpers.security.capabilities import DOCKER_DEFAULT, read_sets
 
 SYSLOG_ACTION_SIZE_BUFFER = 10
@@ -56,7 +57,7 @@ def _field(path: str, key: str) -> str:
 
 def _openable(path: str) -> bool:
     try:
-        escapes.open_for_write(path)
+        open_for_write(path)
     except OSError:
         return False
     return True
@@ -71,7 +72,7 @@ def _readable(path: str) -> bool:
         return False
 
 
-def probe(ctx: escapes.Context) -> dict[str, Any]:
+def probe(ctx: Context) -> dict[str, Any]:
     """Inside the container: the raw facts the audit judges (no interpretation here)."""
     try:
         label = Path("/proc/self/attr/current").read_text().strip("\0\n ")
@@ -81,7 +82,7 @@ def probe(ctx: escapes.Context) -> dict[str, Any]:
         ctx.kernel.syslog(SYSLOG_ACTION_SIZE_BUFFER)
         kernel_log = ""
     except LabkitError as err:
-        kernel_log = escapes.why(err, ctx, "syslog", "SYSLOG")
+        kernel_log = why(err, ctx, "syslog", "SYSLOG")
     knob = next((k for k in SYSFS_KNOBS if os.path.exists(k)), "")
     return {
         "memtotal": _field("/proc/meminfo", "MemTotal"),
@@ -125,7 +126,7 @@ def host_facts() -> dict[str, Any]:
             "uptime": float(Path("/proc/uptime").read_text().split()[0])}
 
 
-def _from_escape(name: str, outcome: escapes.Outcome, closed_by: str) -> AuditItem:
+def _from_escape(name: str, outcome: Outcome, closed_by: str) -> AuditItem:
     return AuditItem(name, outcome.escaped, outcome.stopped_by or outcome.detail, closed_by)
 
 

@@ -46,7 +46,8 @@ def run_inside(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, .
     `fn` must be a module-level function (it is called in a forked process)
     whose imports are already done. The container's command is never run.
     """
-    return run_in_child(_supervise, fn, spec, stages, args, timeout=timeout)
+    result: T = run_in_child(_supervise, fn, spec, stages, args, timeout=timeout)
+    return result
 
 
 def _supervise(fn: Callable[..., T], spec: ContainerSpec, stages: tuple[Stage, ...],

@@ -15,6 +15,7 @@ from typing import Any
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.runtime.run_options import spec_from_options
 from kernel_helpers.audit import escapes
+from kernel_helpers.audit.attempt import Context
 from kernel_helpers.security.capabilities import read_sets
 from kernel_helpers.audit.probe import run_inside
 
@@ -22,7 +23,7 @@ KEEP = frozenset({"CHOWN", "KILL", "NET_BIND_SERVICE", "SETPCAP", "SETUID", "SET
 """The capabilities the container asks to keep (SETPCAP so it could still drop more)."""
 
 
-def _harden_then_look(answer: object, ctx: escapes.Context) -> dict[str, Any]:
+def _harden_then_look(answer: object, ctx: Context) -> dict[str, Any]:
     """Inside the container: the learner's drop, then the facts."""
     call(answer, set(KEEP))
     sets = read_sets()

@@ -101,11 +101,13 @@ class Layout:
         return path
 
     def json(self, digest: str) -> dict[str, Any]:
-        return json.loads(self.verify(digest).read_bytes())
+        data: dict[str, Any] = json.loads(self.verify(digest).read_bytes())
+        return data
 
     def index(self) -> dict[str, Any]:
         try:
-            return json.loads((self.path / "index.json").read_text())
+            data: dict[str, Any] = json.loads((self.path / "index.json").read_text())
+            return data
         except FileNotFoundError:
             raise NotFound(f"'{self.path}'", "is not an OCI image layout (no index.json)",
                            "give a directory made by `umoci init` or `skopeo copy ... oci:DIR`") from None
@@ -189,7 +191,7 @@ def export_layout(ref: str, path: Path) -> str:
         "schemaVersion": 2, "mediaType": MANIFEST,
         "config": {"mediaType": CONFIG, **config}, "layers": descs}, indent=1).encode())
     tag = image.ref.rsplit(":", 1)[1]
-    index = json.loads((path / "index.json").read_text()) if (path / "index.json").exists() else {
+    index: dict[str, Any] = json.loads((path / "index.json").read_text()) if (path / "index.json").exists() else {
         "schemaVersion": 2, "mediaType": INDEX, "manifests": []}
     index["manifests"] = [m for m in index["manifests"]
                           if (m.get("annotations") or {}).get(REF_ANNOTATION) != tag]

@@ -17,7 +17,7 @@ import urllib.parse
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from kernel_helpers import naming, validate
 from kernel_helpers.errors import NotFound
@@ -72,10 +72,10 @@ class Image:
     @classmethod
     def from_json(cls, text: str) -> Image:
         data = json.loads(text)
-        config = data.get("config") or {}
+        fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                                  for k, v in (data.get("config") or {}).items()}
         return cls(ref=data["ref"], layers=tuple(data["layers"]),
-                   config=ImageConfig(**{k: (tuple(v) if isinstance(v, list) else v)
-                                         for k, v in config.items()}),
+                   config=ImageConfig(**fields),
                    history=tuple(HistoryEntry(**h) for h in data.get("history", ())),
                    created=data.get("created", 0.0))
 

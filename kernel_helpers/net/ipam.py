@@ -28,7 +28,7 @@ from kernel_helpers.process import same_process, start_time
 NETWORK_FILE = "network.json"
 DEFAULT_NETWORK = "default"
 """Created on first use, like Docker's docker0 bridge."""
-SUBNET_POOL = ipaddress.ip_network("10.200.0.0/16")
+SUBNET_POOL = ipaddress.IPv4Network("10.200.0.0/16")
 """Where automatic /24 subnets come from."""
 def net_root() -> Path:
     """Where network records live (follows LABKIT_STATE_ROOT)."""
@@ -144,6 +144,7 @@ def new_network(name: str, subnet: str | None = None,
                         f"use it with --network {name}, or pick another name")
     taken = [ipaddress.IPv4Network(s, strict=False) for s in avoid]
     taken += [n.net for n in all_networks()]
+    net: ipaddress.IPv4Network | None
     if subnet is not None:
         net = parse_subnet(subnet)
         clash = next((t for t in taken if net.overlaps(t)), None)

@@ -93,7 +93,7 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         for stage in stages:
             stage.attach(ctx, setup_pid)
         send(sock, "go")
-        container_pid = expect(sock, "pid")
+        container_pid = int(expect(sock, "pid"))
         ctx.state.pid = container_pid
         ctx.state.pid_start = start_time(container_pid)
         ctx.state.save()  # recorded before it runs, so `labkit cleanup` finds it after a crash

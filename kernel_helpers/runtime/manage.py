@@ -49,7 +49,7 @@ def live_status(state: ContainerState) -> str:
 
 def ps(show_all: bool = False) -> list[dict[str, object]]:
     """Rows for `labkit ps`: deterministic columns, running ones first by default."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for state in all_states():
         status = live_status(state)
         if show_all or status in ("running", "paused", "created", "creating"):
