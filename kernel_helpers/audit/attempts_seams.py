@@ -23,8 +23,9 @@ import tempfile
 import termios
 import tty
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import kernel_helpers
 from kernel_helpers import validate
@@ -192,38 +193,35 @@ def attempt_names(spec: ContainerSpec, stages: tuple[Stage, ...]) -> Outcome:
     from kernel_helpers.images.store import normalize_ref
     from kernel_helpers.net.ipam import check_name
     check = {"container": validate.container_name, "network": check_name, "image": normalize_ref}
-    accepted = []
-    for kind, name in BAD_NAMES:
-        try:
-            check[kind](name)
-            accepted.append(f"{kind} {name!r}")
-        except InvalidValue:
-            pass
-    if accepted:
-        return Outcome("names", True, "accepted " + ", ".join(accepted))
-    return Outcome("names", False, f"all {len(BAD_NAMES)} names refused",
-                   "Docker's name and reference grammar")
+    return _all_refused("names", {f"{kind} {name!r}": partial(check[kind], name)
+                                  for kind, name in BAD_NAMES}, "Docker's name and reference grammar")
 
 
-BAD_LIMITS = ({"memory": "0"}, {"memory": "1"}, {"pids_limit": "0"}, {"cpus": "4096"},
-              {"cpuset_cpus": "4095"}, {"memory": "-1"})
+BAD_LIMITS: tuple[dict[str, Any], ...] = (
+    {"memory": "0"}, {"memory": "1"}, {"pids_limit": "0"}, {"cpus": "4096"}, {"cpuset_cpus": "4095"},
+    {"memory": "-1"})
 """Limits that would not limit anything, or name CPUs that do not exist."""
 
 
 def attempt_limits(spec: ContainerSpec, stages: tuple[Stage, ...]) -> Outcome:
     """Limits that cannot hold: a zero pids limit, memory of one byte, CPUs that do not exist."""
     from kernel_helpers.cgroups.stage import limits_from_options
+    return _all_refused("limits", {str(options): partial(limits_from_options, **options)
+                                   for options in BAD_LIMITS}, "one check per option")
+
+
+def _all_refused(attempt: str, tries: dict[str, Callable[[], object]], stopped_by: str) -> Outcome:
+    """ESCAPED if any of `tries` is accepted (raises no InvalidValue): they should all be refused."""
     accepted = []
-    for options in BAD_LIMITS:
+    for label, attempt_one in tries.items():
         try:
-            limits_from_options(**options)  # type: ignore[arg-type]
-            accepted.append(str(options))
+            attempt_one()
+            accepted.append(label)
         except InvalidValue:
             pass
     if accepted:
-        return Outcome("limits", True, "accepted " + ", ".join(accepted))
-    return Outcome("limits", False, f"all {len(BAD_LIMITS)} odd limits refused",
-                   "one check per option")
+        return Outcome(attempt, True, "accepted " + ", ".join(accepted))
+    return Outcome(attempt, False, f"all {len(tries)} refused", stopped_by)
 
 
 def _as_nobody(argv: list[str]) -> tuple[int, str]:

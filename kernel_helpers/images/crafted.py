@@ -17,20 +17,25 @@ import tarfile
 from pathlib import Path
 
 
-def crafted(*members: tuple[str, str, str | bytes, int]) -> io.BytesIO:
-    """(name, kind, data, mode) with mtime 0: what an attacker wants set on a host file."""
+def crafted(*members: tuple[str, str, str | bytes] | tuple[str, str, str | bytes, int]) -> io.BytesIO:
+    """(name, kind, data[, mode]) with mtime 0: what an attacker wants set on a host file.
+
+    kind is file, dir, symlink, hardlink or chr; data is the content or the link target;
+    the mode defaults to 0755 for a directory and 0644 for the rest.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, data, mode in members:
+        for name, kind, data, *mode in members:
             info = tarfile.TarInfo(name)
-            info.mode, info.mtime = mode, 0
+            info.mode = mode[0] if mode else 0o755 if kind == "dir" else 0o644
+            info.mtime = 0
             if kind == "file":
                 content = data.encode() if isinstance(data, str) else data
                 info.size = len(content)
                 tar.addfile(info, io.BytesIO(content))
                 continue
             info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
-                         "hardlink": tarfile.LNKTYPE}[kind]
+                         "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE}[kind]
             info.linkname = str(data)
             tar.addfile(info)
     buffer.seek(0)

@@ -6,10 +6,8 @@ shown to tell the two apart (not to refuse everything).
 
 from __future__ import annotations
 
-import io
 import os
 import stat
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -25,24 +23,6 @@ from kernel_helpers.rootfs.overlay import is_opaque, is_whiteout
 pytestmark = pytest.mark.usefixtures("root")  # owners in a tar are set with chown
 
 
-def make_tar(*members: tuple[str, str, str | bytes]) -> io.BytesIO:
-    """(name, kind, data) with kind file|dir|symlink|hardlink|chr; data is content or link target."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, data in members:
-            info = tarfile.TarInfo(name)
-            info.mode = 0o755 if kind == "dir" else 0o644
-            if kind == "file":
-                content = data.encode() if isinstance(data, str) else data
-                info.size = len(content)
-                tar.addfile(info, io.BytesIO(content))
-                continue
-            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
-                         "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE}[kind]
-            info.linkname = str(data)
-            tar.addfile(info)
-    buffer.seek(0)
-    return buffer
 
 
 @pytest.fixture
@@ -61,20 +41,20 @@ def dest() -> Iterator[Path]:
 def test_path_traversal_is_refused(dest: Path, outside: Path) -> None:
     depth = "../" * 12
     with pytest.raises(UnsafeArchive, match="climbs out"):
-        extract_layer(make_tar((f"{depth}{outside}/pwned", "file", "x")), dest)
+        extract_layer(crafted((f"{depth}{outside}/pwned", "file", "x")), dest)
     assert list(outside.iterdir()) == []
-    extract_layer(make_tar(("a/b", "file", "x")), dest)  # the same shape, staying inside
+    extract_layer(crafted(("a/b", "file", "x")), dest)  # the same shape, staying inside
     assert (dest / "a" / "b").read_text() == "x"
 
 
 def test_absolute_member_names_are_refused(dest: Path, outside: Path) -> None:
     with pytest.raises(UnsafeArchive, match="absolute path"):
-        extract_layer(make_tar((f"{outside}/pwned", "file", "x")), dest)
+        extract_layer(crafted((f"{outside}/pwned", "file", "x")), dest)
     assert list(outside.iterdir()) == []
 
 
 def test_writing_through_an_absolute_symlink_is_refused(dest: Path, outside: Path) -> None:
-    tar = make_tar(("escape", "symlink", str(outside)), ("escape/pwned", "file", "x"))
+    tar = crafted(("escape", "symlink", str(outside)), ("escape/pwned", "file", "x"))
     with pytest.raises(UnsafeArchive, match="through the symlink 'escape'"):
         extract_layer(tar, dest)
     assert list(outside.iterdir()) == []
@@ -82,14 +62,14 @@ def test_writing_through_an_absolute_symlink_is_refused(dest: Path, outside: Pat
 
 def test_an_absolute_symlink_alone_is_kept_as_a_link(dest: Path) -> None:
     # Normal in images (/etc/mtab -> /proc/self/mounts): it resolves inside the container.
-    extract_layer(make_tar(("etc", "dir", ""), ("etc/mtab", "symlink", "/proc/self/mounts")), dest)
+    extract_layer(crafted(("etc", "dir", ""), ("etc/mtab", "symlink", "/proc/self/mounts")), dest)
     assert os.readlink(dest / "etc" / "mtab") == "/proc/self/mounts"
 
 
 def test_a_relative_symlink_climbing_out_is_refused(dest: Path) -> None:
     with pytest.raises(UnsafeArchive, match="pointing outside the layer"):
-        extract_layer(make_tar(("a", "dir", ""), ("a/up", "symlink", "../../etc")), dest)
-    extract_layer(make_tar(("a", "dir", ""), ("a/up", "symlink", "../etc")), dest)
+        extract_layer(crafted(("a", "dir", ""), ("a/up", "symlink", "../../etc")), dest)
+    extract_layer(crafted(("a", "dir", ""), ("a/up", "symlink", "../etc")), dest)
     assert os.readlink(dest / "a" / "up") == "../etc"
 
 
@@ -97,22 +77,22 @@ def test_hard_links_must_point_into_the_layer(dest: Path, outside: Path) -> None
     secret = outside / "secret"
     secret.write_text("host file")
     with pytest.raises(UnsafeArchive, match="climbs out|absolute"):
-        extract_layer(make_tar(("steal", "hardlink", str(secret))), dest)
+        extract_layer(crafted(("steal", "hardlink", str(secret))), dest)
     with pytest.raises(UnsafeArchive, match="not in the layer"):
-        extract_layer(make_tar(("steal", "hardlink", "missing")), dest)
+        extract_layer(crafted(("steal", "hardlink", "missing")), dest)
     assert secret.stat().st_nlink == 1
-    extract_layer(make_tar(("f", "file", "same"), ("g", "hardlink", "f")), dest)
+    extract_layer(crafted(("f", "file", "same"), ("g", "hardlink", "f")), dest)
     assert os.stat(dest / "f").st_ino == os.stat(dest / "g").st_ino
 
 
 def test_device_nodes_are_refused(dest: Path) -> None:
     with pytest.raises(UnsafeArchive, match="device node"):
-        extract_layer(make_tar(("sda", "chr", "")), dest)
+        extract_layer(crafted(("sda", "chr", "")), dest)
     assert not os.path.lexists(dest / "sda")
 
 
 def test_oci_whiteouts_become_overlay_whiteouts(dest: Path) -> None:
-    extract_layer(make_tar(("d", "dir", ""), ("d/.wh.gone", "file", ""),
+    extract_layer(crafted(("d", "dir", ""), ("d/.wh.gone", "file", ""),
                            ("d/.wh..wh..opq", "file", ""), ("keep", "file", "k")), dest)
     assert is_whiteout(os.lstat(dest / "d" / "gone"))
     assert is_opaque(dest / "d")
@@ -122,7 +102,7 @@ def test_oci_whiteouts_become_overlay_whiteouts(dest: Path) -> None:
 
 def test_a_refused_layer_leaves_nothing_in_the_store(outside: Path) -> None:
     before = set(layers.layers_root().iterdir()) if layers.layers_root().is_dir() else set()
-    tar = make_tar(("ok", "file", "fine"), ("escape", "symlink", str(outside)),
+    tar = crafted(("ok", "file", "fine"), ("escape", "symlink", str(outside)),
                    ("escape/pwned", "file", "x"))
     with pytest.raises(UnsafeArchive):
         layers.add_layer(tar)
@@ -131,7 +111,7 @@ def test_a_refused_layer_leaves_nothing_in_the_store(outside: Path) -> None:
 
 
 def test_a_layer_with_the_wrong_digest_is_refused() -> None:
-    tar = make_tar(("hello", "file", "hi"))
+    tar = crafted(("hello", "file", "hi"))
     with pytest.raises(InvalidValue, match="has digest"):
         layers.add_layer(tar, expected="sha256:" + "0" * 64)
     tar.seek(0)
@@ -146,7 +126,7 @@ def test_a_layer_with_the_wrong_digest_is_refused() -> None:
 
 def test_a_hard_link_through_a_symlink_is_refused(dest: Path, outside: Path) -> None:
     (outside / "secret").write_text("host file")
-    tar = make_tar(("out", "symlink", str(outside)), ("steal", "hardlink", "out/secret"))
+    tar = crafted(("out", "symlink", str(outside)), ("steal", "hardlink", "out/secret"))
     with pytest.raises(UnsafeArchive, match="not in the layer"):
         extract_layer(tar, dest)
     assert (outside / "secret").stat().st_nlink == 1
