@@ -73,19 +73,20 @@ def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] 
         _setup_child(ctx, stages, child_sock, kernel, console is not None)  # never returns
     child_sock.close()
     try:
-        return _supervise_start(ctx, stages, parent_sock, setup_pid, console)
+        return _supervise_start(ctx, stages, parent_sock, setup_pid, console, kernel)
     finally:
         parent_sock.close()
 
 
 def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
-                     setup_pid: int, console: Callable[[int], None] | None) -> int:
+                     setup_pid: int, console: Callable[[int], None] | None,
+                     kernel: Kernel = LINUX) -> int:
     spec = ctx.spec
     container_pid = 0
     try:
         expect(sock, "joined")
         if Namespace.USER in spec.namespaces:
-            _write_id_maps(setup_pid, spec)
+            write_id_maps(setup_pid, spec, kernel)
         for stage in stages:
             stage.join(ctx, setup_pid)
         send(sock, "go")
@@ -116,13 +117,15 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         os.waitpid(setup_pid, 0)
 
 
-def _write_id_maps(pid: int, spec: ContainerSpec) -> None:
+def write_id_maps(pid: int, spec: ContainerSpec, kernel: Kernel = LINUX) -> None:
+    """setgroups "deny" first (an unprivileged gid_map requires it), then uid_map, then gid_map.
+
+    Each map is one write(2): the kernel takes a map once, whole.
+    """
     line = spec.id_map.line()
-    with open(f"/proc/{pid}/setgroups", "w") as f:
-        f.write("deny")
+    kernel.write_knob(f"/proc/{pid}/setgroups", "deny")
     for name in ("uid_map", "gid_map"):
-        with open(f"/proc/{pid}/{name}", "w") as f:
-            f.write(line)
+        kernel.write_knob(f"/proc/{pid}/{name}", line)
 
 
 def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
@@ -144,8 +147,8 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
             kernel.prctl(PR_SET_DUMPABLE, 1)
         kernel.unshare(clone_flags(spec.namespaces - {Namespace.USER}))
         if Namespace.TIME in spec.namespaces and spec.time_offset:
-            with open("/proc/self/timens_offsets", "w") as f:
-                f.write(f"monotonic {spec.time_offset} 0\nboottime {spec.time_offset} 0\n")
+            kernel.write_knob("/proc/self/timens_offsets",  # both clocks in one write(2)
+                              f"monotonic {spec.time_offset} 0\nboottime {spec.time_offset} 0\n")
         send(sock, ("unshared", None))
         expect_go(sock)
         pid = os.fork()

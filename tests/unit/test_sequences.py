@@ -103,3 +103,14 @@ def test_ipc_objects_go_through_the_seam() -> None:
     ipc.make("msg", 42, kernel)
     ipc.remove("sem", 7, kernel)
     assert kernel.verbs() == ["msgget", "semctl"]
+
+
+def test_id_maps_are_written_setgroups_first_each_in_one_write() -> None:
+    from kernel_helpers.runtime.launch import write_id_maps
+    from kernel_helpers.spec import ContainerSpec, IdMap
+    kernel = RecordingKernel()
+    write_id_maps(4242, ContainerSpec(("true",), id_map=IdMap(0, 231072, 65536)), kernel)
+    assert [str(c) for c in kernel.calls] == [
+        "write_knob('/proc/4242/setgroups', 'deny')",
+        "write_knob('/proc/4242/uid_map', '0 231072 65536\\n')",
+        "write_knob('/proc/4242/gid_map', '0 231072 65536\\n')"]
