@@ -7,6 +7,8 @@
   fails on the learner build (the instructor's pre-release test).
 - ``labkit course grade SUBMISSION.ipynb... [--csv gradebook.csv]`` scores learners'
   notebooks with the course's own checks restored (kernel_helpers.course.grade).
+- ``labkit course release DIR`` writes the learners' tree: no solution text in it
+  (kernel_helpers.course.release).
 
 Taught in: lab 00.
 """
@@ -26,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     course = sub.add_parser("course", help="the labs: list, build, validate")
     course.add_argument("action", nargs="?", default="list",
-                        choices=("list", "build", "validate", "grade"))
+                        choices=("list", "build", "validate", "grade", "release"))
     course.add_argument("--check", action="store_true",
                         help="build: only report notebooks that differ from their source")
     course.add_argument("--csv", type=Path, help="grade: append the scores to this gradebook")
@@ -60,6 +62,8 @@ def _cmd_course(args: argparse.Namespace) -> int:
     course = load_course()
     if args.action == "grade":
         return _grade([Path(p) for p in args.labs], args.csv, args.cell_timeout)
+    if args.action == "release":
+        return _release(args.labs)
     labs = [course.lab(key) for key in args.labs] or list(course.labs)
     if args.action == "build":
         return _build(labs, args.check)
@@ -73,6 +77,21 @@ def _cmd_course(args: argparse.Namespace) -> int:
         for step in lab.steps:
             mark = "x" if state[step.id].done else " "
             print(f"   [{mark}] {step.id:<24} {step.title} ({step.points} pts)")
+    return 0
+
+
+def _release(targets: list[str]) -> int:
+    """Write the learners' tree (no solution text) to the one folder given."""
+    from kernel_helpers.course.checks import fail
+    from kernel_helpers.course.release import release
+    if len(targets) != 1:
+        raise fail("give exactly one folder to write the learners' tree to",
+                   "labkit course release ../labkit-course")
+    shipped = release(Path(targets[0]))
+    print(f"wrote {targets[0]}: {len(shipped['copied'])} kit files, "
+          f"{len(shipped['notebooks'])} learner notebooks, "
+          f"{len(shipped['bytecode'])} reference modules as bytecode; "
+          f"held back {len(shipped['held back'])} lab sources")
     return 0
 
 

@@ -31,11 +31,11 @@ def pytest_collection_modifyitems(items):
 """Tags each nbval item with its cell kind, so results are keyed on kinds, not positions."""
 
 
-def _nbval(folder: Path, variant: str) -> dict[str, list[str]]:
+def _nbval(folder: Path, variant: str, **extra_env: str) -> dict[str, list[str]]:
     """Run nbval over folder's notebooks; return {cell kind: [outcomes]}."""
     (folder / "conftest.py").write_text(CONFTEST)
     junit = folder / "junit.xml"
-    env = dict(os.environ, LABKIT_PROGRESS=str(folder / "progress.json"))
+    env = dict(os.environ, LABKIT_PROGRESS=str(folder / "progress.json"), **extra_env)
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
                            "--nbval-cell-timeout=120", f"--junitxml={junit}", "-q",
                            "--rootdir", str(folder), str(folder)],
