@@ -5,8 +5,8 @@
 - ``labkit course build [--check]`` rebuilds the learner notebooks from their sources.
 - ``labkit course validate`` proves every check passes on the solution build and
   fails on the learner build (the instructor's pre-release test).
-- ``labkit course grade SUBMISSION.ipynb... [--csv gradebook.csv]`` scores learners'
-  notebooks with the course's own checks restored (kernel_helpers.course.grade).
+- ``labkit course grade SUBMISSION... [--csv book.csv] [--report DIR]`` judges each
+  learner's notebooks in a sandbox of their own (kernel_helpers.course.grade).
 - ``labkit course release DIR`` writes the learners' tree: no solution text in it
   (kernel_helpers.course.release).
 
@@ -31,9 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         choices=("list", "build", "validate", "grade", "release"))
     course.add_argument("--check", action="store_true",
                         help="build: only report notebooks that differ from their source")
-    course.add_argument("--csv", type=Path, help="grade: append the scores to this gradebook")
-    course.add_argument("--cell-timeout", type=float, default=120.0,
-                        help="grade: seconds a cell may run before it counts as failed")
+    course.add_argument("--csv", type=Path, help="grade: add the scores to this gradebook")
+    course.add_argument("--report", type=Path,
+                        help="grade: write a report per learner (why each step failed) here")
+    course.add_argument("--step-timeout", type=float, default=30.0,
+                        help="grade: seconds a step's check may run before it counts as timed out")
     course.add_argument("labs", nargs="*",
                         help="limit to these labs (default: all); grade: the submissions")
     course.set_defaults(handler=_cmd_course)
@@ -61,7 +63,7 @@ def _cmd_course(args: argparse.Namespace) -> int:
     from kernel_helpers.course import load_course
     course = load_course()
     if args.action == "grade":
-        return _grade([Path(p) for p in args.labs], args.csv, args.cell_timeout)
+        return _grade([Path(p) for p in args.labs], args.csv, args.report, args.step_timeout)
     if args.action == "release":
         return _release(args.labs)
     labs = [course.lab(key) for key in args.labs] or list(course.labs)
@@ -129,20 +131,19 @@ def _validate(labs: list) -> int:
     return 1 if bad else 0
 
 
-def _grade(submissions: list[Path], gradebook: Path | None, cell_timeout: float) -> int:
-    """Score each submission; print one line per step and a total; append to the CSV."""
-    from kernel_helpers.course.grade import grade, write_csv
+def _grade(submissions: list[Path], gradebook: Path | None, reports: Path | None,
+           step_timeout: float) -> int:
+    """Score each learner in a sandbox; stream a line per step; write the CSV and reports."""
+    from kernel_helpers.course.grade import grade_batch
     from kernel_helpers.course.checks import fail
     if not submissions:
-        raise fail("no submission was given", "labkit course grade alice/05_cgroups.ipynb ...")
-    for path in submissions:
-        scores = grade(path, cell_timeout=cell_timeout)
-        for score in scores:
-            note = f"  ({score.detail})" if score.detail else ""
-            print(f"{path.name}  {score.step:<24} {score.status:<11} "
-                  f"{score.points}/{score.max_points}{note}")
-        print(f"{path.name}  total {sum(s.points for s in scores)}/"
-              f"{sum(s.max_points for s in scores)}")
-        if gradebook:
-            write_csv(scores, gradebook)
+        raise fail("no submission was given", "labkit course grade alice/ bob/ --csv book.csv")
+    rows = grade_batch(submissions, gradebook, reports, step_timeout)
+    learners = sorted({row.learner for row in rows})
+    for learner in learners:
+        mine = [row for row in rows if row.learner == learner]
+        print(f"{learner}  total {sum(r.points for r in mine)}/{sum(r.max_points for r in mine)}")
+    bad = [row for row in rows if row.step == "-"]
+    for row in bad:
+        print(f"not graded: {row.submission}: {row.status} ({row.reason})")
     return 0

@@ -1,194 +1,191 @@
-"""Grade learners' notebooks: `labkit course grade SUBMISSION.ipynb... [--csv gradebook.csv]`.
+"""Grade learners: `labkit course grade SUBMISSION... [--csv book.csv] [--report DIR]`.
 
-A submission is never run as it is. Its lab's notebook is rebuilt from the
-course's own source (setup, check and hidden-check cells as the instructor
-wrote them) and only the learner's exercise cells are put in, found by the
-function each one defines. So a deleted, edited or added check cell changes
-nothing. An exercise cell that redefines `verify` or reaches into the check
-machinery is marked *tampered* and scores zero.
+Each submission (a learner's notebook; a folder is one learner's notebooks) is
+read as data (`submission`): the learner's answers are their definitions, the
+checks and the lab's setup come from the course. Each learner's notebook is
+then judged in a sandbox of its own (`sandbox`, `judge`): own namespaces and
+cgroup, every step's check in a fresh process the learner's code cannot reach
+out of, everything killed at the end. A file that cannot be graded is a row
+with its reason; the batch goes on.
 
-The rebuilt notebook runs in a fresh kernel (nbclient, as root), one cell at
-a time with a timeout per cell. Demo cells are left out: they are not graded
-and can be slow. A cell that times out, or a kernel that dies, fails every
-check not yet run. A step scores its points when its check cell and the
-hidden checks after it run without an error.
+Output: one progress line per learner, lab and step as it happens (flushed, so
+it streams through a pipe); the gradebook CSV, rewritten atomically after each
+learner from the rows held here (content read before anyone ran), so nothing a
+learner's process does to the file survives; a Markdown report per learner
+saying why each step failed. The grader stops, and says why, if the kit's own
+files change while a learner is graded.
 
 Taught in: lab 00 (the instructor's side).
 """
 
 from __future__ import annotations
 
-import ast
 import csv
-import os
-import re
-import tempfile
+import hashlib
+import io
+import sys
+import time
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
+from typing import TextIO
 
-import nbformat
-
-from kernel_helpers.course.build import build
+from kernel_helpers.course import submission
 from kernel_helpers.course.catalog import Course, Lab, load_course
-from kernel_helpers.course.notebook_text import labkit_meta
-from kernel_helpers.errors import InvalidValue, NotFound
+from kernel_helpers.course.sandbox import KIT_ROOT, Sandbox
+from kernel_helpers.errors import LabkitError
+from kernel_helpers.files import write_atomic
 
-CELL_TIMEOUT = 120.0
-_VERIFY = re.compile(r"""verify\(\s*["']([^"']+)["']""")
-_GUARDED = ("kernel_helpers.course", "kernel_helpers.checks")
-"""Modules whose names an exercise cell may not import or patch."""
+STEP_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
-class Score:
-    """One step of one submission: a row of the gradebook."""
+class Row:
+    """One step of one learner's submission (or one bad file): a row of the gradebook."""
 
+    learner: str
     submission: str
     lab: str
     step: str
     status: str
-    """pass, fail, missing (no exercise cell defines the answer), tampered, timeout, dead-kernel."""
+    """pass, fail, timeout, missing, tampered, not-run; for a bad file: unreadable,
+    not-a-notebook, misnamed, wrong-lab; error if the sandbox itself failed."""
     points: int
     max_points: int
-    detail: str = ""
+    reason: str = ""
 
 
-def _defines(source: str, name: str) -> bool:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return bool(re.search(rf"^\s*def\s+{re.escape(name)}\b", source, re.M))
-    return any((isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name)
-               or (isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store))
-               for node in ast.walk(tree))
+def kit_digest(root: Path = KIT_ROOT) -> str:
+    """A hash of the kit's code and course files: must not change while learners are graded."""
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("kernel_helpers/**/*.py"), *root.glob("labs/**/*.py"),
+                        root / "labs" / "course.toml"]):
+        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
-def tampering(source: str) -> str:
-    """Why an exercise cell counts as tampering with the checks, or '' if it does not."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return ""  # it fails on its own
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
-                node.name in ("verify", "run_check", "check"):
-            return f"it redefines `{node.name}`"
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and \
-                node.id in ("verify", "run_check"):
-            return f"it assigns to `{node.id}`"
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_GUARDED):
-            return f"it imports from {node.module}"
-        if isinstance(node, ast.Import) and any(a.name.startswith(_GUARDED) for a in node.names):
-            return "it imports the check machinery"
-    return ""
+def _budget(lab: Lab, step_timeout: float) -> float:
+    return 30 + len(lab.steps) * (step_timeout + 30)
 
 
-def lab_of(nb: nbformat.NotebookNode, path: Path, course: Course) -> Lab:
-    """The lab a submission belongs to: by its recorded source, else by its file name."""
-    recorded = str(nb.metadata.get("labkit", {}).get("source", ""))
-    for lab in course.labs:
-        if recorded == lab.source.name or path.stem.startswith(lab.folder.name):
-            return lab
-    raise NotFound(f"submission '{path.name}'", "matches no lab of the course",
-                   "keep the lab's notebook name (e.g. 01_processes_and_pid.ipynb)")
+def _hidden(paths: list[Path], extra: list[Path]) -> list[str]:
+    """Folders to hide in the sandbox: the submissions' and the outputs', never the kit's own."""
+    needed = [KIT_ROOT.resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    out = set()
+    for path in [*(p.resolve().parent for p in paths), *(p.resolve() for p in extra)]:
+        if path != Path("/") and not any(path == n or path in n.parents for n in needed):
+            out.add(str(path))
+    return sorted(out)
 
 
-def grading_notebook(path: Path, course: Course) -> tuple[Lab, nbformat.NotebookNode, dict[str, str]]:
-    """The lab's own notebook with the submission's exercise cells in it; {step: why not gradable}."""
-    try:
-        submitted = nbformat.read(str(path), as_version=4)
-    except Exception as err:
-        raise InvalidValue(f"submission '{path}'", f"is not a readable notebook ({err})",
-                           "ask for the .ipynb file itself") from None
-    lab = lab_of(submitted, path, course)
-    learner = build(lab.source, "learner")
-    theirs = [c.source for c in submitted.cells if c.cell_type == "code"]
-    notes: dict[str, str] = {}
-    cells = []
-    for cell in build(lab.source, "solution").cells:
-        kind = labkit_meta(cell).get("kind")
-        if kind == "demo":
-            continue
-        if kind == "exercise":
-            step = next((s for s in lab.steps if _defines(cell.source, s.answer)), None)
-            if step is None:
-                raise InvalidValue(f"lab {lab.id}", "has an exercise cell that defines no step's answer",
-                                   "name the answer in course.toml")
-            found = [src for src in theirs if _defines(src, step.answer)]
-            stub = next(c.source for c in learner.cells if c.cell_type == "code"
-                        and labkit_meta(c).get("kind") == "exercise" and _defines(c.source, step.answer))
-            why = tampering(found[-1]) if found else ""
-            if not found:
-                notes[step.id] = "missing: no cell defines " + step.answer
-            elif why:
-                notes[step.id] = "tampered: " + why
-            cell.source = found[-1] if found and not why else stub
-        cells.append(cell)
-    nb = nbformat.v4.new_notebook(cells=cells, metadata=dict(learner.metadata))
-    return lab, nb, notes
-
-
-def _run(nb: nbformat.NotebookNode, cell_timeout: float, workdir: str) -> dict[int, str]:
-    """Execute cell by cell; return {cell index: outcome} for every code cell."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
-                            resources={"metadata": {"path": workdir}})
-    outcome: dict[int, str] = {}
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    with client.setup_kernel():
-        for position, index in enumerate(code):
-            try:
-                client.execute_cell(nb.cells[index], index)
-                outcome[index] = "pass"
-            except CellExecutionError:
-                outcome[index] = "fail"
-            except (CellTimeoutError, DeadKernelError) as err:
-                stop = "timeout" if isinstance(err, CellTimeoutError) else "dead-kernel"
-                outcome.update({i: stop for i in code[position:]})
+def grade_one(sub: submission.Submission, hide: list[str], step_timeout: float,
+              say: TextIO) -> list[Row]:
+    """Judge one readable submission in its own sandbox; one progress line per step."""
+    lab = sub.lab
+    assert lab is not None
+    rows = {s.id: Row(sub.learner, str(sub.path), lab.id, s.id, "not-run", 0, s.points,
+                      "the sandbox ended before this step") for s in lab.steps}
+    for step_id, note in sub.notes.items():
+        status, _, why = note.partition(": ")
+        rows[step_id] = Row(sub.learner, str(sub.path), lab.id, step_id, status, 0,
+                            rows[step_id].max_points, why)
+    started = time.monotonic()
+    job = {"answers": sub.answers, "setup": submission.setup_code(lab), "timeout": step_timeout,
+           "hide": hide, "keep_readonly": [str(KIT_ROOT), sys.prefix]}
+    points = {s.id: s.points for s in lab.steps}
+    with Sandbox() as box:
+        box.start(job)
+        for event in box.events(time.monotonic() + _budget(lab, step_timeout)):
+            kind, step_id = event.get("event"), str(event.get("step", ""))
+            if kind == "verdict" and step_id in sub.answers:
+                ok = event.get("status") == "pass"
+                reason = "" if ok else "; hint: ".join(
+                    t for t in (str(event.get("message", "")), str(event.get("hint", ""))) if t)
+                rows[step_id] = Row(sub.learner, str(sub.path), lab.id, step_id,
+                                    str(event.get("status")), points[step_id] if ok else 0,
+                                    points[step_id], reason)
+                _say(say, sub.learner, lab.id, step_id, rows[step_id], started)
+            elif kind in ("timeout", "error"):
+                why = ("the learner's time budget ran out" if kind == "timeout"
+                       else f"the sandbox failed: {event.get('message', '')}")
+                rows = {k: (r if r.status != "not-run" else Row(*astuple(r)[:-1], why))
+                        for k, r in rows.items()}
                 break
-    return outcome
+    for step_id in sub.notes:
+        _say(say, sub.learner, lab.id, step_id, rows[step_id], started)
+    return [rows[s.id] for s in lab.steps]
 
 
-def grade(path: Path, *, cell_timeout: float = CELL_TIMEOUT, course: Course | None = None) -> list[Score]:
-    """Score every step of one submission."""
+def _say(say: TextIO, learner: str, lab: str, step: str, row: Row, started: float) -> None:
+    reason = f"  ({row.reason})" if row.reason else ""
+    say.write(f"{learner}  {lab}  {step:<24} {row.status:<8} {row.points}/{row.max_points}  "
+              f"{time.monotonic() - started:6.1f}s{reason}\n")
+    say.flush()
+
+
+def _bad_row(sub: submission.Submission) -> Row:
+    lab = sub.lab.id if sub.lab else "-"
+    return Row(sub.learner, str(sub.path), lab, "-", sub.status, 0,
+               sub.lab.points if sub.lab else 0, f"{sub.path.name} {sub.problem}")
+
+
+def write_gradebook(path: Path, before: str, rows: list[Row]) -> None:
+    """The CSV as it was before grading plus every row so far, replaced in one rename."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if not before.strip():
+        writer.writerow([f.name for f in fields(Row)])
+    writer.writerows(astuple(row) for row in rows)
+    write_atomic(path, (before if before.endswith("\n") or not before else before + "\n")
+                 + out.getvalue())
+
+
+def write_report(folder: Path, learner: str, rows: list[Row]) -> Path:
+    """A learner's report: every step, its verdict, and why it failed."""
+    lines = [f"# {learner}", "",
+             f"Total: {sum(r.points for r in rows)}/{sum(r.max_points for r in rows)}", "",
+             "| lab | step | verdict | points | why |", "|---|---|---|---|---|"]
+    for r in rows:
+        why = r.reason.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {r.lab} | {r.step} | {r.status} | {r.points}/{r.max_points} | {why} |")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{learner}.md"
+    write_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def grade_batch(paths: list[Path], gradebook: Path | None = None, reports: Path | None = None,
+                step_timeout: float = STEP_TIMEOUT, say: TextIO = sys.stdout,
+                course: Course | None = None) -> list[Row]:
+    """Grade every submission in turn; bad files become rows; returns all rows."""
     course = course or load_course()
-    lab, nb, notes = grading_notebook(path, course)
-    with tempfile.TemporaryDirectory(prefix="labkit-grade-") as workdir:
-        saved = os.environ.get("LABKIT_PROGRESS")
-        os.environ["LABKIT_PROGRESS"] = str(Path(workdir, "progress.json"))  # not the grader's
-        try:
-            outcome = _run(nb, cell_timeout, workdir)
-        finally:
-            if saved is None:
-                os.environ.pop("LABKIT_PROGRESS", None)
-            else:
-                os.environ["LABKIT_PROGRESS"] = saved
-    status: dict[str, str] = {}
-    current = None
-    for index, cell in enumerate(nb.cells):
-        kind = labkit_meta(cell).get("kind")
-        if kind == "check" and (match := _VERIFY.search(cell.source)):
-            current = match.group(1)
-            status[current] = outcome.get(index, "fail")
-        elif kind == "hidden-check" and current and status[current] == "pass":
-            status[current] = outcome.get(index, "fail")
-    scores = []
-    for step in lab.steps:
-        result = status.get(step.id, "fail")
-        note = notes.get(step.id, "")
-        if note:
-            result = note.split(":")[0]
-        scores.append(Score(str(path), lab.id, step.id, result,
-                            step.points if result == "pass" else 0, step.points, note))
-    return scores
+    files = submission.expand(paths)
+    before = gradebook.read_text(encoding="utf-8") if gradebook and gradebook.exists() else ""
+    hide = _hidden(files, [p for p in (gradebook and gradebook.parent, reports) if p])
+    digest = kit_digest()
+    rows: list[Row] = []
+    for number, path in enumerate(files, 1):
+        sub = submission.read(path, course)
+        say.write(f"[{number}/{len(files)}] {sub.learner}  {sub.lab.id if sub.lab else '-'}  "
+                  f"{path.name}\n")
+        say.flush()
+        if sub.problem:
+            new = [_bad_row(sub)]
+            _say(say, sub.learner, new[0].lab, "-", new[0], time.monotonic())
+        else:
+            new = grade_one(sub, hide, step_timeout, say)
+        rows += new
+        if kit_digest() != digest:
+            raise LabkitError(f"the kit's files under {KIT_ROOT}",
+                              f"changed while {sub.learner}'s {path.name} was graded",
+                              "restore the kit (git checkout), grade that learner alone in a "
+                              "throwaway VM, and grade the rest again")
+        if gradebook:
+            write_gradebook(gradebook, before, rows)
+        if reports:
+            write_report(reports, sub.learner, [r for r in rows if r.learner == sub.learner])
+    return rows
 
 
-def write_csv(scores: list[Score], path: Path) -> None:
-    """Append rows to a gradebook CSV (with a header when the file is new)."""
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow([field.name for field in fields(Score)])
-        writer.writerows(astuple(score) for score in scores)
+def grade(path: Path, *, step_timeout: float = STEP_TIMEOUT) -> list[Row]:
+    """Grade one submission file, quietly (for tests and notebooks)."""
+    return grade_batch([path], step_timeout=step_timeout, say=io.StringIO())
