@@ -71,7 +71,7 @@ def _hidden(paths: list[Path], extra: list[Path]) -> list[str]:
     """Folders to hide in the sandbox: the submissions' and the outputs', never the kit's own."""
     needed = [KIT_ROOT.resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
     out = set()
-    for path in [*(p.resolve().parent for p in paths), *(p.resolve() for p in extra)]:
+    for path in [*(p.absolute().parent for p in paths), *(p.resolve() for p in extra)]:
         if path != Path("/") and not any(path == n or path in n.parents for n in needed):
             out.add(str(path))
     return sorted(out)

@@ -34,6 +34,8 @@ NAMESPACES = frozenset({Namespace.PID, Namespace.MNT, Namespace.NET, Namespace.I
                         Namespace.CGROUP})
 MEMORY = 1024 * 2**20
 PIDS = 512
+SUFFIX = "g"
+"""Sandbox groups are named ``lk<8 hex>g``: a grading sandbox is told apart from containers."""
 KIT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,7 +68,7 @@ class Sandbox:
     """One learner's sandbox; use as a context manager, then `run(job)`."""
 
     def __init__(self, memory: int = MEMORY, pids: int = PIDS) -> None:
-        self.name = naming.new_name()
+        self.name = naming.new_name() + SUFFIX
         layout = detect_layout()
         self.groups: list[Cgroup] = [create(self.name, Limits(memory=memory, pids=pids), layout)]
         if layout.mode is Mode.HYBRID:  # the v2 tree has cgroup.kill: one write kills them all

@@ -30,7 +30,7 @@ from kernel_helpers.course.notebook_text import labkit_meta
 REACHES_IN = ("globals", "locals", "vars", "__import__", "_getframe", "__globals__", "__builtins__",
               "builtins", "gc", "ctypes", "inspect", "importlib", "sys.modules", "__code__",
               "kernel_helpers.course", "kernel_helpers.checks", "kernel_helpers.process",
-              "run_in_child", "verify", "run_check", "_REGISTRY")
+              "run_in_child", "verify", "run_check", "_REGISTRY", "exec", "eval", "compile")
 """Names an answer has no reason to touch: each reaches into the checker's own process."""
 
 _KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -75,7 +75,7 @@ def reaches_in(tree: ast.AST) -> str:
         for name in names:
             for bad in REACHES_IN:
                 if name == bad or name.startswith(bad + ".") or (
-                        isinstance(node, ast.Constant) and bad in ("sys.modules", "__builtins__")
+                        isinstance(node, ast.Constant) and ("." in bad or "__" in bad)
                         and bad in name):
                     return bad
     return ""
@@ -103,7 +103,7 @@ def _defines(tree: ast.Module, name: str) -> bool:
 
 def learner_of(path: Path) -> str:
     """The learner id: the name of the folder the notebook was handed in in."""
-    return path.resolve().parent.name or "unknown"
+    return path.absolute().parent.name or "unknown"
 
 
 def _lab_by_name(path: Path, course: Course) -> Lab | None:
@@ -123,7 +123,7 @@ def read(path: Path, course: Course) -> Submission:
     try:
         raw = json.loads(path.read_bytes())
     except OSError as err:
-        return _bad(path, "unreadable", f"cannot be read ({err.strerror})", lab)
+        return _bad(path, "unreadable", f"cannot be read ({err.strerror or err})", lab)
     except ValueError:
         return _bad(path, "not-a-notebook", "is not a notebook (not JSON)", lab)
     cells = raw.get("cells") if isinstance(raw, dict) else None
@@ -171,8 +171,11 @@ def setup_code(lab: Lab) -> str:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Files stay; a folder stands for a learner and gives every notebook in it, in order."""
+    """Files stay; a folder stands for a learner and gives everything in it (bad entries too)."""
     out: list[Path] = []
     for path in paths:
-        out += sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        else:
+            out.append(path)
     return out

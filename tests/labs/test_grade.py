@@ -1,88 +1,230 @@
-"""`labkit course grade`: correct, wrong, tampered, dying and hanging submissions, graded on the real kernel."""
+"""`labkit course grade` on the real kernel: honest submissions, attacks and bad files.
+
+Every attack is a learner's notebook of lab 02 (two steps, a few seconds each).
+None may change a verdict or the gradebook, and nothing may be left on the
+machine after grading: no process, no cgroup, no kit resource.
+"""
 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 import pytest
 
+from kernel_helpers.cgroups import detect_layout
 from kernel_helpers.course import build, load_course
-from kernel_helpers.course.grade import grade
+from kernel_helpers.course.grade import Row, grade_batch
+from kernel_helpers.course.sandbox import SUFFIX
 from kernel_helpers.course.notebook_text import labkit_meta
-from kernel_helpers.testing import labkit
+from kernel_helpers.course.submission import definitions, reaches_in
 
 LAB = load_course().lab("02")
+CORRECT = {"uts.hostname": ("pass", 1), "ipc.queue": ("pass", 1)}
+STUBS = {"uts.hostname": ("fail", 0), "ipc.queue": ("fail", 0)}
 WRONG_HOSTNAME = '''def set_hostname_in_new_uts(name):
     kernel.sethostname(name)  # forgets unshare: the check's own uts namespace changes
 '''
-
-
-def _submission(tmp_path: Path, variant: str, edit=None) -> Path:  # type: ignore[no-untyped-def]
-    nb = build.build(LAB.source, variant)
-    if edit:
-        edit(nb)
-    path = tmp_path / variant / LAB.notebook.name
-    path.parent.mkdir(exist_ok=True)
-    nbformat.write(nb, str(path))
-    return path
 
 
 def _cells(nb: nbformat.NotebookNode, kind: str) -> list[nbformat.NotebookNode]:
     return [c for c in nb.cells if labkit_meta(c).get("kind") == kind]
 
 
-def _statuses(path: Path, **options: float) -> dict[str, tuple[str, int]]:
-    return {s.step: (s.status, s.points) for s in grade(path, **options)}
+def _submission(folder: Path, variant: str,
+                edit: Callable[[nbformat.NotebookNode], None] | None = None) -> Path:
+    nb = build.build(LAB.source, variant)
+    if edit:
+        edit(nb)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LAB.notebook.name
+    nbformat.write(nb, str(path))
+    return path
 
 
-@pytest.fixture(autouse=True)
-def _own_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
+def _verdicts(rows: list[Row]) -> dict[str, tuple[str, int]]:
+    return {r.step: (r.status, r.points) for r in rows}
 
 
-def test_correct_submission_scores_full_points(root: None, tmp_path: Path) -> None:
-    path = _submission(tmp_path, "solution")
-    book = tmp_path / "book.csv"
-    result = labkit("course", "grade", str(path), "--csv", str(book), "--cell-timeout", "60")
-    assert result.returncode == 0, result.stderr
-    assert f"{path.name}  total 2/2" in result.stdout
-    rows = list(csv.DictReader(book.open()))
-    assert [(r["step"], r["status"], r["points"]) for r in rows] == [
-        ("uts.hostname", "pass", "1"), ("ipc.queue", "pass", "1")]
+def _kit_cgroups() -> set[str]:
+    layout = detect_layout()
+    roots = [*layout.v1.values(), *([layout.v2_root] if layout.v2_root else [])]
+    return {os.path.join(r, "labkit", e) for r in roots if os.path.isdir(os.path.join(r, "labkit"))
+            for e in os.listdir(os.path.join(r, "labkit")) if e.startswith("lk") and e.endswith(SUFFIX)}
 
 
-def test_wrong_answer_scores_zero_for_that_step_only(root: None, tmp_path: Path) -> None:
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    return tmp_path / "book.csv"
+
+
+def _grade(paths: list[Path], book: Path, **options: float) -> list[Row]:
+    rows = grade_batch(paths, book, book.parent / "reports", say=open(os.devnull, "w"), **options)
+    assert _kit_cgroups() == set(), "the sandbox's cgroups must be gone"
+    return rows
+
+
+def test_correct_and_stub_submissions(root: None, tmp_path: Path, book: Path) -> None:
+    rows = _grade([_submission(tmp_path / "alice", "solution"),
+                   _submission(tmp_path / "bob", "learner")], book)
+    assert _verdicts([r for r in rows if r.learner == "alice"]) == CORRECT
+    assert _verdicts([r for r in rows if r.learner == "bob"]) == STUBS
+    table = list(csv.DictReader(book.open()))
+    assert [(r["learner"], r["step"], r["status"]) for r in table] == [
+        ("alice", "uts.hostname", "pass"), ("alice", "ipc.queue", "pass"),
+        ("bob", "uts.hostname", "fail"), ("bob", "ipc.queue", "fail")]
+    assert "still the stub" in table[2]["reason"] and "hint:" in table[2]["reason"]
+    report = (tmp_path / "reports" / "bob.md").read_text()
+    assert "Total: 0/2" in report and "still the stub" in report
+
+
+def test_wrong_answer_fails_that_step_only_and_says_why(root: None, tmp_path: Path,
+                                                        book: Path) -> None:
     def wrong(nb: nbformat.NotebookNode) -> None:
         _cells(nb, "exercise")[0].source = WRONG_HOSTNAME
-    assert _statuses(_submission(tmp_path, "solution", wrong)) == {
-        "uts.hostname": ("fail", 0), "ipc.queue": ("pass", 1)}
+    rows = _grade([_submission(tmp_path / "carol", "solution", wrong)], book)
+    assert _verdicts(rows) == {"uts.hostname": ("fail", 0), "ipc.queue": ("pass", 1)}
+    assert "call unshare" in rows[0].reason
 
 
-def test_tampered_submission_gets_the_checks_back(root: None, tmp_path: Path) -> None:
-    """Stub answers, check cells replaced or deleted, verify redefined: no points."""
-    def tamper(nb: nbformat.NotebookNode) -> None:
-        first, second = _cells(nb, "check")
-        first.source = 'print("PASS uts.hostname")'
-        nb.cells.remove(second)
-        _cells(nb, "exercise")[1].source = (
-            "def verify(*args, **kwargs):\n    print('PASS')\n\n"
-            "def queue_in_new_ipc(key):\n    return {key}\n")
-        nb.metadata["labkit"]["variant"] = "solution"
-    assert _statuses(_submission(tmp_path, "learner", tamper)) == {
-        "uts.hostname": ("fail", 0), "ipc.queue": ("tampered", 0)}
+ATTACKS_ON_STUBS = {
+    "verify through globals()": "globals()['verify'] = lambda *a, **k: print('PASS')\n",
+    "patched run_in_child": ("import kernel_helpers.process\n"
+                             "kernel_helpers.process.run_in_child = lambda fn, *a, **k: None\n"),
+    "check registry replaced": ("from kernel_helpers.course import checks\n"
+                                "checks._evaluate_check = lambda *a: None\n"),
+    "dying kernel": "import os\nos._exit(0)\n",
+    "hanging cell": "while True:\n    pass\n",
+    "exec'd patch": "exec('import kernel_helpers.process as p; p.run_in_child = print')\n",
+}
+"""Added to each exercise cell of the *learner* build: a stub must still score nothing."""
 
 
-def test_a_dead_kernel_fails_every_check_left(root: None, tmp_path: Path) -> None:
-    def die(nb: nbformat.NotebookNode) -> None:
-        _cells(nb, "exercise")[0].source += "\nimport os\nos._exit(1)\n"
-    assert _statuses(_submission(tmp_path, "solution", die)) == {
-        "uts.hostname": ("dead-kernel", 0), "ipc.queue": ("dead-kernel", 0)}
+@pytest.mark.parametrize("attack", sorted(ATTACKS_ON_STUBS))
+def test_kernel_side_attacks_score_nothing(root: None, tmp_path: Path, book: Path,
+                                           attack: str) -> None:
+    def add(nb: nbformat.NotebookNode) -> None:
+        for cell in _cells(nb, "exercise"):
+            cell.source = ATTACKS_ON_STUBS[attack] + cell.source
+        for cell in _cells(nb, "check"):
+            cell.source = "print('PASS uts.hostname (1 pts)')"
+    rows = _grade([_submission(tmp_path / "mallory", "learner", add)], book)
+    assert all(r.points == 0 and r.status in ("fail", "tampered") for r in rows), rows
 
 
-def test_a_cell_that_never_ends_times_out(root: None, tmp_path: Path) -> None:
+def test_a_correct_answer_with_a_dying_or_hanging_cell_still_passes(root: None, tmp_path: Path,
+                                                                    book: Path) -> None:
+    """Top-level statements of the learner's are not run by the grader: only definitions."""
+    def add(nb: nbformat.NotebookNode) -> None:
+        first, second = _cells(nb, "exercise")
+        first.source += "\nimport os\nos._exit(1)\n"
+        second.source += "\nwhile True:\n    pass\n"
+    assert _verdicts(_grade([_submission(tmp_path / "erin", "solution", add)], book)) == CORRECT
+
+
+def test_an_answer_that_hangs_times_out_and_the_next_step_runs(root: None, tmp_path: Path,
+                                                               book: Path) -> None:
     def hang(nb: nbformat.NotebookNode) -> None:
-        _cells(nb, "exercise")[1].source += "\nwhile True:\n    pass\n"
-    assert _statuses(_submission(tmp_path, "solution", hang), cell_timeout=3) == {
-        "uts.hostname": ("pass", 1), "ipc.queue": ("timeout", 0)}
+        _cells(nb, "exercise")[0].source = ("def set_hostname_in_new_uts(name):\n"
+                                            "    while True:\n        pass\n")
+    rows = _grade([_submission(tmp_path / "frank", "solution", hang)], book, step_timeout=3)
+    assert _verdicts(rows) == {"uts.hostname": ("timeout", 0), "ipc.queue": ("pass", 1)}
+
+
+def _leaving(code: str) -> Callable[[nbformat.NotebookNode], None]:
+    """A correct uts answer that also runs `code` (after its real work) when the check calls it.
+
+    The leftovers close the descriptors they inherit: one that kept the check's result pipe
+    open would only make its own step time out, which is no gain for the learner.
+    """
+    def edit(nb: nbformat.NotebookNode) -> None:
+        body = "".join(f"    {line}\n" for line in code.splitlines())
+        _cells(nb, "exercise")[0].source = (
+            "import os, subprocess\n"
+            "def set_hostname_in_new_uts(name):\n"
+            "    unshare({Namespace.UTS})\n    kernel.sethostname(name)\n" + body)
+    return edit
+
+
+def test_leftover_processes_cannot_touch_the_gradebook_and_die(root: None, tmp_path: Path,
+                                                               book: Path) -> None:
+    """A background writer, a setsid'd sleeper and a detached container: all gone after grading."""
+    target = str(book)
+    code = (f"subprocess.Popen(['sh', '-c', 'sleep 2; echo forged,row >> {target}; sleep 4711'],"
+            " start_new_session=True)\n"
+            "subprocess.Popen(['setsid', 'sleep', '4712'])\n"
+            "if os.fork() == 0:\n    os.setsid()\n    os.closerange(3, 4096)\n"
+            "    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '4713'])\n    os._exit(0)\n"
+            "if os.fork() == 0:\n    os.closerange(3, 4096)\n"
+            "    from kernel_helpers.runtime.detach import run_detached\n"
+            "    from kernel_helpers.spec import ContainerSpec\n"
+            "    run_detached(ContainerSpec(('sleep', '4714'), rootfs=str(busybox_rootfs())), ())\n"
+            "    os._exit(0)\n")
+    rows = _grade([_submission(tmp_path / "grace", "solution", _leaving(code))], book)
+    assert _verdicts(rows) == CORRECT
+    time.sleep(4)  # the writer would have written by now, had it survived
+    assert "forged" not in book.read_text()
+    assert [r["status"] for r in csv.DictReader(book.open())] == ["pass", "pass"]
+    for marker in ("4711", "4712", "4713", "4714"):
+        assert _processes_with(f"sleep\0{marker}") == [], f"sleep {marker} survived grading"
+
+
+def test_a_batch_with_bad_files_grades_everyone_else(root: None, tmp_path: Path,
+                                                     book: Path) -> None:
+    good = _submission(tmp_path / "heidi", "solution")
+    (tmp_path / "ivan").mkdir()
+    (tmp_path / "ivan" / LAB.notebook.name).symlink_to(tmp_path / "nowhere")  # unreadable
+    (tmp_path / "judy").mkdir()
+    (tmp_path / "judy" / "lab2-final.ipynb").write_text("{}")  # misnamed
+    (tmp_path / "ken").mkdir()
+    (tmp_path / "ken" / LAB.notebook.name).write_bytes(b"\x89PNG not a notebook")
+    other = build.build(load_course().lab("01").source, "solution")
+    (tmp_path / "leo").mkdir()
+    nbformat.write(other, str(tmp_path / "leo" / LAB.notebook.name))  # lab 01 under lab 02's name
+    stub = _submission(tmp_path / "mia", "learner")
+    folders = [tmp_path / n for n in ("heidi", "ivan", "judy", "ken", "leo", "mia")]
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_helpers", "course", "grade",
+                             *map(str, folders), "--csv", str(book)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert proc.poll() is None, "the first progress line must arrive while grading goes on"
+    assert first.startswith("[1/6] heidi  02-uts-ipc")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    rows = {(r["learner"], r["step"]): r for r in csv.DictReader(book.open())}
+    assert rows[("heidi", "uts.hostname")]["status"] == "pass"
+    assert rows[("mia", "ipc.queue")]["status"] == "fail"
+    assert rows[("ivan", "-")]["status"] == "unreadable"
+    assert rows[("judy", "-")]["status"] == "misnamed"
+    assert rows[("ken", "-")]["status"] == "not-a-notebook"
+    assert rows[("leo", "-")]["status"] == "wrong-lab"
+    assert f"not graded: {tmp_path / 'ivan' / LAB.notebook.name}: unreadable" in out
+    assert good.exists() and stub.exists()
+
+
+def test_the_screen_flags_reaching_into_the_checker() -> None:
+    for code in ("import sys\ndef f():\n    sys.modules['x'] = 1\n",
+                 "def f():\n    return globals()\n",
+                 "def f():\n    __import__('kernel_helpers.process')\n",
+                 "def f():\n    exec('print(1)')\n"):
+        assert reaches_in(definitions(code)), code
+    assert reaches_in(definitions("import os\ndef f(pid):\n    return os.getppid()\n")) == ""
