@@ -3,8 +3,8 @@
 - ``labkit check 01`` checks every step of lab 01 against your notebook.
 - ``labkit course`` lists the labs and steps with what is done.
 - ``labkit course build [--check]`` rebuilds the learner notebooks from their sources.
-- ``labkit course validate`` proves every check passes on the solution build and
-  fails on the learner build (the instructor's pre-release test).
+- ``labkit course validate`` proves every check: the reference passes 3 times in a
+  row, the stub fails, every known-wrong answer fails (kernel_helpers.course.validate).
 - ``labkit course grade SUBMISSION... [--csv book.csv] [--report DIR]`` judges each
   learner's notebooks in a sandbox of their own (kernel_helpers.course.grade).
 - ``labkit course release DIR`` writes the learners' tree: no solution text in it
@@ -16,7 +16,6 @@ Taught in: lab 00.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 
@@ -115,20 +114,10 @@ def _build(labs: list, check_only: bool) -> int:
 
 
 def _validate(labs: list) -> int:
-    """Every check passes on the solution build and fails on the learner build."""
-    from kernel_helpers.course import build, run_step
-    bad = 0
-    with tempfile.TemporaryDirectory(prefix="labkit-validate-") as tmp:
-        for lab in labs:
-            for variant, want in (("solution", True), ("learner", False)):
-                path = build.write(lab.source, variant, Path(tmp, variant, lab.notebook.name))
-                for step in lab.steps:
-                    result = run_step(step.id, path, record=False)
-                    ok = result.passed == want
-                    bad += not ok
-                    verdict = "ok  " if ok else "BAD "
-                    print(f"{verdict}{variant:<8} {result.line().splitlines()[0]}")
-    return 1 if bad else 0
+    """Every step: the reference passes 3 times, the stub fails, every known-wrong answer fails."""
+    import sys
+    from kernel_helpers.course.validate import validate
+    return 1 if validate(labs, sys.stdout) else 0
 
 
 def _grade(submissions: list[Path], gradebook: Path | None, reports: Path | None,

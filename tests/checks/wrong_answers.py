@@ -330,3 +330,58 @@ WRONG.update({
                       lambda page, port: _ship(page, port, serve=False),
                       lambda page, port: None],
 })
+
+
+# Third variants, so that every check has at least three known-wrong answers.
+
+def ns_of_init() -> dict[str, int]:
+    return {n: os.stat(f"/proc/1/ns/{n}").st_ino for n in os.listdir("/proc/self/ns")}
+
+
+def hostname_before_unshare(name: str) -> None:
+    kernel.sethostname(name)  # the old namespace's name changes; the new one copies it
+    unshare({Namespace.UTS})
+
+
+def queue_before_unshare(key: int) -> set[int]:
+    ipc.make("msg", key)
+    unshare({Namespace.IPC})
+    return ipc.keys("msg")
+
+
+def tmpfs_private_too_late(path: str) -> None:
+    unshare({Namespace.MNT})
+    kernel.mount("tmpfs", path, "tmpfs")  # already propagated to the shared peer
+    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def maps_without_setgroups(pid: int, outside: int, count: int) -> None:
+    for name in ("uid_map", "gid_map"):  # gid_map is refused until setgroups is "deny"
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(f"0 {outside} {count}\n")
+
+
+def cgroup_parent_paths(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return {c: line.rstrip("\n").split(":", 2)[2].rsplit("/", 1)[0] or "/"
+                for line in f for c in (line.split(":")[1].split(",") or [""])}
+
+
+def limit_after_joining_one_too_many(folder: str, pid: int, max_tasks: int) -> None:
+    with open(f"{folder}/cgroup.procs", "w") as f:
+        f.write(str(pid))
+    with open(f"{folder}/pids.max", "w") as f:
+        f.write(str(max_tasks + 1))
+
+
+for _check_id, _third in (
+        ("setup.my-namespaces", ns_of_init),
+        ("pid.nested", lambda pid: [int(x) for x in _status(pid, "NSpid")][:1]),
+        ("uts.hostname", hostname_before_unshare),
+        ("ipc.queue", queue_before_unshare),
+        ("mnt.private-tmpfs", tmpfs_private_too_late),
+        ("user.id-maps", maps_without_setgroups),
+        ("user.outside-uid", lambda uid_map, uid: uid),
+        ("cgroup.paths", cgroup_parent_paths),
+        ("cgroup.pids-limit", limit_after_joining_one_too_many)):
+    WRONG[_check_id].append(_third)

@@ -228,3 +228,43 @@ def test_the_screen_flags_reaching_into_the_checker() -> None:
                  "def f():\n    exec('print(1)')\n"):
         assert reaches_in(definitions(code)), code
     assert reaches_in(definitions("import os\ndef f(pid):\n    return os.getppid()\n")) == ""
+
+
+NBVAL_CONFTEST = """
+def pytest_collection_modifyitems(items):
+    for item in items:
+        source = getattr(item, "cell", {}).get("source", "")
+        step = source.split('verify("', 1)[1].split('"', 1)[0] if 'verify("' in source else ""
+        item.user_properties.append(("step", step))
+"""
+"""Tags each nbval item with the step its check cell verifies."""
+
+
+def _nbval_verdicts(folder: Path) -> dict[str, str]:
+    """pytest --nbval-lax over a learner's folder, as an instructor would: {step: pass|fail}."""
+    import xml.etree.ElementTree as ET
+    from kernel_helpers.course.release import KIT_ROOT
+    (folder / "conftest.py").write_text(NBVAL_CONFTEST)
+    junit = folder / "junit.xml"
+    env = dict(os.environ, PYTHONPATH=str(KIT_ROOT), LABKIT_PROGRESS=str(folder / "p.json"))
+    subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+                    f"--junitxml={junit}", "--rootdir", str(folder), str(folder / LAB.notebook.name)],
+                   capture_output=True, text=True, env=env, timeout=600)
+    verdicts = {}
+    for case in ET.parse(junit).iter("testcase"):
+        step = next((p.get("value") for p in case.iter("property") if p.get("name") == "step"), "")
+        if step:
+            failed = case.find("failure") is not None or case.find("error") is not None
+            verdicts[step] = "fail" if failed else "pass"
+    return verdicts
+
+
+def test_nbval_and_grade_agree(root: None, tmp_path: Path, book: Path) -> None:
+    """The instructor's nbval run over a learner's notebook gives grade's verdicts."""
+    def wrong(nb: nbformat.NotebookNode) -> None:
+        _cells(nb, "exercise")[0].source = WRONG_HOSTNAME
+    for learner, edit in (("olga", None), ("pete", wrong)):
+        path = _submission(tmp_path / learner, "solution", edit)
+        graded = {r.step: r.status for r in _grade([path], book)}
+        assert _nbval_verdicts(path.parent) == graded
+    assert graded == {"uts.hostname": "fail", "ipc.queue": "pass"}

@@ -1,0 +1,86 @@
+"""`labkit course validate`: prove every check, before learners meet it.
+
+For every step of the labs asked for, on the real kernel:
+
+- the reference answer (the solution build) passes ``RUNS`` times in a row, so a
+  check that is flaky on a correct answer is caught here, not in a gradebook;
+- the learner build's stub fails;
+- every known-wrong answer kept in tests/checks/wrong_answers.py fails, and
+  there are at least ``MIN_WRONG`` of them.
+
+It needs the instructor's source (the lab sources and the tests): a learner's
+release tree has neither.
+
+Taught in: lab 00 (the instructor's side).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from kernel_helpers.course.build import write
+from kernel_helpers.course.catalog import Lab, Step
+from kernel_helpers.course.checks import run_check, run_step
+from kernel_helpers.course.release import KIT_ROOT
+from kernel_helpers.errors import NotFound
+
+RUNS = 3
+MIN_WRONG = 3
+WRONG_ANSWERS = KIT_ROOT / "tests" / "checks" / "wrong_answers.py"
+
+
+def wrong_answers(path: Path = WRONG_ANSWERS) -> dict[str, list[Callable[..., Any]]]:
+    """{check id: [wrong answers]} from the tests' module, loaded by path."""
+    if not path.is_file():
+        raise NotFound(str(path), "does not exist",
+                       "run validate from the instructor's source, not a learner's release")
+    spec = importlib.util.spec_from_file_location("labkit_wrong_answers", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.WRONG)
+
+
+def validate_step(step: Step, solution: Path, learner: Path,
+                  wrong: list[Callable[..., Any]]) -> list[str]:
+    """What is wrong with one step's check ([] if nothing)."""
+    problems = []
+    for run in range(1, RUNS + 1):
+        result = run_step(step.id, solution, record=False)
+        if not result.passed:
+            problems.append(f"the reference failed on run {run} of {RUNS}: {result.message}")
+            break
+    stub = run_step(step.id, learner, record=False)
+    if stub.passed:
+        problems.append("the learner's stub passes")
+    for number, answer in enumerate(wrong, 1):
+        result = run_check(step.check, answer)
+        if result.passed:
+            problems.append(f"known-wrong answer {number} ({getattr(answer, '__name__', '?')}) passes")
+    if len(wrong) < MIN_WRONG:
+        problems.append(f"only {len(wrong)} known-wrong answers; keep at least {MIN_WRONG} in "
+                        f"{WRONG_ANSWERS.relative_to(KIT_ROOT)}")
+    return problems
+
+
+def validate(labs: list[Lab], say: TextIO) -> int:
+    """Validate every step of `labs`, one line each; returns how many steps are not proven."""
+    wrong = wrong_answers()
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="labkit-validate-") as tmp:
+        for lab in labs:
+            solution = write(lab.source, "solution", Path(tmp, "solution", lab.notebook.name))
+            learner = write(lab.source, "learner", Path(tmp, "learner", lab.notebook.name))
+            for step in lab.steps:
+                variants = wrong.get(step.check, [])
+                problems = validate_step(step, solution, learner, variants)
+                bad += bool(problems)
+                summary = (f"reference {RUNS}/{RUNS}, stub fails, "
+                           f"{len(variants)}/{len(variants)} known-wrong answers fail")
+                say.write(f"{'BAD ' if problems else 'ok  '}{step.id:<24} "
+                          f"{'; '.join(problems) if problems else summary}\n")
+                say.flush()
+    return bad
