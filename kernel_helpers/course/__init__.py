@@ -34,8 +34,10 @@ Lesson text (read from the lab notebook itself, never copied)::
 
 Grading (the instructor's side, kernel_helpers.course.grade)::
 
-    grade.grade(Path("alice/05_cgroups.ipynb"))   # [Score(step, status, points, ...)]
-    labkit course grade SUBMISSION.ipynb... --csv gradebook.csv
+    grade.grade(Path("alice/05_cgroups.ipynb"))   # [Row(learner, lab, step, status, points, reason)]
+    labkit course grade alice/ bob/ --csv gradebook.csv --report reports/   # a sandbox per learner
+    labkit course validate                 # reference 3x, stub, known-wrong answers, every step
+    labkit course release ../labkit-course # the learners' tree: no solution text
 
 Taught in: lab 00.
 """

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     chk.add_argument("--notebook", type=Path, help="check this notebook instead of the lab's")
     chk.set_defaults(handler=_cmd_check)
 
-    course = sub.add_parser("course", help="the labs: list, build, validate")
+    course = sub.add_parser("course", help="the labs: list, build, validate, grade, release")
     course.add_argument("action", nargs="?", default="list",
                         choices=("list", "build", "validate", "grade", "release"))
     course.add_argument("--check", action="store_true",
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     course.add_argument("--step-timeout", type=float, default=30.0,
                         help="grade: seconds a step's check may run before it counts as timed out")
     course.add_argument("labs", nargs="*",
-                        help="limit to these labs (default: all); grade: the submissions")
+                        help="limit to these labs (default: all); grade: the submissions "
+                             "(a folder per learner); release: the folder to write")
     course.set_defaults(handler=_cmd_course)
 
 
