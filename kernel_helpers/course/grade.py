@@ -25,7 +25,7 @@ import hashlib
 import io
 import sys
 import time
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -107,7 +107,7 @@ def grade_one(sub: submission.Submission, hide: list[str], step_timeout: float,
             elif kind in ("timeout", "error"):
                 why = ("the learner's time budget ran out" if kind == "timeout"
                        else f"the sandbox failed: {event.get('message', '')}")
-                rows = {k: (r if r.status != "not-run" else Row(*astuple(r)[:-1], why))
+                rows = {k: (r if r.status != "not-run" else replace(r, reason=why))
                         for k, r in rows.items()}
                 break
     for step_id in sub.notes:

@@ -162,7 +162,7 @@ def _launcher() -> int:
         code = 0
         try:
             _init(job)
-        except BaseException as err:  # noqa: BLE001 - PID 1 reports, never tracebacks
+        except BaseException as err:  # PID 1 reports in one line, never a traceback
             _emit({"event": "error", "message": f"{type(err).__name__}: {err}"})
             code = 1
         os._exit(code)

@@ -54,7 +54,7 @@ def _remove_tree(path: str, timeout: float = 10) -> None:
     """rmdir a cgroup folder and every group made under it, deepest first."""
     deadline = time.monotonic() + timeout
     while os.path.isdir(path):
-        for folder, subdirs, _ in os.walk(path, topdown=False):
+        for folder, _subdirs, _ in os.walk(path, topdown=False):
             try:
                 os.rmdir(folder)
             except OSError:

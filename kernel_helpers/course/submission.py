@@ -4,9 +4,10 @@ Nothing here runs a learner's code. A submission is a notebook file; a folder
 stands for one learner and holds their notebooks. The learner id is the folder's
 name (``alice/01_processes_and_pid.ipynb`` is alice's). What a learner wrote is
 taken only from their exercise cells, by the answer each defines, and only as
-definitions: top-level imports, functions, classes and constant assignments.
-Any other statement (a call, a loop, ``os._exit``; a constant may call only builtin constructors) is dropped, so nothing of
-theirs runs when the answer is loaded, only when a check calls it. The lab's
+definitions: top-level imports, functions, classes and constant assignments
+(a constant may call only builtin constructors). Any other statement (a call, a
+loop, ``os._exit``) is dropped, so nothing of theirs runs when the answer is
+loaded, only when a check calls it. The lab's
 own setup cells come from the course source, never from the submission.
 
 A file that cannot be graded (unreadable, not a notebook, misnamed, another
@@ -84,7 +85,7 @@ def reaches_in(tree: ast.AST) -> str:
 def definitions(source: str) -> ast.Module:
     """Only the definitions of a cell: imports, functions, classes, constants."""
     tree = ast.parse(source)
-    kept = []
+    kept: list[ast.stmt] = []
     for node in tree.body:
         if isinstance(node, _KEPT):
             kept.append(node)
