@@ -72,7 +72,11 @@ class Sandbox:
         layout = detect_layout()
         self.groups: list[Cgroup] = [create(self.name, Limits(memory=memory, pids=pids), layout)]
         if layout.mode is Mode.HYBRID:  # the v2 tree has cgroup.kill: one write kills them all
-            self.groups.append(create(self.name, None, layout.v2_only()))
+            try:
+                self.groups.append(create(self.name, None, layout.v2_only()))
+            except BaseException:
+                self.groups[0].delete()
+                raise
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,7 +91,7 @@ class Sandbox:
         unshare(set(NAMESPACES))
 
     def start(self, job: dict[str, Any]) -> None:
-        for path in ("/run/labkit", str(containers_fs_root())):
+        for path in (str(naming.STATE_ROOT), str(containers_fs_root())):
             os.makedirs(path, exist_ok=True)
         job = dict(job, cgroup_mounts=sorted({str(Path(p).parents[1]) for p in self.folders}))
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
