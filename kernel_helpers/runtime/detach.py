@@ -54,6 +54,10 @@ def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: Co
                        log_max_size: int | None) -> None:
     code = 1
     try:
+        # Nothing of the caller's outlives it here: a check's result pipe held open by a
+        # long-lived supervisor would keep the check waiting for EOF until the container ends.
+        os.closerange(3, report_fd)
+        os.closerange(report_fd + 1, os.sysconf("SC_OPEN_MAX"))
         os.setsid()
         if os.fork() != 0:  # double fork: the supervisor is re-parented, never a zombie
             os._exit(0)

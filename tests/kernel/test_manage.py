@@ -196,3 +196,23 @@ def test_a_paused_container_can_still_be_stopped_and_removed() -> None:
     assert labkit("rm", "-f", cid).returncode == 0
     wait_for(lambda: not Path(f"/proc/{state.pid}").exists(), 10)
     assert cleanup.leftovers() == []
+
+
+def _start_detached_and_return() -> str:
+    from kernel_helpers.cli import build_parser
+    from kernel_helpers.runtime.detach import run_detached
+    from kernel_helpers.runtime.run_options import spec_and_stages
+    args = build_parser("run").parse_args(["run", "-d", "--", "/bin/sh", "-c", "sleep 45"])
+    spec, stages = spec_and_stages(args)
+    return run_detached(spec, stages)
+
+
+def test_a_detached_container_keeps_none_of_its_callers_pipes() -> None:
+    """run_in_child reads its pipe to EOF: a supervisor that kept it open would hang a check."""
+    from kernel_helpers.process import run_in_child
+    from kernel_helpers.runtime.manage import remove
+    began = time.monotonic()
+    cid = run_in_child(_start_detached_and_return, timeout=20)
+    took = time.monotonic() - began
+    remove(cid, force=True)
+    assert took < 15, f"run_in_child waited {took:.0f} s for a pipe the container kept open"
