@@ -24,8 +24,23 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
+class Slot:
+    """A named function of the learner's runtime file (myruntime.py), added by one lab."""
+
+    name: str
+    lab_number: int
+    args: str
+    """The parameter list, e.g. "spec"."""
+    doc: str
+
+
+@dataclass(frozen=True)
 class Step:
-    """One graded step: the learner defines `answer` and check `check` judges it."""
+    """One graded step: the learner defines `answer` and check `check` judges it.
+
+    A runtime step (`slot` set) is judged instead by the harness, from the host,
+    running the learner's myruntime.py through the step's `cases`.
+    """
 
     id: str
     lab_id: str
@@ -37,6 +52,10 @@ class Step:
     points: int
     hints: tuple[str, ...]
     """Tiered: a nudge, then the syscall or file to use, then where to read more."""
+    slot: str | None = None
+    """The runtime slot this step grades (None: a notebook answer checked by `check`)."""
+    cases: tuple[str, ...] = ()
+    """The harness cases of a runtime step, in order."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,8 @@ class Lab:
     summary: str
     folder: Path
     steps: tuple[Step, ...]
+    slots: tuple[Slot, ...] = ()
+    """Functions this lab adds to the learner's runtime file."""
 
     @property
     def notebook(self) -> Path:
@@ -77,6 +98,18 @@ class Course:
     @property
     def steps(self) -> tuple[Step, ...]:
         return tuple(step for lab in self.labs for step in lab.steps)
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        """Every slot of the runtime file, in lab order (the template's order)."""
+        return tuple(slot for lab in self.labs for slot in lab.slots)
+
+    def slot(self, name: str) -> Slot:
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        raise NotFound(f"slot '{name}'", "is not in the course",
+                       f"use one of: {', '.join(s.name for s in self.slots)}")
 
     def lab(self, key: str | int) -> Lab:
         """A lab by id ("01-pid"), number (1 or "01") or folder name."""
@@ -115,8 +148,28 @@ def _step(raw: dict, lab_id: str) -> Step:
     if not isinstance(points, int) or points <= 0:
         raise InvalidValue(f"{where} points '{points}'", "is not a positive whole number",
                            "use e.g. points = 2")
+    slot = raw.get("slot")
+    cases = raw.get("cases", [])
+    if slot is not None and not (isinstance(cases, list) and cases
+                                 and all(isinstance(c, str) for c in cases)):
+        raise InvalidValue(f"{where} 'cases'", "must list the harness cases of a runtime step",
+                           'write e.g. cases = ["pid1", "pidfile"]')
+    answer = slot if slot is not None else _text(raw, "answer", where)
     return Step(step_id, lab_id, _text(raw, "title", where), raw.get("check", step_id),
-                _text(raw, "answer", where), points, tuple(hints))
+                answer, points, tuple(hints), slot, tuple(cases))
+
+
+def _slots(raw: dict, lab_id: str, number: int) -> tuple[Slot, ...]:
+    slots = []
+    for item in raw.get("slot", []):
+        name = _text(item, "name", f"a slot of lab {lab_id}")
+        if not name.isidentifier():
+            raise InvalidValue(f"slot '{name}'", "is not a Python function name",
+                               "use letters, digits and _ only, e.g. enter_rootfs")
+        args = item.get("args", "")
+        slots.append(Slot(name, number, args if isinstance(args, str) else "",
+                          _text(item, "doc", f"slot {name}")))
+    return tuple(slots)
 
 
 def parse_course(data: dict, root: Path) -> Course:
@@ -137,8 +190,18 @@ def parse_course(data: dict, root: Path) -> Course:
         if not folder.is_dir():
             raise NotFound(f"lab {lab_id} folder '{folder}'", "does not exist",
                            "create it or fix `folder` in course.toml")
+        slots = _slots(raw, lab_id, number)
+        for slot_item in slots:
+            if slot_item.name in seen:
+                raise InvalidValue(f"slot '{slot_item.name}'", "appears twice in course.toml",
+                                   "give every slot its own name")
+            seen.add(slot_item.name)
+        unknown = [s.slot for s in steps if s.slot and s.slot not in {x.name for x in slots}]
+        if unknown:
+            raise InvalidValue(f"lab {lab_id} step slot '{unknown[0]}'", "is not a slot of that lab",
+                               "add it as a [[lab.slot]] of the same lab")
         labs.append(Lab(lab_id, number, _text(raw, "title", f"lab {lab_id}"),
-                        _text(raw, "summary", f"lab {lab_id}"), folder, steps))
+                        _text(raw, "summary", f"lab {lab_id}"), folder, steps, slots))
     return Course(_text(data, "title", "course"), _text(data, "welcome", "course"),
                   _text(data, "final", "course"), tuple(labs))
 

@@ -17,6 +17,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
                              "procfs", "process", "namespaces", "cleanup", "ipc", "validate")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
+    ("the learner's syscalls and runtime contract", ("learn", "learn.*")),
     ("the stage protocol", ("stage",)),
     ("mechanisms", ("cgroups", "cgroups.*", "images", "images.*", "net", "net.*",
                     "security", "security.*")),

@@ -1,0 +1,68 @@
+"""The reference runtime: the course's own answer for every slot of myruntime.py.
+
+This file is laid out like a learner's myruntime.py (the same `# --- lab NN: name ---`
+markers) and is read as *text* by `kernel_helpers.course.standins`, never imported by
+name: the harness compiles a slot from it when an earlier slot of the learner's is
+still a stub or fails its check (a "stand-in"), and `labkit checkpoint` copies slots
+from it. A line ending in ``# lab>=NN`` belongs to the runtime only from lab NN on
+(the call lab NN asks the learner to add to their own `run`).
+
+Instructor source. A learner release must not carry this text in the clear:
+`standins.pack_reference` writes the zlib-compressed form (reference.bin) that
+`standins` reads when this file is absent. That keeps it from being opened by
+accident or by a casual look; it is not a secret from a learner who decompresses it.
+"""
+
+import os
+import stat
+import sys
+
+from kernel_helpers import learn as lk
+
+# --- lab 01: run ---
+def run(spec):
+    """Run spec.argv as PID 1 of a new pid namespace, wait for it, and return its exit status."""
+    lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
+    pid = os.fork()                      # the first one is its PID 1
+    if pid == 0:
+        try:
+            if spec.rootfs:                          # lab>=03
+                enter_rootfs(spec.rootfs)            # lab>=03
+                mount_pseudo_fs()                    # lab>=03
+            os.execvp(spec.argv[0], list(spec.argv))
+        except BaseException as err:
+            print(f"myruntime: {err}", file=sys.stderr)
+        os._exit(127)                    # only reached if something failed before exec
+    lk.write_pidfile(spec, pid)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+# --- lab 03: enter_rootfs ---
+def enter_rootfs(rootfs):
+    """Make `rootfs` the root of a new mount namespace, with no way back to the host's files."""
+    lk.unshare(lk.CLONE_NEWNS)
+    lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)   # nothing flows back to the host
+    lk.mount(rootfs, rootfs, None, lk.MS_BIND | lk.MS_REC)  # pivot_root needs a mount point
+    os.chdir(rootfs)
+    lk.pivot_root(".", ".")              # the old root is now stacked on top of the new one
+    lk.umount2(".", lk.MNT_DETACH)       # ... and detached: the host's files are gone
+    os.chdir("/")
+
+# --- lab 03: mount_pseudo_fs ---
+def mount_pseudo_fs():
+    """Inside the new root: /proc for the container's pid namespace, /sys read-only, a minimal /dev."""
+    quiet = lk.MS_NOSUID | lk.MS_NODEV | lk.MS_NOEXEC
+    lk.mount("proc", "/proc", "proc", quiet)
+    lk.mount("sysfs", "/sys", "sysfs", quiet | lk.MS_RDONLY)
+    lk.mount("tmpfs", "/dev", "tmpfs", lk.MS_NOSUID, "mode=755,size=64k")
+    devices = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
+               "urandom": (1, 9), "tty": (5, 0)}
+    for name, (major, minor) in devices.items():
+        lk.mknod(f"/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        os.chmod(f"/dev/{name}", 0o666)  # mknod's mode is cut by the umask
+
+# --- the command line ---
+if __name__ == "__main__":
+    raise SystemExit(lk.main(globals()))

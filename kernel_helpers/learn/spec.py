@@ -1,0 +1,52 @@
+"""`Spec`: what a learner's runtime is asked to run, built by the CLI or by the course's harness.
+
+Like an OCI config.json cut down to what the labs so far use. The runtime writes
+the container's host pid to `pidfile` (runc's --pid-file), which is how checks
+find the container and judge it from the host.
+
+Taught in: lab 01.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from kernel_helpers.files import write_atomic
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One container to run."""
+
+    argv: tuple[str, ...]
+    """The command and its arguments; argv[0] is looked up on PATH inside the container."""
+    rootfs: str | None = None
+    """The directory that becomes / (lab 03); None keeps the host's root."""
+    pidfile: str | None = None
+    """Where the runtime writes the container's pid as the host sees it."""
+    hostname: str | None = None
+    """The container's hostname (lab 02)."""
+    run_prefix: str = "lk"
+    """Start of every name the runtime makes on the machine (cgroups, links), so leftovers are found."""
+    cgroup_parent: str | None = None
+    """Where the runtime's cgroups go (lab 05), relative to the cgroup root."""
+
+
+def write_pidfile(spec: Spec, pid: int) -> None:
+    """Write `pid` to `spec.pidfile` (if the spec asks for one), atomically: readers never see half.
+
+    Taught in: lab 01.
+    """
+    if spec.pidfile:
+        write_atomic(spec.pidfile, f"{pid}\n")
+
+
+def exit_status(wait_status: int) -> int:
+    """The shell's convention for a wait status: the exit code, or 128 + N when killed by signal N.
+
+    The learner writes this themselves in lab 01; the kit uses it for its own reports.
+    """
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
