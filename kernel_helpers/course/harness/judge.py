@@ -1,0 +1,240 @@
+"""Run one case of a learner's runtime and record what the kernel shows, from the host.
+
+A case: a fresh cgroup and case folder; the runner (the learner's runtime) started
+in that cgroup; the probe, as the container's command, blocks on a FIFO the judge
+holds; the judge reads the container through its pid; then it releases (or kills)
+the probe, waits for the runtime, and the janitor removes whatever is left.
+
+Handshakes only: the probe tells the judge it runs by writing to a FIFO; the judge
+waits on that FIFO and on the runtime's pidfd together, with the case's deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernel_helpers._sys import LINUX
+from kernel_helpers.course.harness import observe, sandbox
+from kernel_helpers.namespaces import Namespace, namespaces_of
+from kernel_helpers.rootfs.busybox import busybox_rootfs
+
+CASE_TIMEOUT = 10.0
+"""Seconds a case may take, start to finish (the reference takes well under one)."""
+OUTPUT_CAP = 30_000
+"""Bytes of the runtime's output kept for messages (the rest is never read)."""
+KIT_ROOT = str(Path(__file__).resolve().parents[3])
+PROBE_DIR = "labkit-probe"
+
+
+def probe_argv(folder: str) -> tuple[str, ...]:
+    """The container's command: say "ready" on one FIFO, exit with the code read from the other.
+
+    A shell command, so it works on the host's root (lab 01) and in busybox (lab 03);
+    `exec 4<>` opens the hold FIFO without blocking, so the judge can write to it at once.
+    """
+    return ("/bin/sh", "-c", f"exec 4<>{folder}/hold; echo ready > {folder}/ready; "
+                             f"read code <&4; exit $code")
+
+
+@dataclass
+class Run:
+    """Everything the judge saw during one case."""
+
+    case_dir: Path
+    rootfs: str | None
+    rootfs_id: tuple[int, int] | None = None
+    rootfs_rel: str = ""
+    """The rootfs folder as a bind mount's root field shows it (relative to the scratch tmpfs)."""
+    rootfs_listing: set[str] = field(default_factory=set)
+    rootfs_after: set[str] = field(default_factory=set)
+    scratch_dev: str = ""
+    host_root: tuple[str, str] = ("", "")
+    judge_ns: dict[str, int] = field(default_factory=dict)
+    runtime_ns: dict[str, int] = field(default_factory=dict)
+    before: int = 0
+    during: int | None = None
+    after: int = 0
+    held: observe.Held | None = None
+    runtime_waiting: bool = False
+    status: int | None = None
+    pidfile: str | None = None
+    report: list[str] = field(default_factory=list)
+    output: str = ""
+    timed_out: bool = False
+    leftovers: list[str] = field(default_factory=list)
+    argv: tuple[str, ...] = ()
+
+    def called(self, name: str) -> bool:
+        return f"called {name}" in self.report
+
+    def raised(self) -> str | None:
+        return next((line[len("raised "):] for line in self.report if line.startswith("raised ")),
+                    None)
+
+
+def _prepare(run: Run, scratch: Path) -> dict:
+    """Make the case folder (and rootfs copy with the probe's FIFOs); return the spec to give."""
+    run.case_dir.mkdir()
+    table = observe.mounts(observe.read("/proc/self/mountinfo") or "")
+    root = next(m for m in reversed(table) if m.point == "/")
+    run.host_root = (root.dev, root.root)
+    run.scratch_dev = next(m.dev for m in reversed(table) if m.point == str(scratch))
+    if run.rootfs is not None:
+        shutil.copytree(busybox_rootfs(), run.rootfs, symlinks=True)
+        probe_host, probe_inside = Path(run.rootfs, PROBE_DIR), f"/{PROBE_DIR}"
+    else:
+        probe_host = probe_inside = run.case_dir / PROBE_DIR  # type: ignore[assignment]
+    probe_host.mkdir()
+    for fifo in ("ready", "hold"):
+        os.mkfifo(probe_host / fifo, 0o600)
+    if run.rootfs is not None:
+        st = os.stat(run.rootfs)
+        run.rootfs_id = (st.st_dev, st.st_ino)
+        run.rootfs_listing = set(os.listdir(run.rootfs))
+        run.rootfs_rel = "/" + os.path.relpath(run.rootfs, scratch)
+    run.argv = probe_argv(str(probe_inside))
+    return {"argv": list(run.argv), "rootfs": run.rootfs,
+            "pidfile": str(run.case_dir / "container.pid"), "run_prefix": "lkg",
+            "cgroup_parent": None}
+
+
+def run_case(path: Path, scratch: Path, name: str, release: int | None, with_rootfs: bool,
+             stand_ins: list[str], trace: list[str], timeout: float = CASE_TIMEOUT) -> Run:
+    """Run the learner's runtime on one case; the janitor has cleaned up when this returns."""
+    case_dir = scratch / name
+    run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
+    spec = _prepare(run, scratch)
+    probe = Path(run.rootfs, PROBE_DIR) if run.rootfs else case_dir / PROBE_DIR
+    baseline = {mid for mid, _ in sandbox.mount_table()}
+    run.before = len(baseline)
+    run.judge_ns = {k: v.inode for k, v in namespaces_of("self").items()}
+    group = sandbox.new_group()
+    deadline = time.monotonic() + timeout
+    ready = os.open(probe / "ready", os.O_RDONLY | os.O_NONBLOCK)
+    report_r, report_w = os.pipe()
+    os.set_blocking(report_r, False)
+    out = open(case_dir / "output", "wb")
+    runtime_done = False
+    try:
+        argv = [sys.executable, "-m", "kernel_helpers.course.harness.runner", str(path),
+                "--spec", json.dumps(spec), "--report-fd", str(report_w),
+                *[f"--stand-in={s}" for s in stand_ins], *[f"--trace={t}" for t in trace]]
+
+        def into_case() -> None:  # in the runner, before exec: its cgroup and its own mount table
+            group.add(os.getpid())
+            LINUX.unshare(Namespace.MNT.flag)
+
+        env = dict(os.environ, PYTHONPATH=KIT_ROOT, PYTHONDONTWRITEBYTECODE="1")
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
+                                pass_fds=(report_w,), preexec_fn=into_case, cwd=case_dir,
+                                env=env, start_new_session=True)
+        os.close(report_w)
+        run.runtime_ns = {k: v.inode for k, v in namespaces_of(proc.pid).items()}
+        assert proc.stdin is not None
+        proc.stdin.write(b"g")
+        proc.stdin.close()
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            started = _wait_ready(ready, pidfd, deadline)
+            if started is None:
+                run.timed_out = True
+            elif started:
+                container = _find_container(group, run.argv)
+                if container is not None:
+                    run.during = len(sandbox.mount_table())
+                    run.held = observe.hold(container, run.during)
+                    run.runtime_waiting = observe.status(proc.pid).get("State", "Z")[:1] not in ("Z", "")
+                    _release(probe, container, release)
+            if not run.timed_out:
+                run.timed_out = not _wait_exit(pidfd, deadline)
+        finally:
+            os.close(pidfd)
+        if run.timed_out:
+            group.kill()
+        code = proc.wait()
+        runtime_done = not run.timed_out
+        run.status = 128 - code if code < 0 else code
+    finally:
+        os.close(ready)
+        out.close()
+        run.after = len(sandbox.mount_table())
+        run.report = _drain(report_r)
+        run.pidfile = observe.read(spec["pidfile"])
+        if run.rootfs and os.path.isdir(run.rootfs):
+            run.rootfs_after = set(os.listdir(run.rootfs))
+        run.output = _tail(case_dir / "output")
+        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done)
+    return run
+
+
+def _wait_ready(ready: int, pidfd: int, deadline: float) -> bool | None:
+    """True once the probe says ready; False if the runtime exited first; None at the deadline."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        readable, _, _ = select.select([ready, pidfd], [], [], left)
+        if ready in readable:
+            return True
+        if pidfd in readable:
+            return False
+
+
+def _wait_exit(pidfd: int, deadline: float) -> bool:
+    left = max(0.0, deadline - time.monotonic())
+    readable, _, _ = select.select([pidfd], [], [], left)
+    return bool(readable)
+
+
+def _find_container(group: sandbox.Cgroup, argv: tuple[str, ...]) -> int | None:
+    """The process running the probe, found in the case's cgroup (never from the learner)."""
+    want = ("\0".join(argv) + "\0").encode()
+    for pid in group.pids():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == want:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def _release(probe: Path, container: int, code: int | None) -> None:
+    if code is None:
+        os.kill(container, signal.SIGKILL)
+        return
+    fd = os.open(probe / "hold", os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(fd, f"{code}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def _drain(fd: int) -> list[str]:
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace").splitlines()
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - OUTPUT_CAP))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,157 @@
+"""Where a learner's runtime is graded: the judge's mount namespace, a scratch tmpfs, one cgroup
+per case, and the janitor that removes and reports whatever the runtime left.
+
+- The judge (this process) takes its own mount namespace, a *slave* of the host's (nothing
+  flows back to the machine) and *shared* inside (a learner mount that forgets MS_PRIVATE
+  propagates into the judge's table, where it is counted, and never onto the machine).
+- Each case runs in a fresh cgroup under the kit's `labkit/` subtree with pids.max and
+  memory.max; killing it (cgroup.kill, or freeze-kill-thaw on v1) reaches every process
+  the runtime made, detached or not.
+- The janitor, after every case: kill what is left in the group and its child groups,
+  unmount what is new in the judge's table (deepest first), remove child groups and the
+  case's folder. It returns one line per thing it removed, with no pids or times.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from kernel_helpers import cgroups
+from kernel_helpers._sys import LINUX
+from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE
+from kernel_helpers.cgroups import Cgroup, Limits
+from kernel_helpers.errors import LabkitError
+from kernel_helpers.namespaces import Namespace, unshare
+
+PIDS_MAX = 64
+"""Tasks a case may have at once: a fork bomb stops here."""
+MEMORY_MAX = 256 << 20
+"""Bytes a case may use: a memory hog is OOM-killed inside its group."""
+
+
+def enter_judge_namespace() -> None:
+    """Own mount namespace: a slave of the host's, shared with the runtimes it starts."""
+    unshare({Namespace.MNT})
+    LINUX.mount(None, "/", None, MS_REC | MS_SLAVE)
+    LINUX.mount(None, "/", None, MS_REC | MS_SHARED)
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A tmpfs for the cases' folders, in the judge's namespace only (never seen on the machine)."""
+    path = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
+    os.chmod(path, 0o755)
+    try:
+        LINUX.mount("tmpfs", str(path), "tmpfs", 0, "size=128m,mode=755")
+        LINUX.mount(None, str(path), None, MS_SHARED)
+        try:
+            yield path
+        finally:
+            LINUX.umount2(str(path), MNT_DETACH)
+    finally:
+        os.rmdir(path)
+
+
+def mount_table() -> list[tuple[str, str]]:
+    """(mount id, mount point) of every mount in the judge's table: what "the host" sees."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return [(fields[0], fields[4]) for fields in (line.split() for line in f)]
+
+
+def new_group() -> Cgroup:
+    return cgroups.create(limits=Limits(pids=PIDS_MAX, memory=MEMORY_MAX))
+
+
+def _child_groups(group: Cgroup) -> list[str]:
+    """Folders the runtime made inside the case's group, deepest first."""
+    found = []
+    for path in group.paths:
+        for folder, dirs, _ in os.walk(path):
+            found += [os.path.join(folder, d) for d in dirs]
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
+
+
+def _procs(folder: str) -> list[int]:
+    try:
+        with open(os.path.join(folder, "cgroup.procs"), encoding="ascii") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def janitor(group: Cgroup, baseline: set[str], case_dir: Path, runtime_done: bool) -> list[str]:
+    """Remove everything a case left; return a sentence per kind of leftover (deterministic)."""
+    report: list[str] = []
+    children = _child_groups(group)
+    left = sorted({_comm(p) for folder in [*group.paths, *children] for p in _procs(folder)})
+    if left and runtime_done:
+        report.append(f"processes still running after your runtime returned ({', '.join(left)})")
+    if _procs_anywhere(group, children):
+        group.kill()
+        for folder in children:
+            for pid in _procs(folder):
+                _kill(pid)
+    for folder in children:
+        rel = os.path.relpath(folder, next(p for p in group.paths if folder.startswith(p)))
+        report.append(f"a cgroup it made ({rel})")
+        group_wait_empty(folder)
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+    extra = [(mid, point) for mid, point in mount_table() if mid not in baseline]
+    for _, point in sorted(extra, key=lambda item: item[1].count("/"), reverse=True):
+        shown = point.replace(str(case_dir), "<case>")
+        report.append(f"a mount at {shown} on the host")
+        try:
+            LINUX.umount2(point, MNT_DETACH)
+        except LabkitError:
+            pass
+    try:
+        group.delete()
+    except LabkitError as err:
+        report.append(f"its cgroup could not be removed ({err})")
+    shutil.rmtree(case_dir, ignore_errors=True)
+    return _dedupe(report)
+
+
+def _procs_anywhere(group: Cgroup, children: list[str]) -> bool:
+    return bool(group.pids()) or any(_procs(folder) for folder in children)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def group_wait_empty(folder: str) -> None:
+    """Wait (bounded) until the kernel has emptied a killed group's cgroup.procs."""
+    import time
+    deadline = time.monotonic() + 5
+    while _procs(folder) and time.monotonic() < deadline:
+        for pid in _procs(folder):
+            _kill(pid)
+        time.sleep(0.01)
+
+
+def _dedupe(lines: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    for line in lines:
+        seen[line] = seen.get(line, 0) + 1
+    return [line if n == 1 else f"{line} (x{n})" for line, n in seen.items()]
