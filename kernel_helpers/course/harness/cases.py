@@ -26,7 +26,7 @@ class Fail:
 
 Check = Callable[[Run], "Fail | None"]
 
-_STUB = re.compile(r"NotImplementedError: lab (\d+), step [\w.-]+: (\w+) is not written yet")
+_STUB = re.compile(r"lab (\d+), step [\w.-]+: (\w+) is not written yet")
 
 
 def started(run: Run) -> Fail | None:
@@ -34,7 +34,7 @@ def started(run: Run) -> Fail | None:
     if run.held is not None:
         return None
     raised = run.raised() or ""
-    stub = _STUB.search(raised)
+    stub = _STUB.search(raised) or _STUB.search(run.output)
     if stub:
         return Fail(f"{stub.group(2)} (lab {stub.group(1)}) is still the stub: it raises "
                     "NotImplementedError", "write it in myruntime.py: the lab's notebook cell, "
@@ -47,12 +47,14 @@ def started(run: Run) -> Fail | None:
     if raised:
         return Fail(f"your runtime raised {raised}", "the error names the call that failed "
                     "and why; fix it there")
+    said = [line.strip() for line in run.output.splitlines() if line.strip()]
+    clue = f" (its last words: {said[-1][:200]})" if said else ""
     if run.rootfs is not None:
         return Fail("the command never started inside the rootfs (it could not reach its "
-                    "files at /" + PROBE_DIR + ")",
+                    "files at /" + PROBE_DIR + ")" + clue,
                     "in run's child, call enter_rootfs(spec.rootfs) and mount_pseudo_fs() "
                     "before os.execvp")
-    return Fail("the command never started", "in the child after fork, call "
+    return Fail("the command never started" + clue, "in the child after fork, call "
                 "os.execvp(spec.argv[0], spec.argv)")
 
 
@@ -108,16 +110,24 @@ def waited(run: Run) -> Fail | None:
     return None
 
 
+def _returned(run: Run) -> str:
+    """What run returned, as the runner saw it (for the message only; the verdict is the exit)."""
+    said = next((line[len("returned "):] for line in run.report if line.startswith("returned ")),
+                None)
+    return said if said is not None else str(run.status)
+
+
 def exit_status(expected: int) -> Check:
     def check(run: Run) -> Fail | None:
         if run.status == expected:
             return None
+        returned = _returned(run)
         if expected >= 128:
             return Fail(f"the container was killed by signal {expected - 128} but run returned "
-                        f"{run.status}, not {expected}",
+                        f"{returned}, not {expected}",
                         "decode the wait status: os.WIFSIGNALED(status) -> 128 + "
                         "os.WTERMSIG(status)")
-        return Fail(f"the container exited with {expected} but run returned {run.status}",
+        return Fail(f"the container exited with {expected} but run returned {returned}",
                     "return os.WEXITSTATUS(status) from the status os.waitpid gives")
     return check
 
@@ -142,26 +152,40 @@ def own_mount_namespace(run: Run) -> Fail | None:
     return None
 
 
-def _at_root(run: Run) -> tuple[bool, bool]:
-    """(the rootfs is mounted at / of the container's namespace, the host's root is too)."""
+def _root_layout(run: Run) -> str:
+    """How the container's namespace holds its root: pivoted, stacked, chroot or missing.
+
+    Two views: the namespace's own table (from its root: setns follows to the topmost
+    mount at /) and the container's (from its root directory). After pivot_root the
+    namespace's / is the rootfs; with the old root left on top, the namespace shows only
+    the host's root and the container still sees the rootfs at its /; after chroot the
+    namespace's / is still the host's, with the rootfs (if bound) at its host path.
+    """
     held = run.held
-    assert held is not None and run.rootfs is not None
-    at_root = [m for m in held.ns_mounts if m.point == "/"]
-    rootfs = any((m.dev, m.root) == (run.scratch_dev, run.rootfs_rel) for m in at_root)
-    host = any((m.dev, m.root) == run.host_root for m in at_root)
-    return rootfs, host
+    assert held is not None
+    rootfs, host = (run.scratch_dev, run.rootfs_rel), run.host_root
+    ns_root = {(m.dev, m.root) for m in held.ns_mounts if m.point == "/"}
+    ns_all = {(m.dev, m.root) for m in held.ns_mounts}
+    mine_root = {(m.dev, m.root) for m in held.mounts if m.point == "/"}
+    if rootfs in ns_root:
+        return "pivoted"
+    if host in ns_root and rootfs not in ns_all and rootfs in mine_root:
+        return "stacked"
+    if host in ns_root:
+        return "chroot"
+    return "missing"
 
 
 def pivoted(run: Run) -> Fail | None:
     held = run.held
     assert held is not None
-    rootfs, host = _at_root(run)
-    if not rootfs and host:
+    layout = _root_layout(run)
+    if layout == "chroot":
         return Fail("the container's mount namespace still has the host's root at /: chroot "
                     "only changes where path lookups start, and root can climb back out",
                     "use pivot_root: bind-mount the rootfs onto itself, chdir into it, "
                     "lk.pivot_root('.', '.'), then detach the old root")
-    if not rootfs:
+    if layout == "missing":
         return Fail("spec.rootfs is not mounted at / of the container's namespace",
                     "bind-mount it onto itself (MS_BIND | MS_REC) and pivot_root into it")
     if held.root != run.rootfs_id:
@@ -173,12 +197,12 @@ def pivoted(run: Run) -> Fail | None:
 def no_old_root(run: Run) -> Fail | None:
     held = run.held
     assert held is not None
+    if _root_layout(run) == "stacked":
+        return Fail("the old root is still mounted, stacked on top of the new one",
+                    "right after lk.pivot_root('.', '.'), lk.umount2('.', lk.MNT_DETACH) "
+                    "takes it away")
     for mount in held.ns_mounts:
         if (mount.dev, mount.root) == run.host_root:
-            if mount.point == "/":
-                return Fail("the old root is still mounted, stacked on top of the new one",
-                            "right after lk.pivot_root('.', '.'), lk.umount2('.', "
-                            "lk.MNT_DETACH) takes it away")
             return Fail(f"the old root is still mounted at {mount.point} in the container",
                         f"lk.umount2('{mount.point}', lk.MNT_DETACH), then os.rmdir it")
     extra = sorted(run.rootfs_after - run.rootfs_listing)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel_helpers._sys import LINUX
+from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.course.harness import observe, sandbox
 from kernel_helpers.namespaces import Namespace, namespaces_of
 from kernel_helpers.rootfs.busybox import busybox_rootfs
@@ -112,12 +113,18 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     """Run the learner's runtime on one case; the janitor has cleaned up when this returns."""
     case_dir = scratch / name
     run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
-    spec = _prepare(run, scratch)
+    group = sandbox.new_group()
+    try:
+        spec = _prepare(run, scratch)
+    except BaseException:
+        group.delete()
+        shutil.rmtree(case_dir, ignore_errors=True)
+        raise
+    spec["cgroup_parent"] = f"{SUBTREE}/{group.name}"
     probe = Path(run.rootfs, PROBE_DIR) if run.rootfs else case_dir / PROBE_DIR
     baseline = {mid for mid, _ in sandbox.mount_table()}
     run.before = len(baseline)
     run.judge_ns = {k: v.inode for k, v in namespaces_of("self").items()}
-    group = sandbox.new_group()
     deadline = time.monotonic() + timeout
     ready = os.open(probe / "ready", os.O_RDONLY | os.O_NONBLOCK)
     report_r, report_w = os.pipe()
@@ -144,7 +151,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         proc.stdin.close()
         pidfd = os.pidfd_open(proc.pid)
         try:
-            started = _wait_ready(ready, pidfd, deadline)
+            started = _wait_ready(ready, pidfd, deadline, group, run.argv)
             if started is None:
                 run.timed_out = True
             elif started:
@@ -176,17 +183,22 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     return run
 
 
-def _wait_ready(ready: int, pidfd: int, deadline: float) -> bool | None:
-    """True once the probe says ready; False if the runtime exited first; None at the deadline."""
+def _wait_ready(ready: int, pidfd: int, deadline: float, group: sandbox.Cgroup,
+                argv: tuple[str, ...]) -> bool | None:
+    """True once the probe says ready; False if the runtime exited with no probe running;
+    None at the deadline. A probe whose runtime crashed after exec still gets to say ready."""
+    watch = [ready, pidfd]
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        readable, _, _ = select.select([ready, pidfd], [], [], left)
+        readable, _, _ = select.select(watch, [], [], left)
         if ready in readable:
             return True
         if pidfd in readable:
-            return False
+            if _find_container(group, argv) is None:
+                return False
+            watch = [ready]
 
 
 def _wait_exit(pidfd: int, deadline: float) -> bool:

@@ -1,0 +1,116 @@
+"""Check a learner's runtime file through the harness, always in a separate process.
+
+The notebook's check cells, `labkit check` and the TUI call `check_lab` or
+`check_step`: each starts ``python -m kernel_helpers.course.harness`` (which takes
+its own mount namespace and runs the learner's runtime under it), reads its JSON,
+and turns it into the familiar PASS/FAIL lines. Nothing of the learner's runs in
+the caller's process, so the caller's threads (ipykernel, Textual) never matter.
+
+Taught in: lab 01.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernel_helpers.course.catalog import Course, Step, load_course
+from kernel_helpers.course.workfile import default_path
+from kernel_helpers.errors import KernelError, LabkitError, NotFound
+
+KIT_ROOT = str(Path(__file__).resolve().parents[2])
+OVERALL_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    """One step of a runtime lab: passed when all its cases passed."""
+
+    step: Step
+    passed: bool
+    message: str
+    hint: str
+
+    def line(self) -> str:
+        mark = "PASS" if self.passed else "FAIL"
+        text = f"{mark} {self.step.id}: {self.message}"
+        return text if self.passed or not self.hint else f"{text}\nhint: {self.hint}"
+
+
+def judge(path: Path, lab: str, mode: str = "piece", case: str | None = None,
+          timeout: float | None = None) -> dict:
+    """Run the harness on `path` for `lab`; its JSON verdict (raises LabkitError on no verdict)."""
+    if not path.exists():
+        raise NotFound(str(path), "does not exist yet", "run `labkit init` to make your runtime file")
+    argv = [sys.executable, "-m", "kernel_helpers.course.harness", str(path), "--lab", lab,
+            "--mode", mode, *(["--case", case] if case else []),
+            *(["--timeout", str(timeout)] if timeout else [])]
+    env = dict(os.environ, PYTHONPATH=KIT_ROOT)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/",
+                          timeout=OVERALL_TIMEOUT, stdin=subprocess.DEVNULL)
+    lines = done.stdout.strip().splitlines()
+    try:
+        data = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        data = {}
+    if "error" in data:
+        raise LabkitError(*data["error"])
+    if "cases" not in data:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise KernelError("the check harness", f"stopped without a verdict ({last})",
+                          "run `labkit doctor` to see what this machine lacks")
+    return data
+
+
+def steps_of(verdict: dict, course: Course | None = None) -> list[StepVerdict]:
+    """Fold a lab verdict's cases into one verdict per step (the first failing case speaks)."""
+    course = course or load_course()
+    result = []
+    for step_id in dict.fromkeys(c["step"] for c in verdict["cases"]):
+        cases = [c for c in verdict["cases"] if c["step"] == step_id]
+        bad = next((c for c in cases if c["status"] != "pass"), None)
+        step = course.step(step_id)
+        if bad is None:
+            result.append(StepVerdict(step, True, f"{step.title}: every case passed "
+                                      f"({', '.join(c['case'] for c in cases)})", ""))
+        else:
+            result.append(StepVerdict(step, False, f"case {verdict['lab']}.{bad['case']}: "
+                                      f"{bad['message']}", bad["hint"] or step.hints[0]))
+    return result
+
+
+def check_lab(lab: str, path: Path | None = None, mode: str = "piece") -> tuple[list[StepVerdict], list[str]]:
+    """Every runtime step of `lab` and the stand-in notes."""
+    verdict = judge(path or default_path(), lab, mode)
+    return steps_of(verdict), list(verdict.get("notes", []))
+
+
+def check_step(step: Step, path: Path | None = None, mode: str = "piece") -> tuple[StepVerdict, list[str]]:
+    course = load_course()
+    lab = course.lab(step.lab_id)
+    verdicts, notes = check_lab(f"{lab.number:02d}", path, mode)
+    mine = next(v for v in verdicts if v.step.id == step.id)
+    return mine, notes
+
+
+def report(lab: str, path: Path | None = None) -> tuple[bool, str]:
+    """The text a check cell or `labkit check NN` prints: notes, one line per step, both scores."""
+    try:
+        piece, notes = check_lab(lab, path, "piece")
+    except LabkitError as err:
+        return False, f"FAIL lab {lab}: {err}"
+    lines = [f"note: {note}" for note in notes] + [v.line() for v in piece]
+    done = sum(v.step.points for v in piece if v.passed)
+    total = sum(v.step.points for v in piece)
+    lines.append(f"lab {lab} piece score: {done}/{total}")
+    if notes:
+        own, _ = check_lab(lab, path, "own")
+        own_done = sum(v.step.points for v in own if v.passed)
+        lines.append(f"lab {lab} own-runtime score (no stand-ins): {own_done}/{total}")
+    else:
+        lines.append(f"lab {lab} own-runtime score (no stand-ins): {done}/{total}")
+    return all(v.passed for v in piece), "\n".join(lines)
