@@ -17,6 +17,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "kernel_helpers.runtime.oci": ("oci",),
     "kernel_helpers.images.cli": ("image", "commit"),
     "kernel_helpers.course.cli": ("check", "course"),
+    "kernel_helpers.course.workfile_cli": ("init", "checkpoint"),
     "tui.command": ("tui",),
     "kernel_helpers.audit.cli": ("audit", "escapes", "provenance"),
     "kernel_helpers.net.cli": ("network",),

@@ -1,4 +1,7 @@
-"""Checks of lab 01: processes in /proc, and the pid namespace (nesting too).
+"""Checks of lab 01's notebook answers: processes in /proc, and nested pid namespaces.
+
+The runtime step of lab 01 (run, in myruntime.py) is judged by the harness
+(kernel_helpers.course.harness), not here.
 
 Taught in: lab 01.
 """
@@ -9,7 +12,7 @@ import os
 import subprocess
 import time
 
-from kernel_helpers.checks._probe import ns_inode, reap
+from kernel_helpers.checks._probe import reap
 from kernel_helpers.procfs import status_field
 from kernel_helpers.course.checks import call, check, fail
 from kernel_helpers.namespaces import Namespace, unshare
@@ -31,47 +34,6 @@ def parent(answer: object) -> str:
     finally:
         reap(child.pid)
     return "your reader finds a process's parent in /proc/PID/status"
-
-
-def _wait_exec(pid: int, argv: tuple[str, ...], seconds: float = 3.0) -> bool:
-    """True once `pid` runs `argv` (exec happens a moment after fork returns)."""
-    want = ("\0".join(argv) + "\0").encode()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read() == want:
-                    return True
-        except FileNotFoundError:
-            return False
-        time.sleep(0.01)
-    return False
-
-
-@check("pid.new-namespace")
-def new_namespace(answer: object) -> str:
-    """The learner's spawn runs in this (forked) check process; inspect what it made."""
-    pid = call(answer, list(SLEEP))
-    if not isinstance(pid, int) or pid <= 0:
-        raise fail("`spawn_in_new_pid_namespace` did not return the child's pid",
-                   "return what os.fork() returned in the parent")
-    try:
-        if status_field(pid, "PPid") != [str(os.getpid())]:
-            raise fail("the pid returned is not a child of the calling process",
-                       "fork once after unshare and return the child's pid")
-        if not _wait_exec(pid, SLEEP):
-            raise fail("the child did not exec the command it was given",
-                       "in the child, call os.execvp(argv[0], argv)")
-        levels = status_field(pid, "NSpid")
-        if ns_inode(pid, "pid") == ns_inode("self", "pid") or len(levels) < 2:
-            raise fail("the child is in the same pid namespace as its parent",
-                       "call unshare with the pid namespace before os.fork()")
-        if levels[-1] != "1":
-            raise fail("the child is not PID 1 of its new pid namespace",
-                       "fork exactly once after unshare: the first child becomes PID 1")
-    finally:
-        reap(pid)
-    return "the command ran as PID 1 of a new pid namespace"
 
 
 @check("pid.nested")

@@ -7,7 +7,7 @@ Catalogue (labs/course.toml, the only list of labs and steps)::
 
     course = load_course()                 # Course(title, welcome, final, labs)
     lab = course.lab("01")                 # by id "01-pid", number 1/"01" or folder name
-    step = course.step("pid.new-namespace")
+    step = course.step("pid.parent")
     step.title, step.points, step.hints    # hints: tiered, nudge -> syscall -> man page
     lab.notebook                           # labs/01_.../01_....ipynb, the learner notebook
 

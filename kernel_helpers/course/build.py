@@ -9,6 +9,11 @@ headers. Exercise cells mark the answer with ``### BEGIN SOLUTION`` and
   checks removed, no outputs. Committed next to the source, opened directly.
 - solution: markers removed, everything kept. Built on demand (tests, validate).
 
+A ``slot`` cell (``labkit={"kind": "slot", "slot": "run"}``) holds no code in the
+source: the learner build gets ``%slot run`` (load the learner's own code from
+myruntime.py), the solution build ``%%slot run`` with the reference slot as it stands
+in this lab (kernel_helpers.course.standins).
+
 Taught in: lab 00.
 """
 
@@ -20,6 +25,7 @@ from pathlib import Path
 import nbformat
 
 from kernel_helpers.course.notebook_text import CELL_KINDS, labkit_meta
+from kernel_helpers.course.standins import reference_slot
 from kernel_helpers.errors import InvalidValue
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -71,6 +77,16 @@ def _unmark(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if not _MARKER.match(line))
 
 
+def _slot_cell(name: str, source: Path, variant: str) -> str:
+    if not name:
+        raise InvalidValue(f"{source.name} slot cell", "names no slot",
+                           'write labkit={"kind": "slot", "slot": "<name>"}')
+    if variant == "learner":
+        return f"%slot {name}"
+    lab_number = int(source.name[:2]) if source.name[:2].isdigit() else 99
+    return f"%%slot {name} --force\n{reference_slot(name, lab_number).rstrip()}"
+
+
 def build(source: Path, variant: str) -> nbformat.NotebookNode:
     """The `variant` ("learner" or "solution") notebook of one lab source, without outputs."""
     if variant not in VARIANTS:
@@ -83,7 +99,10 @@ def build(source: Path, variant: str) -> nbformat.NotebookNode:
         if variant == "learner" and kind == "hidden-check":
             continue
         cell.metadata.pop("lines_to_next_cell", None)  # jupytext layout hint, not content
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and kind == "slot":
+            cell.source = _slot_cell(labkit_meta(cell).get("slot", ""), source, variant)
+            cell.outputs, cell.execution_count = [], None
+        elif cell.cell_type == "code":
             cell.source = (_stub(cell.source, f"{source.name} cell {number}")
                            if variant == "learner" else _unmark(cell.source))
             cell.outputs, cell.execution_count = [], None

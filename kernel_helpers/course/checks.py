@@ -162,6 +162,11 @@ def run_step(step_id: str, notebook: Path | None = None, *,
     from kernel_helpers.course.catalog import load_course
     course = load_course()
     step = course.step(step_id)
+    if step.slot:  # a runtime step: the harness judges myruntime.py, never the notebook
+        result = _runtime_step(step)
+        if record:
+            progress.record(step, result.passed)
+        return result
     path = notebook or course.lab_of(step).notebook
     code = notebook_text.answer_code(path)
     result = _evaluate_check(step.check, lambda: _answer_from(code, step.answer, str(path)),
@@ -169,6 +174,36 @@ def run_step(step_id: str, notebook: Path | None = None, *,
     if record:
         progress.record(step, result.passed)
     return result
+
+
+def _runtime_step(step: Any) -> CheckResult:
+    from kernel_helpers.course.runtime_check import check_step
+    try:
+        verdict, notes = check_step(step)
+    except LabkitError as err:
+        return CheckResult(step.check, False, str(err), step.hints[0])
+    message = verdict.message + "".join(f" [{note}]" for note in notes)
+    return CheckResult(step.check, verdict.passed, message, verdict.hint)
+
+
+def check_runtime(lab: str) -> None:
+    """A notebook check cell of a runtime lab: judge myruntime.py from the host, print, record.
+
+    Prints the stand-in notes, one PASS/FAIL line per step with its hint, and both scores;
+    raises (failing the cell, which is how nbval grades) unless every step passed.
+    """
+    from kernel_helpers.course import progress
+    from kernel_helpers.course.catalog import load_course
+    from kernel_helpers.course.runtime_check import report
+    passed, text = report(lab)
+    print(text)
+    course = load_course()
+    for step in course.lab(lab).steps:
+        if step.slot:
+            progress.record(step, passed or f"PASS {step.id}:" in text)
+    if not passed:
+        raise CheckFailed(f"lab {lab}", "a step of your runtime does not pass yet",
+                          "read the FAIL lines above: each names the mistake and a hint")
 
 
 def verify(step_id: str, answer: Any, *, timeout: float = DEFAULT_TIMEOUT) -> None:

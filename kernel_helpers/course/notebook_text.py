@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # nbformat takes most of a second to import: only `read` needs it
     import nbformat
 
-CELL_KINDS = ("setup", "exercise", "demo", "check", "hidden-check")
-"""setup: imports and helpers; exercise: the learner's code; demo: live demonstration
-(output never graded); check: a visible graded check; hidden-check: instructor-only."""
+CELL_KINDS = ("setup", "exercise", "slot", "demo", "check", "hidden-check")
+"""setup: imports and helpers; exercise: the learner's code; slot: a function of the
+learner's myruntime.py (``%slot``/``%%slot``, the code lives in the file, never in the
+notebook); demo: live demonstration (output never graded); check: a visible graded
+check; hidden-check: instructor-only."""
 
 ANSWER_KINDS = ("setup", "exercise")
 

@@ -114,3 +114,27 @@ def report(lab: str, path: Path | None = None) -> tuple[bool, str]:
     else:
         lines.append(f"lab {lab} own-runtime score (no stand-ins): {done}/{total}")
     return all(v.passed for v in piece), "\n".join(lines)
+
+
+def try_runtime(argv: list[str], rootfs: str | None = None, path: Path | None = None,
+                timeout: float = 30.0) -> tuple[int, str]:
+    """Run ``python myruntime.py run [--rootfs ROOTFS] -- ARGV`` as a learner would in a terminal.
+
+    For notebook demos: returns (exit status, output) and never raises for the learner's
+    bugs; a runtime that hangs is killed (its whole process group) after `timeout`.
+    """
+    import signal
+    path = path or default_path()
+    argv_full = [sys.executable, str(path), "run", *(["--rootfs", rootfs] if rootfs else []),
+                 "--", *argv]
+    env = dict(os.environ, PYTHONPATH=KIT_ROOT)
+    proc = subprocess.Popen(argv_full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True, env=env, cwd="/",
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        out += f"\n(stopped after {timeout:g} s)"
+    return proc.returncode, out

@@ -26,10 +26,13 @@
 # %% labkit={"kind": "setup"}
 import os
 from kernel_helpers.course import verify
-from kernel_helpers.namespaces import Namespace, unshare
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.rootfs import busybox_rootfs
 from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.spec import ContainerSpec
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
 # %% [markdown] labkit={"step": "pid.parent"}
 # ## Step 1: processes as the kernel shows them
@@ -63,49 +66,68 @@ def parent_of(pid):
 # %% labkit={"kind": "check"}
 verify("pid.parent", parent_of)
 
-# %% [markdown] labkit={"step": "pid.new-namespace"}
-# ## Step 2: PID 1 of a new pid namespace
+# %% [markdown] labkit={"step": "pid.run"}
+# ## Step 2: your runtime starts a command as PID 1
 #
-# A live demonstration first. `labkit run` starts `ps` in a container with its
-# own pid namespace (and a busybox root filesystem, lab 03). Inside, `ps`
-# reads `/proc` and finds exactly one process: itself, as PID 1.
+# From here on you build **your own container runtime**, one file that grows lab by
+# lab: `myruntime.py` in your work folder (`~/labkit-work`, or `$LABKIT_WORK`;
+# `labkit init` makes it). It is an ordinary Python program, and a command:
+#
+#     python3 ~/labkit-work/myruntime.py run -- /bin/sh -c 'echo I am PID $$'
+#
+# A live demonstration first: the kit's own runtime starts `ps` in a container.
+# Inside, `ps` reads `/proc` and finds exactly one process: itself, as PID 1.
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 code, output = run_captured(ContainerSpec(("ps",), rootfs=str(busybox_rootfs())))
 print(output)
 
-# %% [markdown] labkit={"step": "pid.new-namespace"}
-# **Exercise.** Write `spawn_in_new_pid_namespace(argv)`: the heart of every
-# container runtime. It must
+# %% [markdown] labkit={"step": "pid.run"}
+# **Exercise.** Write `run(spec)`, the heart of every container runtime. `spec.argv`
+# is the command. It must
 #
-# 1. ask for a new pid namespace with `unshare({Namespace.PID})`,
-# 2. `os.fork()`; the child is PID 1 of the new namespace,
-# 3. in the child, replace the process with the command: `os.execvp(argv[0], argv)`,
-# 4. in the parent, return the child's pid (as the parent sees it).
+# 1. ask for a new pid namespace: `lk.unshare(lk.CLONE_NEWPID)`. This does not move
+#    your process; it puts the children you make *afterwards* in the new namespace;
+# 2. `pid = os.fork()`: the child is PID 1 of the new namespace;
+# 3. in the child, replace the process with the command: `os.execvp(spec.argv[0], spec.argv)`;
+# 4. in the parent, write the child's pid where the spec says (`lk.write_pidfile(spec, pid)`,
+#    like runc's `--pid-file`) and wait for it (`os.waitpid(pid, 0)`).
 #
-# Do not call it directly in the notebook: after `unshare` this kernel process
-# would put all its future children in the new namespace. The check calls it in
-# a throwaway child process, then reads `/proc/PID/status` and `/proc/PID/ns/pid`.
+# `lk` is `kernel_helpers.learn`: the syscalls by their kernel names, with an error
+# that says what went wrong for *that* call (`lk.SyscallError`, an `OSError`).
+#
+# The cell below shows `run` as it is now in your file. Write your code there and run
+# the cell: it saves into `myruntime.py` (you can also edit the file in any editor, or
+# press `e` in `labkit`; it is all one file). Never call `run` here: after `unshare`
+# this notebook's own process would put its children in the new namespace. The check
+# runs your file in a separate process and judges the container it makes *from the
+# host*: `/proc/PID/status` (`NSpid:`), `/proc/PID/ns/pid`, the pidfile.
 
-# %% labkit={"kind": "exercise"}
-def spawn_in_new_pid_namespace(argv):
-    """Start argv as PID 1 of a new pid namespace; return its pid as seen by the caller."""
-    ### BEGIN SOLUTION
-    unshare({Namespace.PID})
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)  # only reached if exec failed
-    return pid
-    ### END SOLUTION
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+# Try your runtime as you would in a terminal (its output is yours to read).
+print(*try_runtime(["/bin/sh", "-c", "echo I am PID $$; exit 3"]), sep="\n")
+
+# %% [markdown] labkit={"step": "pid.exit-status"}
+# ## Step 3: the exit status, as a shell reports it
+#
+# `os.waitpid` returns a *wait status*: the exit code and how the process ended,
+# packed in one int. A shell (and `docker run`) reports the command's exit code, or
+# `128 + N` if signal `N` killed it: `137` is SIGKILL (9).
+#
+# **Exercise.** Make `run` return that number: `os.WIFSIGNALED(status)` tells whether
+# a signal ended the process, `os.WTERMSIG(status)` which one, `os.WEXITSTATUS(status)`
+# the exit code. The check makes the command exit with 7, then kills another with
+# SIGKILL, and reads your runtime's own exit status. Then run the check: it judges
+# both steps, with a sentence naming the mistake if one fails.
 
 # %% labkit={"kind": "check"}
-verify("pid.new-namespace", spawn_in_new_pid_namespace)
+check_runtime("01")
 
 # %% [markdown] labkit={"step": "pid.nested"}
-# ## Step 3: nesting
+# ## Step 4: nesting
 #
 # A container can run containers. Each new pid namespace is a child of the
 # namespace it was made in, and a process has a pid in its own namespace *and
@@ -145,6 +167,7 @@ verify("pid.nested", nspids)
 #
 # - A pid namespace renumbers processes; its first process is PID 1 and sees
 #   only its descendants.
-# - `unshare` affects the caller's *children*; you must fork after it.
+# - `unshare` affects the caller's *children*; you must fork after it. Your
+#   `myruntime.py` now does it, and reports exit codes like a shell.
 # - The host still sees every container process, with a host pid: isolation is
 #   a view, not a wall. Lab 08 comes back to what a shared kernel does *not* hide.

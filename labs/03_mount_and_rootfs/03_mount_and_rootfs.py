@@ -26,17 +26,20 @@
 import os
 import shutil
 from kernel_helpers._sys import LINUX as kernel
-from kernel_helpers._sys.linux import MNT_DETACH, MS_BIND, MS_PRIVATE, MS_REC
-from kernel_helpers.course import verify
+from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs import busybox_rootfs
 from kernel_helpers.rootfs.mounts import chroot_escape
 from kernel_helpers.runtime.foreground import run_captured
 from kernel_helpers.spec import ContainerSpec
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
-# %% [markdown] labkit={"step": "mnt.private-tmpfs"}
-# ## Step 1: private mounts
+# %% [markdown] labkit={"step": "mnt.enter-rootfs"}
+# ## Step 1: your runtime enters its own root
 #
 # A container's mount table is short: its root, `/proc`, `/sys`, a small
 # `/dev` and a few more. Compare it with the host's (`wc -l`):
@@ -49,27 +52,8 @@ with open("/proc/self/mounts") as f:
     print("the host has", len(f.readlines()), "mounts; the container has",
           len(inside.splitlines()))
 
-# %% [markdown] labkit={"step": "mnt.private-tmpfs"}
-# **Exercise.** Write `mount_private_tmpfs(path)`: enter a new mount namespace,
-# make every mount in it private (`kernel.mount(None, "/", None, MS_REC |
-# MS_PRIVATE)`), then mount a tmpfs on `path` (`kernel.mount("tmpfs", path,
-# "tmpfs")`). The check runs it in a child whose parent namespace is *shared*
-# with it, so forgetting the private step shows up as a leaked mount.
-
-# %% labkit={"kind": "exercise"}
-def mount_private_tmpfs(path):
-    """A tmpfs on `path`, visible only in the caller's new mount namespace."""
-    ### BEGIN SOLUTION
-    unshare({Namespace.MNT})
-    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    kernel.mount("tmpfs", path, "tmpfs")
-    ### END SOLUTION
-
-# %% labkit={"kind": "check"}
-verify("mnt.private-tmpfs", mount_private_tmpfs)
-
-# %% [markdown] labkit={"step": "mnt.pivot-root"}
-# ## Step 2: chroot is not a container
+# %% [markdown] labkit={"step": "mnt.enter-rootfs"}
+# ### chroot is not a container
 #
 # Watch root leave a chroot. In a throwaway child with its own mount namespace,
 # we copy the busybox root filesystem to a tmpfs, `chroot` into it, and then do
@@ -93,36 +77,69 @@ def chroot_then_escape():
 print("inside the chroot, /etc/hostname says %r; after the escape it says %r"
       % run_in_child(chroot_then_escape))
 
-# %% [markdown] labkit={"step": "mnt.pivot-root"}
-# **Exercise.** Write `enter_rootfs(rootfs)`, the sequence runc uses:
+# %% [markdown] labkit={"step": "mnt.enter-rootfs"}
+# **Exercise.** Write `enter_rootfs(rootfs)` in your runtime, the sequence runc uses:
 #
-# 1. `unshare({Namespace.MNT})`, and make `/` private and recursive;
-# 2. bind-mount `rootfs` onto itself (`MS_BIND | MS_REC`): pivot_root needs the
+# 1. `lk.unshare(lk.CLONE_NEWNS)`, then make every mount private and recursive:
+#    `lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)`, so nothing you mount
+#    propagates back to the host;
+# 2. bind-mount `rootfs` onto itself (`lk.MS_BIND | lk.MS_REC`): pivot_root needs the
 #    new root to be a mount point;
-# 3. `os.chdir(rootfs)`, then `kernel.pivot_root(".", ".")`: the new root goes on
-#    `/` and the old root is stacked on top of it, at the same place;
-# 4. `kernel.umount2(".", MNT_DETACH)` detaches that old root: the host is gone;
+# 3. `os.chdir(rootfs)`, then `lk.pivot_root(".", ".")`: the new root goes on `/` and
+#    the old root is stacked on top of it, at the same place;
+# 4. `lk.umount2(".", lk.MNT_DETACH)` detaches that old root: the host is gone
+#    (with a separate `put_old` folder instead, unmount it and `os.rmdir` it);
 # 5. `os.chdir("/")`.
-#
-# The check copies busybox to a scratch tmpfs, runs your function in a child,
-# then looks for a file left outside the new root: by its path, and with the
-# chroot escape from above.
 
-# %% labkit={"kind": "exercise"}
-def enter_rootfs(rootfs):
-    """Make `rootfs` the root of a new mount namespace, with no way back."""
-    ### BEGIN SOLUTION
-    unshare({Namespace.MNT})
-    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    kernel.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-    os.chdir(rootfs)
-    kernel.pivot_root(".", ".")
-    kernel.umount2(".", MNT_DETACH)
-    os.chdir("/")
-    ### END SOLUTION
+# %% labkit={"kind": "slot", "slot": "enter_rootfs"}
+# enter_rootfs(rootfs): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "mnt.enter-rootfs"}
+# Then call it from **your** `run`, in the child, before `execvp`, when the spec
+# asks for a root filesystem (`mount_pseudo_fs` is the next step):
+#
+#     if spec.rootfs:
+#         enter_rootfs(spec.rootfs)
+#         mount_pseudo_fs()
+#
+# If your `run` from lab 01 does not work yet, the check uses the course's `run` as
+# a stand-in and says so: your `enter_rootfs` is still judged. The check starts your
+# runtime on a copy of busybox and judges the container from the host: the host's
+# mount table before, during and after (a missing `MS_PRIVATE` shows there), the
+# container's mount namespace read from its own root (chroot and a stacked old root
+# show there), and its root directory.
+
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): add the two calls in the child, before exec.
+
+# %% [markdown] labkit={"step": "mnt.pseudo-fs"}
+# ## Step 2: /proc, /sys and /dev
+#
+# Inside its new root the container has empty `/proc`, `/sys` and `/dev` folders.
+# Tools need them: `ps` reads `/proc`, programs write to `/dev/null`.
+#
+# **Exercise.** Write `mount_pseudo_fs()`, called after `enter_rootfs`, in the new
+# root:
+#
+# - `/proc`: a new proc, `lk.mount("proc", "/proc", "proc")`. Mounted from inside the
+#   container's pid namespace, it lists only the container's processes;
+# - `/sys`: sysfs, read-only (`lk.MS_RDONLY`), so root inside cannot change the host's
+#   kernel settings;
+# - `/dev`: a small tmpfs, not the host's devices, with six nodes made by
+#   `lk.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))`: null (1,3),
+#   zero (1,5), full (1,7), random (1,8), urandom (1,9), tty (5,0).
+
+# %% labkit={"kind": "slot", "slot": "mount_pseudo_fs"}
+# mount_pseudo_fs(): the code lives in myruntime.py; this cell shows it and saves it back.
 
 # %% labkit={"kind": "check"}
-verify("mnt.pivot-root", enter_rootfs)
+check_runtime("03")
+
+# %% [markdown] labkit={"step": "mnt.pseudo-fs"}
+# Your runtime now runs a shell as PID 1 in its own root, as `labkit run` does:
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+print(*try_runtime(["/bin/sh", "-c", "echo $$; ls /; mount"], rootfs="busybox"), sep="\n")
 
 # %% [markdown]
 # ## What you saw
@@ -131,5 +148,5 @@ verify("mnt.pivot-root", enter_rootfs)
 #   flows between tables, so runtimes make `/` private first.
 # - chroot changes a lookup starting point; root can leave it.
 # - pivot_root plus detaching the old root leaves no path to the host's files.
-#   Add `/proc`, `/sys` and `/dev` and you have the container's filesystem
-#   (see `kernel_helpers/rootfs/mounts.py`, which `labkit run` uses).
+#   With `/proc`, `/sys` and `/dev`, your `myruntime.py` now gives a container its
+#   own filesystem (`kernel_helpers/rootfs/mounts.py` is how `labkit run` does it).

@@ -9,11 +9,10 @@ check's own namespaces, never the machine's.
 from __future__ import annotations
 
 import os
-import time
 
 from kernel_helpers import ipc
 from kernel_helpers._sys import LINUX as kernel
-from kernel_helpers._sys.linux import MNT_DETACH, MS_BIND, MS_PRIVATE, MS_REC
+from kernel_helpers._sys.linux import MS_BIND
 from kernel_helpers.namespaces import Namespace, unshare
 
 
@@ -22,42 +21,12 @@ def _status(pid: int, key: str) -> list[str]:
         return next(line.split()[1:] for line in f if line.startswith(key + ":"))
 
 
-def _fork_exec(argv: list[str]) -> int:
-    pid = os.fork()
-    if pid == 0:
-        os.execvp(argv[0], argv)
-    return pid
-
-
 def ns_from_dev() -> dict[str, int]:
     return {n: os.stat(f"/proc/self/ns/{n}").st_dev for n in os.listdir("/proc/self/ns")}
 
 
 def ns_missing_some() -> dict[str, int]:
     return {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("pid", "uts", "ipc")}
-
-
-def spawn_without_unshare(argv: list[str]) -> int:
-    return _fork_exec(argv)
-
-
-def spawn_without_exec(argv: list[str]) -> int:
-    unshare({Namespace.PID})
-    pid = os.fork()
-    if pid == 0:
-        time.sleep(30)
-        os._exit(0)
-    return pid
-
-
-def spawn_grandchild(argv: list[str]) -> int:
-    unshare({Namespace.PID})
-    pid = os.fork()
-    if pid == 0:
-        _fork_exec(argv)  # PID 2, and not the pid returned
-        os.wait()
-        os._exit(0)
-    return pid
 
 
 def hostname_without_unshare(name: str) -> None:
@@ -76,43 +45,6 @@ def queue_without_unshare(key: int) -> set[int]:
 def unshare_but_no_queue(key: int) -> set[int]:
     unshare({Namespace.IPC})
     return ipc.keys("msg")
-
-
-def tmpfs_without_unshare(path: str) -> None:
-    kernel.mount("tmpfs", path, "tmpfs")
-
-
-def tmpfs_without_private(path: str) -> None:
-    unshare({Namespace.MNT})
-    kernel.mount("tmpfs", path, "tmpfs")
-
-
-def _bind_and_enter(rootfs: str, private: bool = True) -> None:
-    unshare({Namespace.MNT})
-    if private:
-        kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    kernel.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-    os.chdir(rootfs)
-
-
-def chroot_only(rootfs: str) -> None:
-    _bind_and_enter(rootfs)
-    kernel.chroot(".")
-    os.chdir("/")
-
-
-def pivot_without_umount(rootfs: str) -> None:
-    _bind_and_enter(rootfs)
-    kernel.pivot_root(".", ".")
-    os.chdir("/")
-
-
-def pivot_without_unshare(rootfs: str) -> None:
-    kernel.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-    os.chdir(rootfs)
-    kernel.pivot_root(".", ".")
-    kernel.umount2(".", MNT_DETACH)
-    os.chdir("/")
 
 
 def uid_map_only(pid: int, outside: int, count: int) -> None:
@@ -148,12 +80,9 @@ WRONG = {
     "setup.my-namespaces": [ns_from_dev, ns_missing_some],
     "pid.parent": [lambda pid: os.getppid(), lambda pid: pid,
                    lambda pid: int(_status(pid, "Pid")[0])],
-    "pid.new-namespace": [spawn_without_unshare, spawn_without_exec, spawn_grandchild],
     "pid.nested": [lambda pid: [pid], lambda pid: [int(x) for x in _status(pid, "NSpid")][::-1]],
     "uts.hostname": [hostname_without_unshare, unshare_without_hostname],
     "ipc.queue": [queue_without_unshare, unshare_but_no_queue],
-    "mnt.private-tmpfs": [tmpfs_without_unshare, tmpfs_without_private],
-    "mnt.pivot-root": [chroot_only, pivot_without_umount, pivot_without_unshare],
     "user.id-maps": [uid_map_only, maps_to_host_root],
     "user.outside-uid": [first_line_only, off_by_one],
 }

@@ -282,9 +282,9 @@ def mount_pseudo_fs():
 }
 
 MISBEHAVING = {
-    "forks a process that never exits": _run("    lk.unshare(lk.CLONE_NEWPID)\n"
-                                             "    if os.fork() == 0:\n        os.setsid()\n"
-                                             "        os.execvp('sleep', ['sleep', '1000'])\n"),
+    "forks a process that never exits": _run("    if os.fork() == 0:\n        os.setsid()\n"
+                                             "        os.execvp('sleep', ['sleep', '1000'])\n"
+                                             "    lk.unshare(lk.CLONE_NEWPID)\n"),
     "loops forever": "def run(spec):\n    while True:\n        pass\n",
     "leaves a mount": _run("    lk.unshare(lk.CLONE_NEWPID)\n"
                            "    os.makedirs(spec.pidfile + '.d', exist_ok=True)\n"

@@ -22,6 +22,9 @@ from kernel_helpers.course import build, load_course
 from kernel_helpers.course.notebook_text import labkit_meta, read
 
 COURSE = load_course()
+CHECK_CELLS = (sum(1 for step in COURSE.steps if not step.slot)
+               + sum(1 for lab in COURSE.labs if any(step.slot for step in lab.steps)))
+"""One check cell per notebook-answer step, and one per runtime lab (the harness judges all its steps)."""
 CONFTEST = '''
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -35,7 +38,8 @@ def _nbval(folder: Path, variant: str, **extra_env: str) -> dict[str, list[str]]
     """Run nbval over folder's notebooks; return {cell kind: [outcomes]}."""
     (folder / "conftest.py").write_text(CONFTEST)
     junit = folder / "junit.xml"
-    env = dict(os.environ, LABKIT_PROGRESS=str(folder / "progress.json"), **extra_env)
+    env = dict(os.environ, LABKIT_PROGRESS=str(folder / "progress.json"),
+               LABKIT_WORK=str(folder / "work"), **extra_env)  # work: the runtime labs' myruntime.py
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
                            "--nbval-cell-timeout=120", f"--junitxml={junit}", "-q",
                            "--rootdir", str(folder), str(folder)],
@@ -64,16 +68,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_solution_build_passes_under_nbval(root: None, built: dict[str, Path]) -> None:
     outcomes = _nbval(built["solution"], "solution")
-    assert set(outcomes) <= {"setup", "demo", "exercise", "check", "hidden-check"}
+    assert set(outcomes) <= {"setup", "demo", "exercise", "slot", "check", "hidden-check"}
     bad = {kind: results for kind, results in outcomes.items() if set(results) != {"passed"}}
     assert bad == {}
-    assert len(outcomes["check"]) == len(COURSE.steps)
+    assert len(outcomes["check"]) == CHECK_CELLS
 
 
 def test_every_check_cell_fails_on_the_learner_build(root: None, built: dict[str, Path]) -> None:
     outcomes = _nbval(built["learner"], "learner")
-    assert outcomes["check"] == ["failed"] * len(COURSE.steps)
-    for kind in ("setup", "demo", "exercise"):
+    assert outcomes["check"] == ["failed"] * CHECK_CELLS
+    for kind in ("setup", "demo", "exercise", "slot"):
         assert set(outcomes[kind]) == {"passed"}, f"{kind} cells must run on the learner build"
 
 
@@ -91,8 +95,12 @@ def test_committed_notebook_is_the_learner_build(lab_id: str) -> None:
     kinds = [labkit_meta(c).get("kind") for c in nb.cells if c.cell_type == "code"]
     assert "hidden-check" not in kinds
     exercises = [c for c in nb.cells if labkit_meta(c).get("kind") == "exercise"]
-    assert len(exercises) == len(lab.steps)
+    assert len(exercises) == len([step for step in lab.steps if not step.slot])
     assert all("raise NotImplementedError()" in c.source for c in exercises)
+    slots = [c.source for c in nb.cells if labkit_meta(c).get("kind") == "slot"]
+    assert all(source in {f"%slot {s.name}" for s in COURSE.slots} for source in slots), \
+        "a slot cell holds no code: the learner's code lives in myruntime.py"
+    assert {source.split()[1] for source in slots} >= {s.slot for s in lab.steps if s.slot}
 
 
 PROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output", "system", "popen"}
