@@ -38,3 +38,13 @@ def edit_in_editor(app: App[object], text: str, filename: str) -> str:
         with app.suspend():
             subprocess.run([*argv, str(path)], check=False)
         return path.read_text(encoding="utf-8")
+
+
+def edit_file_at(app: App[object], path: Path, line: int) -> None:
+    """Open `path` itself in the editor at `line` (``+LINE``: vi, vim, nano, emacs, micro)."""
+    argv = editor_argv()
+    if not shutil.which(argv[0]):
+        raise NotFound(f"editor '{argv[0]}'", "is not installed",
+                       "set $EDITOR to an editor you have, e.g. `export EDITOR=nano`")
+    with app.suspend():
+        subprocess.run([*argv, f"+{line}", str(path)], check=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from kernel_helpers.course import Lab, Step, notebook_text, progress
+from kernel_helpers.course import Lab, Step, load_course, notebook_text, progress, workfile
 from kernel_helpers.course.build import build, render
 from kernel_helpers.errors import NotFound
 from kernel_helpers.files import write_atomic
@@ -66,7 +66,7 @@ def solution_code(lab: Lab, step: Step) -> str:
         raise NotFound(f"lab {lab.id} source '{lab.source}'", "does not exist",
                        "reinstall the labs, or pull the repository again")
     cells = [c.source for c in section(build(lab.source, "solution"), step.id)
-             if _kind(c) == "exercise"]
+             if _kind(c) in ("exercise", "slot")]
     return "\n\n".join(cells) or "# This step has no exercise cell: its demo is the lesson."
 
 
@@ -95,6 +95,13 @@ def reset(lab: Lab, step: Step) -> int:
     other steps are left as they are. Returns how many cells were restored.
     """
     progress.reset(step)
+    if step.slot:  # the code is in myruntime.py: back it up, then put the slot's stub back
+        path = workfile.default_path()
+        if path.exists():
+            workfile.backup(path)
+            workfile.write_slot(step.slot, workfile.stub(load_course().slot(step.slot),
+                                                         load_course()), path)
+        return 1
     if not lab.source.exists():
         return 0
     return _write_exercises(lab, {c.id: c.source for c in section(build(lab.source, "learner"),

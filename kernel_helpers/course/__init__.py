@@ -32,6 +32,13 @@ Lesson text (read from the lab notebook itself, never copied)::
     notebook_text.intro_markdown(lab.notebook)
     notebook_text.step_markdown(lab.notebook, step.id)
 
+The learner's runtime (labs with slots: 01, 03; kernel_helpers.course.workfile)::
+
+    workfile.init()                        # ~/labkit-work/myruntime.py ($LABKIT_WORK), one stub per slot
+    workfile.read_slot("run"); workfile.write_slot("run", code)
+    run_step("pid.run")                    # the harness judges the file from the host
+    python -m kernel_helpers.course.harness FILE --lab 03 [--case pivot] [--mode own]
+
 Grading (the instructor's side, kernel_helpers.course.grade)::
 
     grade.grade(Path("alice/05_cgroups.ipynb"))   # [Row(learner, lab, step, status, points, reason)]
@@ -42,10 +49,11 @@ Grading (the instructor's side, kernel_helpers.course.grade)::
 Taught in: lab 00.
 """
 
-from kernel_helpers.course import notebook_text, progress
+from kernel_helpers.course import notebook_text, progress, workfile
 from kernel_helpers.course.catalog import LABS_ROOT, Course, Lab, Step, load_course
 from kernel_helpers.course.checks import (CheckFailed, CheckResult, check, fail, run_check,
                                           run_step, verify)
 
 __all__ = ["LABS_ROOT", "CheckFailed", "CheckResult", "Course", "Lab", "Step", "check", "fail",
-           "load_course", "notebook_text", "progress", "run_check", "run_step", "verify"]
+           "load_course", "notebook_text", "progress", "run_check", "run_step", "verify",
+           "workfile"]

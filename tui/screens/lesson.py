@@ -23,7 +23,8 @@ from kernel_helpers.course import Course, Lab, Step, progress
 from tui import lessons
 from tui.boundary import notifying
 from tui.child import python_argv
-from tui.editor import edit_in_editor
+from kernel_helpers.course import workfile
+from tui.editor import edit_file_at, edit_in_editor
 from tui.screens.confirm import confirm_reset
 from tui.screens.hint import HintScreen, solution_screen
 from tui.widgets.check_panel import CheckPanel
@@ -105,6 +106,8 @@ class LessonScreen(Screen[None]):
         output.clear()
         verdict.clear(
             "✓ done earlier: n for the next step, s for the solution" if self.done
+            else f"Write `{step.slot}` in {workfile.default_path()} (e here opens it at the slot, "
+                 "or the lab's notebook); each save is checked." if step.slot
             else f"Write `{step.answer}` (e here, or {self.lab.notebook.name} in JupyterLab); "
                  "each save is checked.")
         self._update_footer()
@@ -139,6 +142,10 @@ class LessonScreen(Screen[None]):
 
     @notifying
     def _edit(self, step: Step) -> None:
+        if step.slot:  # the runtime file itself, at the slot: the one copy of the learner's code
+            workfile.init()
+            edit_file_at(self.app, workfile.default_path(), workfile.slot_line(step.slot))
+            return  # watch mode sees the file change and checks it
         text = lessons.exercise_file(self.lab, step)
         if not text:
             self.notify("This step has no exercise cell to edit.", timeout=4)
@@ -222,10 +229,15 @@ class LessonScreen(Screen[None]):
         self.dismiss()
 
     def _notebook_mtime(self) -> float:
-        try:
-            return self.lab.notebook.stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
+        """The newest of the notebook's and (for runtime steps) myruntime.py's modification times."""
+        paths = [self.lab.notebook] + ([workfile.default_path()] if self.step.slot else [])
+        times = []
+        for path in paths:
+            try:
+                times.append(path.stat().st_mtime)
+            except FileNotFoundError:
+                times.append(0.0)
+        return max(times)
 
     def _poll_notebook(self) -> None:
         mtime, before = self._notebook_mtime(), self._mtime
