@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel_helpers.course.catalog import Course, Slot, load_course
-from kernel_helpers.errors import InvalidValue, NameTaken, NotFound
+from kernel_helpers.errors import InvalidValue, NotFound
 from kernel_helpers.files import write_atomic
 
 FILE_NAME = "myruntime.py"
@@ -185,10 +185,12 @@ def backup(path: Path) -> Path:
     """Copy the file to <work>/.labkit-backups/myruntime-<time>.py before the kit rewrites it."""
     folder = path.parent / BACKUPS
     folder.mkdir(exist_ok=True)
-    dest = folder / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}.py"
-    if dest.exists():
-        raise NameTaken(str(dest), "already exists (two rewrites in one second)",
-                        "wait a second and run the command again")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = folder / f"{path.stem}-{stamp}.py"
+    number = 1
+    while dest.exists():  # two rewrites in one second
+        number += 1
+        dest = folder / f"{path.stem}-{stamp}-{number}.py"
     shutil.copy2(path, dest)
     return dest
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import sys as _pysys
+import threading
 from typing import Any, Callable
 
 from kernel_helpers._sys import LINUX
@@ -73,8 +74,8 @@ HINTS: dict[tuple[str, int], str] = {
     ("pivot_root", errno.EINVAL): "new_root must be a mount point: bind-mount it onto itself "
                                   "first; and no mount on the way may be shared: make / private "
                                   "(MS_REC | MS_PRIVATE) in a new mount namespace",
-    ("pivot_root", errno.EBUSY): "new_root or put_old is already the root or stacked at the "
-                                 "same place: bind-mount the rootfs onto itself first",
+    ("pivot_root", errno.EBUSY): "new_root must be a mount point of its own, not a folder on "
+                                 "the current root: bind-mount it onto itself first",
     ("pivot_root", errno.ENOTDIR): "new_root and put_old must both be directories",
     ("pivot_root", errno.EPERM): "pivot_root needs root (CAP_SYS_ADMIN) in the mount namespace",
     ("sethostname", errno.EINVAL): "the name is longer than 64 bytes",
@@ -149,8 +150,11 @@ def _call(syscall: str, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _not_in_a_notebook(syscall: str) -> None:
-    """Namespace syscalls in the notebook's kernel would change the notebook itself."""
-    if "ipykernel" in _pysys.modules:
+    """Namespace syscalls in the notebook's kernel would change the notebook itself.
+
+    The kernel process is threaded (a forked child of it is not, and may unshare).
+    """
+    if "ipykernel" in _pysys.modules and threading.active_count() > 1:
         err = error_for(syscall, errno.EINVAL)
         err.hint = ("this is the notebook's own process: let your runtime make it, through "
                     "the check cell or `python myruntime.py run ...`")

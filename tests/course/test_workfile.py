@@ -1,0 +1,142 @@
+"""The learner's runtime file: init, slots by marker, the notebook's export, the wrappers, the
+command line, checkpoint. Kernel parts run as root on the real kernel."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernel_helpers import learn as lk
+from kernel_helpers.course import load_course, notebook_slots, workfile
+from kernel_helpers.course.checkpoint import checkpoint
+from kernel_helpers.course.standins import pack_reference, reference_slot, reference_text
+from kernel_helpers.errors import InvalidValue
+from kernel_helpers.process import run_in_child
+from runtime_variants import WRONG_ENTER, runtime_file
+
+KIT = str(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LABKIT_WORK", str(tmp_path))
+    return tmp_path
+
+
+def test_init_writes_one_stub_per_slot_and_keeps_existing_code(work: Path) -> None:
+    path, said = workfile.init()
+    assert path == work / "myruntime.py" and said.startswith("wrote")
+    slots = workfile.parse(path.read_text()).slots
+    assert list(slots) == [s.name for s in load_course().slots]
+    assert all(workfile.is_stub(code, name) for name, code in slots.items())
+    assert 'NotImplementedError("lab 03, step mnt.enter-rootfs' in slots["enter_rootfs"]
+    workfile.write_slot("run", reference_slot("run"))
+    assert workfile.init()[1].endswith("up to date; your code is kept")
+    assert not workfile.is_stub(workfile.read_slot("run"), "run")
+
+
+def test_a_later_lab_adds_its_slot_without_touching_the_learners_code(work: Path) -> None:
+    text = workfile.template()
+    cut = text.index("# --- lab 03: enter_rootfs ---")
+    old = text[:cut] + text[text.index(workfile.FOOTER):]  # a file made before lab 03 existed
+    old = old.replace('raise NotImplementedError("lab 01', 'return 0  # mine\n    raise X("')
+    (work / "myruntime.py").write_text(old)
+    assert workfile.init()[1].startswith("added the new labs' slots")
+    new = (work / "myruntime.py").read_text()
+    assert "return 0  # mine" in new and "# --- lab 03: mount_pseudo_fs ---" in new
+    assert new.rstrip().endswith("raise SystemExit(lk.main(globals()))")
+
+
+def test_notebook_export_writes_the_slot_and_refuses_a_stale_cell(work: Path) -> None:
+    code = notebook_slots.show("run")  # makes the file on first use
+    base = notebook_slots.digest(code)
+    mine = reference_slot("run", 1)
+    assert notebook_slots.save("run", mine, base).startswith("saved run")
+    assert workfile.read_slot("run").strip() == mine.strip()
+    workfile.write_slot("run", mine.replace("os.fork()", "os.fork()  # edited in vim"))
+    with pytest.raises(InvalidValue, match="changed since this cell loaded it"):
+        notebook_slots.save("run", mine, base)  # the cell was loaded before the vim edit
+    notebook_slots.save("run", mine, base, force=True)
+    with pytest.raises(InvalidValue, match="does not define `def run"):
+        notebook_slots.save("run", "def other(spec):\n    pass\n")
+    with pytest.raises(InvalidValue, match="is not valid Python"):
+        notebook_slots.save("run", "def run(spec)\n")
+
+
+def test_reference_ships_packed(tmp_path: Path) -> None:
+    import zlib
+    packed = pack_reference(tmp_path)
+    assert b"pivot_root" not in packed.read_bytes()
+    assert zlib.decompress(packed.read_bytes()).decode() == reference_text()
+
+
+def _pivot_without_bind() -> int:
+    lk.unshare(lk.CLONE_NEWNS)
+    lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)
+    os.makedirs("/tmp/lk-nobind", exist_ok=True)
+    try:
+        lk.pivot_root("/tmp/lk-nobind", "/tmp/lk-nobind")
+    except lk.SyscallError as err:
+        assert isinstance(err, OSError) and "bind-mount it onto itself" in err.hint
+        assert "bind-mount it onto itself" in str(err) and err.syscall == "pivot_root"
+        return err.errno or 0
+    finally:
+        os.rmdir("/tmp/lk-nobind")
+    return 0
+
+
+def test_wrappers_raise_oserror_with_a_hint_on_the_real_kernel(root: None) -> None:
+    assert run_in_child(_pivot_without_bind) in (errno.EINVAL, errno.EBUSY)  # by kernel version
+    with pytest.raises(FileNotFoundError) as caught:
+        lk.umount2("/no/such/labkit/path")
+    assert caught.value.hint and caught.value.errno == errno.ENOENT
+
+
+def test_sync_is_a_two_call_handshake() -> None:
+    sync = lk.Sync()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        sync.wait()
+        os.write(write, b"after")
+        os._exit(0)
+    os.close(write)
+    os.set_blocking(read, False)
+    with pytest.raises(BlockingIOError):
+        os.read(read, 5)  # still waiting: nothing written before release
+    sync.release()
+    os.set_blocking(read, True)
+    assert os.read(read, 5) == b"after"
+    os.waitpid(pid, 0)
+
+
+def test_the_runtime_file_is_a_command(root: None, tmp_path: Path) -> None:
+    """The done-when line: a shell as PID 1 in its own root, from the learner's own file."""
+    path = runtime_file(tmp_path)
+    done = subprocess.run([sys.executable, str(path), "run", "--rootfs", "busybox", "--",
+                           "/bin/sh", "-c", "echo $$; ls /"], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=KIT), timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert lines[0] == "1" and {"bin", "etc", "proc", "sys", "dev"} <= set(lines)
+    assert not [p for p in os.listdir("/tmp") if p.startswith("labkit-rootfs-")]
+
+
+def test_checkpoint_keeps_passing_slots_and_backs_up(root: None, work: Path) -> None:
+    path = runtime_file(work, base="template", enter_rootfs=WRONG_ENTER["pivot"][
+        "chroots instead of pivot_root"])
+    lines = checkpoint("03", path)
+    assert lines[0].startswith("backed up myruntime.py")
+    assert "wrote the reference run (lab 01): yours is still the stub" in lines
+    slots = workfile.parse(path.read_text()).slots
+    assert "enter_rootfs(spec.rootfs)" not in slots["run"]  # as of the start of lab 03
+    assert "lk.chroot" in slots["enter_rootfs"]  # lab 03's own slots stay the learner's
+    assert len(list((work / workfile.BACKUPS).iterdir())) == 1
+    assert checkpoint("04", path)[1] == "kept your run (lab 01): it passes"
+    assert len(list((work / workfile.BACKUPS).iterdir())) == 2
