@@ -59,6 +59,12 @@ class Mount:
     fstype: str
     source: str
     super_options: str
+    dev: str = ""
+    """major:minor of the filesystem: with `root`, which mount of which filesystem this is."""
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options.split(",")
 
 
 def unescape(path: str) -> str:
@@ -73,7 +79,8 @@ def parse_mountinfo(text: str) -> list[Mount]:
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), (right.split() + ["", "", ""])[:3]
         mounts.append(Mount(int(fields[0]), int(fields[1]), unescape(fields[3]), unescape(fields[4]),
-                            fields[5], tuple(fields[6:]), tail[0], unescape(tail[1]), tail[2]))
+                            fields[5], tuple(fields[6:]), tail[0], unescape(tail[1]), tail[2],
+                            fields[2]))
     return mounts
 
 

@@ -164,9 +164,9 @@ def _root_layout(run: Run) -> str:
     held = run.held
     assert held is not None
     rootfs, host = (run.scratch_dev, run.rootfs_rel), run.host_root
-    ns_root = {(m.dev, m.root) for m in held.ns_mounts if m.point == "/"}
+    ns_root = {(m.dev, m.root) for m in held.ns_mounts if m.target == "/"}
     ns_all = {(m.dev, m.root) for m in held.ns_mounts}
-    mine_root = {(m.dev, m.root) for m in held.mounts if m.point == "/"}
+    mine_root = {(m.dev, m.root) for m in held.mounts if m.target == "/"}
     if rootfs in ns_root:
         return "pivoted"
     if host in ns_root and rootfs not in ns_all and rootfs in mine_root:
@@ -203,8 +203,8 @@ def no_old_root(run: Run) -> Fail | None:
                     "takes it away")
     for mount in held.ns_mounts:
         if (mount.dev, mount.root) == run.host_root:
-            return Fail(f"the old root is still mounted at {mount.point} in the container",
-                        f"lk.umount2('{mount.point}', lk.MNT_DETACH), then os.rmdir it")
+            return Fail(f"the old root is still mounted at {mount.target} in the container",
+                        f"lk.umount2('{mount.target}', lk.MNT_DETACH), then os.rmdir it")
     extra = sorted(run.rootfs_after - run.rootfs_listing)
     if extra:
         return Fail(f"the folder /{extra[0]} where the old root was is still in the new root",
@@ -215,7 +215,7 @@ def no_old_root(run: Run) -> Fail | None:
 def proc_mounted(run: Run) -> Fail | None:
     held = run.held
     assert held is not None
-    if not any(m.point == "/proc" and m.fstype == "proc" for m in held.mounts):
+    if not any(m.target == "/proc" and m.fstype == "proc" for m in held.mounts):
         return Fail("there is no proc at /proc in the container",
                     "in mount_pseudo_fs: lk.mount('proc', '/proc', 'proc')")
     if held.proc_one.get("Name") != held.status.get("Name") or len(held.proc_pids) > 8:
@@ -228,7 +228,7 @@ def proc_mounted(run: Run) -> Fail | None:
 def sys_read_only(run: Run) -> Fail | None:
     held = run.held
     assert held is not None
-    sys_mounts = [m for m in held.mounts if m.point == "/sys"]
+    sys_mounts = [m for m in held.mounts if m.target == "/sys"]
     if not any(m.fstype == "sysfs" for m in sys_mounts):
         return Fail("there is no sysfs at /sys in the container",
                     "lk.mount('sysfs', '/sys', 'sysfs', lk.MS_RDONLY)")
@@ -241,7 +241,7 @@ def sys_read_only(run: Run) -> Fail | None:
 def minimal_dev(run: Run) -> Fail | None:
     held = run.held
     assert held is not None
-    dev = [m for m in held.mounts if m.point == "/dev"]
+    dev = [m for m in held.mounts if m.target == "/dev"]
     if any(m.fstype == "devtmpfs" for m in dev):
         return Fail("/dev is the host's devtmpfs: every device of the machine is in the container",
                     "mount a tmpfs on /dev and make only the nodes a container needs")

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel_helpers import procfs
 from kernel_helpers._sys import LINUX
 from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.course.harness import observe, sandbox
@@ -85,10 +86,10 @@ class Run:
 def _prepare(run: Run, scratch: Path) -> dict:
     """Make the case folder (and rootfs copy with the probe's FIFOs); return the spec to give."""
     run.case_dir.mkdir()
-    table = observe.mounts(observe.read("/proc/self/mountinfo") or "")
-    root = next(m for m in reversed(table) if m.point == "/")
+    table = procfs.mounts("self")
+    root = next(m for m in reversed(table) if m.target == "/")
     run.host_root = (root.dev, root.root)
-    run.scratch_dev = next(m.dev for m in reversed(table) if m.point == str(scratch))
+    run.scratch_dev = next(m.dev for m in reversed(table) if m.target == str(scratch))
     if run.rootfs is not None:
         shutil.copytree(busybox_rootfs(), run.rootfs, symlinks=True)
         probe_host, probe_inside = Path(run.rootfs, PROBE_DIR), f"/{PROBE_DIR}"

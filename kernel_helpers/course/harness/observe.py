@@ -8,6 +8,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from kernel_helpers import procfs
 from kernel_helpers._sys import LINUX
 from kernel_helpers.namespaces import Namespace, namespaces_of
 from kernel_helpers.process import run_in_child
@@ -15,36 +16,6 @@ from kernel_helpers.process import run_in_child
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9),
            "tty": (5, 0)}
 """The minimal /dev a container gets (runc's default device list), as (major, minor)."""
-
-
-@dataclass(frozen=True)
-class Mount:
-    """One line of a mountinfo file."""
-
-    id: str
-    dev: str
-    root: str
-    point: str
-    options: str
-    fstype: str
-
-    @classmethod
-    def parse(cls, line: str) -> Mount:
-        left, _, right = line.partition(" - ")
-        f = left.split()
-        return cls(f[0], f[2], _unescape(f[3]), _unescape(f[4]), f[5], right.split()[0])
-
-    @property
-    def read_only(self) -> bool:
-        return "ro" in self.options.split(",")
-
-
-def _unescape(text: str) -> str:
-    return text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
-
-
-def mounts(text: str) -> list[Mount]:
-    return [Mount.parse(line) for line in text.splitlines() if line.strip()]
 
 
 def read(path: str) -> str | None:
@@ -56,8 +27,11 @@ def read(path: str) -> str | None:
 
 
 def status(pid: int) -> dict[str, str]:
-    text = read(f"/proc/{pid}/status") or ""
-    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+    """/proc/PID/status, or {} once the process is gone."""
+    try:
+        return procfs.status(pid)
+    except OSError:
+        return {}
 
 
 def _ns_mountinfo(pid: int) -> str:
@@ -70,13 +44,13 @@ def _ns_mountinfo(pid: int) -> str:
         return f.read()
 
 
-def namespace_mounts(pid: int) -> list[Mount]:
+def namespace_mounts(pid: int) -> list[procfs.Mount]:
     """The whole mount table of `pid`'s mount namespace, from the namespace's root.
 
     /proc/PID/mountinfo only shows mounts reachable from PID's root: after a chroot
     the host's mounts are hidden there but still in the namespace. This view shows them.
     """
-    return mounts(run_in_child(_ns_mountinfo, pid))
+    return procfs.parse_mountinfo(run_in_child(_ns_mountinfo, pid))
 
 
 @dataclass
@@ -86,9 +60,9 @@ class Held:
     pid: int
     status: dict[str, str]
     ns: dict[str, int]
-    mounts: list[Mount]
+    mounts: list[procfs.Mount]
     """/proc/PID/mountinfo: the table as the container sees it (relative to its root)."""
-    ns_mounts: list[Mount]
+    ns_mounts: list[procfs.Mount]
     root: tuple[int, int] | None
     """(st_dev, st_ino) of the container's root directory."""
     proc_pids: list[int] = field(default_factory=list)
@@ -108,14 +82,14 @@ def hold(pid: int, host_mounts: int) -> Held:
     except OSError:
         root_id = None
     held = Held(pid, status(pid), {k: v.inode for k, v in namespaces_of(pid).items()},
-                mounts(read(f"/proc/{pid}/mountinfo") or ""), namespace_mounts(pid), root_id,
+                procfs.parse_mountinfo(read(f"/proc/{pid}/mountinfo") or ""),
+                namespace_mounts(pid), root_id,
                 host_mounts=host_mounts)
     try:
         held.proc_pids = sorted(int(d) for d in os.listdir(f"{root}/proc") if d.isdigit())
     except OSError:
         pass
-    text = read(f"{root}/proc/1/status") or ""
-    held.proc_one = {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+    held.proc_one = status(f"{pid}/root/proc/1")  # type: ignore[arg-type] - /proc/1 of its /proc
     for name in DEVICES:
         try:
             st = os.lstat(f"{root}/dev/{name}")

@@ -18,11 +18,12 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from kernel_helpers import cgroups
+from kernel_helpers import cgroups, procfs
 from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE
 from kernel_helpers.cgroups import Cgroup, Limits
@@ -58,10 +59,9 @@ def scratch() -> Iterator[Path]:
         os.rmdir(path)
 
 
-def mount_table() -> list[tuple[str, str]]:
+def mount_table() -> list[tuple[int, str]]:
     """(mount id, mount point) of every mount in the judge's table: what "the host" sees."""
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        return [(fields[0], fields[4]) for fields in (line.split() for line in f)]
+    return [(m.mount_id, m.target) for m in procfs.mounts("self")]
 
 
 def new_group() -> Cgroup:
@@ -93,7 +93,7 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def janitor(group: Cgroup, baseline: set[str], case_dir: Path, runtime_done: bool) -> list[str]:
+def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: bool) -> list[str]:
     """Remove everything a case left; return a sentence per kind of leftover (deterministic)."""
     report: list[str] = []
     children = _child_groups(group)
@@ -142,7 +142,6 @@ def _kill(pid: int) -> None:
 
 def group_wait_empty(folder: str) -> None:
     """Wait (bounded) until the kernel has emptied a killed group's cgroup.procs."""
-    import time
     deadline = time.monotonic() + 5
     while _procs(folder) and time.monotonic() < deadline:
         for pid in _procs(folder):
