@@ -24,6 +24,9 @@ from typing import Any, Callable
 from kernel_helpers.errors import LabkitError
 
 CheckFn = Callable[[Any], str]
+LEARNER_FIX = "the error names the call that failed and why: fix your code there"
+"""The hint for a kit error raised inside learner code: `labkit cleanup` would remove every
+container on the machine, and the machine is not what is wrong."""
 _REGISTRY: dict[str, CheckFn] = {}
 DEFAULT_TIMEOUT = 30.0
 """Seconds a check (with the learner's code in it) may take before it counts as failed."""
@@ -91,8 +94,9 @@ def call(answer: Any, *args: Any) -> Any:
     except NotImplementedError:
         raise fail(f"`{name}` is still the stub (it raises NotImplementedError)",
                    "replace the `raise NotImplementedError` line with your code") from None
-    except LabkitError as err:
-        raise fail(f"`{name}` failed: {err}", err.fix) from None
+    except LabkitError as err:  # the learner's call failed: never advise a machine-wide sweep
+        fix = err.fix if "labkit" not in err.fix else LEARNER_FIX
+        raise fail(f"`{name}` failed: {err.subject}: {err.problem}", fix) from None
     except Exception as err:
         raise fail(f"`{name}` raised {type(err).__name__}: {err}",
                    "read the error, fix the function, and run its cell again") from None

@@ -140,3 +140,11 @@ def test_checkpoint_keeps_passing_slots_and_backs_up(root: None, work: Path) -> 
     assert len(list((work / workfile.BACKUPS).iterdir())) == 1
     assert checkpoint("04", path)[1] == "kept your run (lab 01): it passes"
     assert len(list((work / workfile.BACKUPS).iterdir())) == 2
+
+
+def test_no_learner_message_advises_labkit_cleanup() -> None:
+    root = Path(KIT) / "kernel_helpers"
+    texts = [p.read_text() for p in [*root.glob("course/harness/*.py"), *root.glob("learn/*.py"),
+                                     root / "course/runtime_check.py"]]
+    assert texts and not any("labkit cleanup" in text for text in texts)
+    assert all("labkit cleanup" not in hint for hint in lk.HINTS.values())
