@@ -148,3 +148,28 @@ def test_no_learner_message_advises_labkit_cleanup() -> None:
                                      root / "course/runtime_check.py"]]
     assert texts and not any("labkit cleanup" in text for text in texts)
     assert all("labkit cleanup" not in hint for hint in lk.HINTS.values())
+
+
+def test_a_learner_solves_labs_01_and_03_from_a_fresh_init(root: None, work: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's done-when, through the commands a learner types and the notebook's export."""
+    from kernel_helpers.testing import labkit
+    monkeypatch.setenv("LABKIT_PROGRESS", str(work / "progress.json"))
+    init = labkit("init", str(work), cwd=KIT)
+    assert init.returncode == 0 and "myruntime.py" in init.stdout
+    lab01 = labkit("check", "01", cwd=KIT, timeout=300)
+    assert "FAIL pid.run: case 01.pid1: run (lab 01) is still the stub" in lab01.stdout
+    notebook_slots.save("run", reference_slot("run", as_of_lab=1))  # lab 01's %%slot cell
+    lab01 = labkit("check", "01", cwd=KIT, timeout=300)
+    assert "PASS pid.run" in lab01.stdout and "PASS pid.exit-status" in lab01.stdout
+    for name in ("enter_rootfs", "mount_pseudo_fs", "run"):  # lab 03's three %%slot cells
+        notebook_slots.save(name, reference_slot(name, as_of_lab=3))
+    lab03 = labkit("check", "03", cwd=KIT, timeout=300)
+    assert "lab 03 piece score: 5/5" in lab03.stdout, lab03.stdout
+    assert "lab 03 own-runtime score (no stand-ins): 5/5" in lab03.stdout
+    assert "note:" not in lab03.stdout
+    done = subprocess.run([sys.executable, str(work / "myruntime.py"), "run", "--rootfs",
+                           "busybox", "--", "/bin/sh", "-c", "echo $$; ls /"],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=KIT),
+                          timeout=60)
+    assert done.stdout.split()[0] == "1" and "proc" in done.stdout.split()
