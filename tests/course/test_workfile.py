@@ -173,3 +173,20 @@ def test_a_learner_solves_labs_01_and_03_from_a_fresh_init(root: None, work: Pat
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=KIT),
                           timeout=60)
     assert done.stdout.split()[0] == "1" and "proc" in done.stdout.split()
+
+
+def test_tui_runtime_step_edits_the_file_at_its_slot_and_resets_it(work: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui import lessons
+    monkeypatch.setenv("LABKIT_PROGRESS", str(work / "progress.json"))
+    course = load_course()
+    lab, step = course.lab("03"), course.step("mnt.enter-rootfs")
+    path, _ = workfile.init()
+    line = workfile.slot_line("enter_rootfs")
+    assert path.read_text().splitlines()[line - 1] == "def enter_rootfs(rootfs):"
+    assert "lk.pivot_root" in lessons.solution_code(lab, step)  # `s`, once the step is done
+    workfile.write_slot("enter_rootfs", reference_slot("enter_rootfs"))
+    assert lessons.reset(lab, step) == 1  # `x`: backed up, then the stub again
+    assert workfile.is_stub(workfile.read_slot("enter_rootfs"), "enter_rootfs")
+    backup, = (work / workfile.BACKUPS).iterdir()
+    assert "lk.pivot_root" in backup.read_text()
