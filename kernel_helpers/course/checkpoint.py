@@ -1,7 +1,9 @@
 """`labkit checkpoint NN`: catch up to the start of lab NN without losing your own work.
 
 Every slot of the labs before NN that is still a stub, or fails its own lab's cases,
-is replaced by the reference as it stands at the start of lab NN; every slot of yours
+is replaced by the reference as it stands at the start of lab NN (its text in the
+instructor's tree; in a learner's release, where the reference is bytecode, a slot that
+calls it, marked as borrowed, which the own-runtime score does not count); every slot of yours
 that passes is kept, and so is everything from lab NN on. The old file is copied to
 <work>/.labkit-backups/ first.
 
@@ -14,7 +16,8 @@ from pathlib import Path
 
 from kernel_helpers.course.catalog import load_course
 from kernel_helpers.course.runtime_check import judge
-from kernel_helpers.course.standins import reference_slot
+from kernel_helpers.course.standins import has_text, reference_slot
+from kernel_helpers.learn.borrow import borrowed_slot
 from kernel_helpers.course.workfile import (backup, default_path, is_stub, parse, read_text,
                                             upgrade_text, write_slot)
 from kernel_helpers.files import write_atomic
@@ -44,6 +47,8 @@ def checkpoint(lab_key: str, path: Path | None = None) -> list[str]:
             if why is None:
                 lines.append(f"kept your {slot.name} (lab {lab.number:02d}): it passes")
                 continue
-            write_slot(slot.name, reference_slot(slot.name, as_of_lab=target.number - 1), path)
+            code = (reference_slot(slot.name, as_of_lab=target.number - 1) if has_text()
+                    else borrowed_slot(slot.name, slot.args))
+            write_slot(slot.name, code, path)
             lines.append(f"wrote the reference {slot.name} (lab {lab.number:02d}): yours {why}")
     return lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kernel_helpers.course.standins import reference_text
+from kernel_helpers.course.standins import reference_text  # the instructor's tree
 from kernel_helpers.course.workfile import template
 
 REF_RUN_TAIL = '''

@@ -14,7 +14,8 @@ import pytest
 from kernel_helpers import learn as lk
 from kernel_helpers.course import load_course, notebook_slots, workfile
 from kernel_helpers.course.checkpoint import checkpoint
-from kernel_helpers.course.standins import pack_reference, reference_slot, reference_text
+from kernel_helpers.course import standins
+from kernel_helpers.course.standins import reference_slot
 from kernel_helpers.errors import InvalidValue
 from kernel_helpers.process import run_in_child
 from runtime_variants import WRONG_ENTER, runtime_file
@@ -68,11 +69,21 @@ def test_notebook_export_writes_the_slot_and_refuses_a_stale_cell(work: Path) ->
         notebook_slots.save("run", "def run(spec)\n")
 
 
-def test_reference_ships_packed(tmp_path: Path) -> None:
-    import zlib
-    packed = pack_reference(tmp_path)
-    assert b"pivot_root" not in packed.read_bytes()
-    assert zlib.decompress(packed.read_bytes()).decode() == reference_text()
+def test_checkpoint_in_a_release_borrows_the_reference(root: None, work: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the reference's source (a learner's release), checkpoint writes a slot that calls
+    it: the piece score passes through it, named; the own-runtime score does not count it."""
+    path = runtime_file(work, base="template", enter_rootfs=reference_slot("enter_rootfs"),
+                        mount_pseudo_fs=reference_slot("mount_pseudo_fs"))
+    monkeypatch.setattr(standins, "SOURCE", work / "absent.py")
+    assert "wrote the reference run (lab 01): yours is still the stub" in checkpoint("03", path)
+    code = workfile.read_slot("run", path)
+    assert standins.is_borrowed(code) and "os.fork" not in code
+    from kernel_helpers.course.runtime_check import judge
+    piece = judge(path, "03", "piece", "pivot")
+    assert piece["cases"][0]["status"] == "pass" and "borrowed from the course" in piece["notes"][0]
+    own = judge(path, "03", "own", "pivot")
+    assert own["cases"][0]["status"] == "fail" and "borrowed" in own["cases"][0]["message"]
 
 
 def _pivot_without_bind() -> int:

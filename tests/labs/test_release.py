@@ -38,6 +38,15 @@ def _solution_blocks() -> list[tuple[str, list[str]]]:
     return blocks
 
 
+def _reference_slots() -> list[tuple[str, list[str]]]:
+    """The runtime labs' answers: every slot of the reference runtime (shipped as bytecode only)."""
+    from kernel_helpers.course.standins import reference_slot
+    return [("kernel_helpers/learn/reference.py",
+             [line.strip() for line in reference_slot(slot.name).splitlines()
+              if line.strip() and not line.strip().startswith(('"""', "def "))])
+            for slot in COURSE.slots]
+
+
 def _lesson_text() -> str:
     """Every lab source with its solution blocks cut out: what learners are meant to read."""
     return "\n".join(_BLOCK.sub("", lab.source.read_text(encoding="utf-8")) for lab in COURSE.labs)
@@ -63,7 +72,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_no_solution_line_anywhere_in_the_release(tree: Path) -> None:
-    blocks = _solution_blocks()
+    blocks = _solution_blocks() + _reference_slots()
     assert len(blocks) >= len(COURSE.steps), "every step has at least one solution block"
     files = [p for p in tree.rglob("*") if p.is_file()]
     texts = {p: _text(p) for p in files}

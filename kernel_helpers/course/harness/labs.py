@@ -20,6 +20,7 @@ from kernel_helpers.course.catalog import Course, Lab
 from kernel_helpers.course.harness import sandbox
 from kernel_helpers.course.harness.cases import CASES, judge
 from kernel_helpers.course.harness.judge import CASE_TIMEOUT, run_case
+from kernel_helpers.course.standins import is_borrowed
 from kernel_helpers.course.workfile import is_stub, parse, read_text
 
 ORCHESTRATION = "run"
@@ -102,6 +103,11 @@ class Grader:
                 names.append(name)
                 notes.append(f"stand-in used for {name} (lab {earlier.number:02d}): yours is "
                              "still the stub")
+            for name in self._borrowed(earlier):
+                names.append(name)
+                notes.append(f"stand-in used for {name} (lab {earlier.number:02d}): yours is "
+                             "borrowed from the course (labkit checkpoint wrote it)")
+            stubs += self._borrowed(earlier)
             if len(stubs) == len(earlier.slots):
                 continue
             verdict = self.own(earlier)
@@ -113,7 +119,19 @@ class Grader:
                                  f"fails {earlier.number:02d}.{case.case} ({case.message})")
         return names, notes
 
+    def _borrowed(self, lab: Lab) -> list[str]:
+        return [s.name for s in lab.slots if is_borrowed(self.slots.get(s.name, ""))]
+
     def grade(self, lab: Lab, mode: str = "piece", only: str | None = None) -> LabVerdict:
+        if mode == "own":
+            borrowed = [name for earlier in self.course.labs if earlier.number <= lab.number
+                        for name in self._borrowed(earlier)]
+            if borrowed:  # the own-runtime score counts only the learner's code
+                return LabVerdict(f"{lab.number:02d}", mode, [
+                    CaseVerdict(case, step, "fail", f"{borrowed[0]} is borrowed from the course "
+                                "(labkit checkpoint wrote it), so this is not yet your own runtime",
+                                f"write your own {borrowed[0]} in myruntime.py")
+                    for case, step in _cases(lab, only)], [])
         stand_ins, notes = self._stand_ins(lab) if mode == "piece" else ([], [])
         verdicts: list[CaseVerdict] = []
         stopped = False

@@ -22,8 +22,8 @@ import traceback
 import types
 from typing import Any, Callable
 
-from kernel_helpers.course.standins import stand_in
 from kernel_helpers.learn import Spec
+from kernel_helpers.learn.borrow import reference
 
 
 def _report(fd: int, line: str) -> None:
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
         _report(fd, "import")
         module = _load(args.file)
         for name in args.stand_in:
-            setattr(module, name, stand_in(module, name))
+            setattr(module, name, reference(name, module.__dict__))
         for name in args.trace:
             if callable(getattr(module, name, None)):
                 setattr(module, name, _traced(fd, name, getattr(module, name)))

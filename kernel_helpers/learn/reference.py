@@ -1,16 +1,14 @@
 """The reference runtime: the course's own answer for every slot of myruntime.py.
 
-This file is laid out like a learner's myruntime.py (the same `# --- lab NN: name ---`
-markers) and is read as *text* by `kernel_helpers.course.standins`, never imported by
-name: the harness compiles a slot from it when an earlier slot of the learner's is
-still a stub or fails its check (a "stand-in"), and `labkit checkpoint` copies slots
-from it. A line ending in ``# lab>=NN`` belongs to the runtime only from lab NN on
-(the call lab NN asks the learner to add to their own `run`).
+Laid out like a learner's myruntime.py (the same `# --- lab NN: name ---` markers).
+The harness imports it for stand-ins (`kernel_helpers.learn.borrow`); in the instructor's
+tree `kernel_helpers.course.standins` also reads its text, for the solution notebooks and
+`labkit checkpoint`. A line ending in ``# lab>=NN`` belongs to the runtime only from lab
+NN on (the call lab NN asks the learner to add to their own `run`).
 
-Instructor source. A learner release must not carry this text in the clear:
-`standins.pack_reference` writes the zlib-compressed form (reference.bin) that
-`standins` reads when this file is absent. That keeps it from being opened by
-accident or by a casual look; it is not a secret from a learner who decompresses it.
+`labkit course release` ships this module as bytecode only (kernel_helpers.course.release):
+importable by the checks, not readable with a double click. Not a secret: bytecode can be
+disassembled.
 """
 
 import os
