@@ -8,6 +8,10 @@ For every step of the labs asked for, on the real kernel:
 - every known-wrong answer kept in tests/checks/wrong_answers.py fails, and
   there are at least ``MIN_WRONG`` of them.
 
+A runtime step (a slot of myruntime.py) is proven the same way through the harness:
+the reference runtime passes its cases ``RUNS`` times, the template's stub fails them,
+and every wrong runtime in tests/course/runtime_variants.py fails the case it is for.
+
 It needs the instructor's source (the lab sources and the tests): a learner's
 release tree has neither.
 
@@ -25,23 +29,65 @@ from kernel_helpers.course.build import write
 from kernel_helpers.course.catalog import Lab, Step
 from kernel_helpers.course.checks import run_check, run_step
 from kernel_helpers.course.release import KIT_ROOT
+from kernel_helpers.course.runtime_check import judge
 from kernel_helpers.errors import NotFound
 
 RUNS = 3
 MIN_WRONG = 3
 WRONG_ANSWERS = KIT_ROOT / "tests" / "checks" / "wrong_answers.py"
+RUNTIME_VARIANTS = KIT_ROOT / "tests" / "course" / "runtime_variants.py"
+
+
+def _load(path: Path, name: str) -> Any:
+    if not path.is_file():
+        raise NotFound(str(path), "does not exist",
+                       "run validate from the instructor's source, not a learner's release")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def validate_runtime_lab(lab: Lab, folder: Path) -> dict[str, list[str]]:
+    """What is wrong with each runtime step's cases ({step id: []} when all is proven)."""
+    variants = _load(RUNTIME_VARIANTS, "labkit_runtime_variants")
+    number = f"{lab.number:02d}"
+    steps = [step for step in lab.steps if step.slot]
+    problems: dict[str, list[str]] = {step.id: [] for step in steps}
+
+    def file(name: str, **kwargs: Any) -> Path:
+        (folder / name).mkdir(parents=True)
+        return Path(variants.runtime_file(folder / name, **kwargs))
+
+    reference = file("reference")
+    for run in range(1, RUNS + 1):
+        for case in judge(reference, number, "own")["cases"]:
+            if case["status"] != "pass" and not problems[case["step"]]:
+                problems[case["step"]].append(f"the reference failed case {case['case']} on run "
+                                              f"{run} of {RUNS}: {case['message']}")
+    stub = judge(file("stub", base="template"), number, "own")["cases"]
+    for step in steps:
+        if all(c["status"] == "pass" for c in stub if c["step"] == step.id):
+            problems[step.id].append("the template's stub passes")
+        slot, table = variants.WRONG_BY_STEP.get(step.id, (step.slot, {}))
+        count = 0
+        for case, named in table.items():
+            for mistake, code in named.items():
+                count += 1
+                verdict = judge(file(f"wrong-{step.id}-{count}", **{slot: code}), number, "own",
+                                case)["cases"]
+                if all(c["status"] == "pass" for c in verdict):
+                    problems[step.id].append(f"the wrong runtime '{mistake}' passes case {case}")
+        if count < MIN_WRONG:
+            problems[step.id].append(f"only {count} wrong runtimes; keep at least {MIN_WRONG} in "
+                                     f"{RUNTIME_VARIANTS.relative_to(KIT_ROOT)}")
+    return problems
 
 
 def wrong_answers(path: Path = WRONG_ANSWERS) -> dict[str, list[Callable[..., Any]]]:
     """{check id: [wrong answers]} from the tests' module, loaded by path."""
-    if not path.is_file():
-        raise NotFound(str(path), "does not exist",
-                       "run validate from the instructor's source, not a learner's release")
-    spec = importlib.util.spec_from_file_location("labkit_wrong_answers", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.WRONG)
+    return dict(_load(path, "labkit_wrong_answers").WRONG)
 
 
 def validate_step(step: Step, solution: Path, learner: Path,
@@ -74,12 +120,16 @@ def validate(labs: list[Lab], say: TextIO) -> int:
         for lab in labs:
             solution = write(lab.source, "solution", Path(tmp, "solution", lab.notebook.name))
             learner = write(lab.source, "learner", Path(tmp, "learner", lab.notebook.name))
+            runtime = (validate_runtime_lab(lab, Path(tmp, f"runtime-{lab.number:02d}"))
+                       if any(step.slot for step in lab.steps) else {})
             for step in lab.steps:
                 variants = wrong.get(step.check, [])
-                problems = validate_step(step, solution, learner, variants)
+                problems = (runtime[step.id] if step.slot
+                            else validate_step(step, solution, learner, variants))
                 bad += bool(problems)
                 summary = (f"reference {RUNS}/{RUNS}, stub fails, "
-                           f"{len(variants)}/{len(variants)} known-wrong answers fail")
+                           + ("every wrong runtime fails its case" if step.slot else
+                              f"{len(variants)}/{len(variants)} known-wrong answers fail"))
                 say.write(f"{'BAD ' if problems else 'ok  '}{step.id:<24} "
                           f"{'; '.join(problems) if problems else summary}\n")
                 say.flush()

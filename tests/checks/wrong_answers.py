@@ -278,12 +278,6 @@ def queue_before_unshare(key: int) -> set[int]:
     return ipc.keys("msg")
 
 
-def tmpfs_private_too_late(path: str) -> None:
-    unshare({Namespace.MNT})
-    kernel.mount("tmpfs", path, "tmpfs")  # already propagated to the shared peer
-    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
-
-
 def maps_without_setgroups(pid: int, outside: int, count: int) -> None:
     for name in ("uid_map", "gid_map"):  # gid_map is refused until setgroups is "deny"
         with open(f"/proc/{pid}/{name}", "w") as f:
@@ -308,7 +302,6 @@ for _check_id, _third in (
         ("pid.nested", lambda pid: [int(x) for x in _status(pid, "NSpid")][:1]),
         ("uts.hostname", hostname_before_unshare),
         ("ipc.queue", queue_before_unshare),
-        ("mnt.private-tmpfs", tmpfs_private_too_late),
         ("user.id-maps", maps_without_setgroups),
         ("user.outside-uid", lambda uid_map, uid: uid),
         ("cgroup.paths", cgroup_parent_paths),

@@ -309,3 +309,10 @@ def runtime_file(folder: Path, base: str = "reference", **slots: str) -> Path:
     for name, code in slots.items():
         write_slot(name, code, path)
     return path
+
+
+WRONG_BY_STEP = {"pid.run": ("run", WRONG_RUN), "pid.exit-status": ("run", WRONG_STATUS),
+                 "mnt.enter-rootfs": ("enter_rootfs", WRONG_ENTER),
+                 "mnt.pseudo-fs": ("mount_pseudo_fs", WRONG_PSEUDO)}
+"""Runtime step -> (the slot its wrong variants replace, {case: {mistake: code}});
+`labkit course validate` requires each variant to fail its case."""
