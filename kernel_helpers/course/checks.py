@@ -24,9 +24,10 @@ from typing import Any, Callable
 from kernel_helpers.errors import LabkitError
 
 CheckFn = Callable[[Any], str]
-LEARNER_FIX = "the error names the call that failed and why: fix your code there"
-"""The hint for a kit error raised inside learner code: `labkit cleanup` would remove every
-container on the machine, and the machine is not what is wrong."""
+LEARNER_FIX = ("the error names the call that failed and why; if your call is right, "
+               "`labkit doctor` shows what this machine lacks")
+"""The hint for a kit error raised inside learner code, instead of the CLI's advice:
+`labkit cleanup` would remove every container on the machine, not just the learner's."""
 _REGISTRY: dict[str, CheckFn] = {}
 DEFAULT_TIMEOUT = 30.0
 """Seconds a check (with the learner's code in it) may take before it counts as failed."""
