@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from kernel_helpers.errors import InvalidValue, NotFound
 
@@ -130,14 +131,14 @@ class Course:
         return self.lab(step.lab_id)
 
 
-def _text(table: dict, key: str, where: str) -> str:
+def _text(table: dict[str, Any], key: str, where: str) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
         raise InvalidValue(f"{where} '{key}'", "is missing or empty", "give it a text value")
     return value.strip()
 
 
-def _step(raw: dict, lab_id: str) -> Step:
+def _step(raw: dict[str, Any], lab_id: str) -> Step:
     step_id = _text(raw, "id", f"a step of lab {lab_id}")
     where = f"step {step_id}"
     hints = raw.get("hints", [])
@@ -159,7 +160,7 @@ def _step(raw: dict, lab_id: str) -> Step:
                 answer, points, tuple(hints), slot, tuple(cases))
 
 
-def _slots(raw: dict, lab_id: str, number: int) -> tuple[Slot, ...]:
+def _slots(raw: dict[str, Any], lab_id: str, number: int) -> tuple[Slot, ...]:
     slots = []
     for item in raw.get("slot", []):
         name = _text(item, "name", f"a slot of lab {lab_id}")
@@ -172,7 +173,7 @@ def _slots(raw: dict, lab_id: str, number: int) -> tuple[Slot, ...]:
     return tuple(slots)
 
 
-def parse_course(data: dict, root: Path) -> Course:
+def parse_course(data: dict[str, Any], root: Path) -> Course:
     """Validate the parsed TOML: versions, unique ids, existing folders."""
     if data.get("format_version") != FORMAT_VERSION:
         raise InvalidValue("course.toml format_version", f"is not {FORMAT_VERSION}",

@@ -39,9 +39,9 @@ def checkpoint(lab_key: str, path: Path | None = None) -> list[str]:
         failing: dict[str, str] = {}
         if len(stubs) < len(lab.slots):
             for case in judge(path, f"{lab.number:02d}", "own")["cases"]:
-                slot = course.step(case["step"]).slot
-                if case["status"] != "pass" and slot and slot not in failing:
-                    failing[slot] = f"fails {lab.number:02d}.{case['case']}"
+                name = course.step(case["step"]).slot
+                if case["status"] != "pass" and name and name not in failing:
+                    failing[name] = f"fails {lab.number:02d}.{case['case']}"
         for slot in lab.slots:
             why = "is still the stub" if slot.name in stubs else failing.get(slot.name)
             if why is None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kernel_helpers.course.catalog import Course, Step, load_course
 from kernel_helpers.course.workfile import default_path
@@ -42,7 +43,7 @@ class StepVerdict:
 
 
 def judge(path: Path, lab: str, mode: str = "piece", case: str | None = None,
-          timeout: float | None = None) -> dict:
+          timeout: float | None = None) -> dict[str, Any]:
     """Run the harness on `path` for `lab`; its JSON verdict (raises LabkitError on no verdict)."""
     if not path.exists():
         raise NotFound(str(path), "does not exist yet", "run `labkit init` to make your runtime file")
@@ -54,7 +55,7 @@ def judge(path: Path, lab: str, mode: str = "piece", case: str | None = None,
                           timeout=OVERALL_TIMEOUT, stdin=subprocess.DEVNULL)
     lines = done.stdout.strip().splitlines()
     try:
-        data = json.loads(lines[-1]) if lines else {}
+        data: dict[str, Any] = json.loads(lines[-1]) if lines else {}
     except json.JSONDecodeError:
         data = {}
     if "error" in data:
@@ -66,7 +67,7 @@ def judge(path: Path, lab: str, mode: str = "piece", case: str | None = None,
     return data
 
 
-def steps_of(verdict: dict, course: Course | None = None) -> list[StepVerdict]:
+def steps_of(verdict: dict[str, Any], course: Course | None = None) -> list[StepVerdict]:
     """Fold a lab verdict's cases into one verdict per step (the first failing case speaks)."""
     course = course or load_course()
     result = []

@@ -18,7 +18,7 @@ import sys
 from kernel_helpers import learn as lk
 
 # --- lab 01: run ---
-def run(spec):
+def run(spec: lk.Spec) -> int:
     """Run spec.argv as PID 1 of a new pid namespace, wait for it, and return its exit status."""
     lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
     pid = os.fork()                      # the first one is its PID 1
@@ -38,7 +38,7 @@ def run(spec):
     return os.WEXITSTATUS(status)
 
 # --- lab 03: enter_rootfs ---
-def enter_rootfs(rootfs):
+def enter_rootfs(rootfs: str) -> None:
     """Make `rootfs` the root of a new mount namespace, with no way back to the host's files."""
     lk.unshare(lk.CLONE_NEWNS)
     lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)   # nothing flows back to the host
@@ -49,7 +49,7 @@ def enter_rootfs(rootfs):
     os.chdir("/")
 
 # --- lab 03: mount_pseudo_fs ---
-def mount_pseudo_fs():
+def mount_pseudo_fs() -> None:
     """Inside the new root: /proc for the container's pid namespace, /sys read-only, a minimal /dev."""
     quiet = lk.MS_NOSUID | lk.MS_NODEV | lk.MS_NOEXEC
     lk.mount("proc", "/proc", "proc", quiet)

@@ -21,9 +21,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kernel_helpers import procfs
 from kernel_helpers._sys import LINUX
+from kernel_helpers.cgroups import Cgroup
 from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.course.harness import observe, sandbox
 from kernel_helpers.namespaces import Namespace, namespaces_of
@@ -83,7 +85,7 @@ class Run:
                     None)
 
 
-def _prepare(run: Run, scratch: Path) -> dict:
+def _prepare(run: Run, scratch: Path) -> dict[str, Any]:
     """Make the case folder (and rootfs copy with the probe's FIFOs); return the spec to give."""
     run.case_dir.mkdir()
     table = procfs.mounts("self")
@@ -187,7 +189,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     return run
 
 
-def _wait_ready(ready: int, pidfd: int, deadline: float, group: sandbox.Cgroup,
+def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
                 argv: tuple[str, ...]) -> bool | None:
     """True once the probe says ready; False if the runtime exited with no probe running;
     None at the deadline. A probe whose runtime crashed after exec still gets to say ready."""
@@ -211,7 +213,7 @@ def _wait_exit(pidfd: int, deadline: float) -> bool:
     return bool(readable)
 
 
-def _find_container(group: sandbox.Cgroup, argv: tuple[str, ...]) -> int | None:
+def _find_container(group: Cgroup, argv: tuple[str, ...]) -> int | None:
     """The process running the probe, found in the case's cgroup (never from the learner)."""
     want = ("\0".join(argv) + "\0").encode()
     for pid in group.pids():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kernel_helpers.course.catalog import Course, Lab
 from kernel_helpers.course.harness import sandbox
@@ -46,7 +47,7 @@ class LabVerdict:
     notes: list[str]
     """One sentence per stand-in used, e.g. "stand-in used for run (lab 01): ..."."""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -26,7 +26,7 @@ def read(path: str) -> str | None:
         return None
 
 
-def status(pid: int) -> dict[str, str]:
+def status(pid: int | str) -> dict[str, str]:
     """/proc/PID/status, or {} once the process is gone."""
     try:
         return procfs.status(pid)
@@ -89,7 +89,7 @@ def hold(pid: int, host_mounts: int) -> Held:
         held.proc_pids = sorted(int(d) for d in os.listdir(f"{root}/proc") if d.isdigit())
     except OSError:
         pass
-    held.proc_one = status(f"{pid}/root/proc/1")  # type: ignore[arg-type] - /proc/1 of its /proc
+    held.proc_one = status(f"{pid}/root/proc/1")  # /proc/1 of the container's own /proc
     for name in DEVICES:
         try:
             st = os.lstat(f"{root}/dev/{name}")

@@ -61,7 +61,8 @@ def main(argv: list[str]) -> int:
     os.set_inheritable(fd, False)
     if os.read(0, 1) != b"g":  # the judge has read what it needs before any learner code runs
         return 99
-    spec = Spec(**{k: tuple(v) if k == "argv" else v for k, v in json.loads(args.spec).items()})
+    fields = json.loads(args.spec)
+    spec = Spec(tuple(fields.pop("argv")), **fields)
     me = os.getpid()
     try:
         _report(fd, "import")
