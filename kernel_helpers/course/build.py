@@ -38,7 +38,7 @@ _MARKER = re.compile(r"^(\s*)### (BEGIN|END) SOLUTION\s*$")
 def read_source(source: Path) -> nbformat.NotebookNode:
     """Parse a py:percent source into a notebook, checking every cell's labkit metadata."""
     import jupytext
-    nb = jupytext.read(str(source), fmt="py:percent")
+    nb: nbformat.NotebookNode = jupytext.read(str(source), fmt="py:percent")
     for number, cell in enumerate(nb.cells):
         where = f"{source.name} cell {number}"
         kind = labkit_meta(cell).get("kind")
@@ -93,7 +93,7 @@ def build(source: Path, variant: str) -> nbformat.NotebookNode:
         raise InvalidValue(f"variant '{variant}'", "is not a notebook variant",
                            f"use one of: {', '.join(VARIANTS)}")
     nb = read_source(source)
-    cells = []
+    cells: list[nbformat.NotebookNode] = []
     for number, cell in enumerate(nb.cells):
         kind = labkit_meta(cell).get("kind")
         if variant == "learner" and kind == "hidden-check":
@@ -118,7 +118,7 @@ def build(source: Path, variant: str) -> nbformat.NotebookNode:
 
 def render(nb: nbformat.NotebookNode) -> str:
     """The notebook as the exact text written to disk."""
-    return nbformat.writes(nb) + "\n"
+    return str(nbformat.writes(nb)) + "\n"
 
 
 def write(source: Path, variant: str, dest: Path) -> Path:

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kernel_helpers.course.catalog import Lab
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -112,7 +116,7 @@ def _release(targets: list[str]) -> int:
     return 0
 
 
-def _build(labs: list, check_only: bool) -> int:
+def _build(labs: list[Lab], check_only: bool) -> int:
     from kernel_helpers.course import build
     stale = 0
     for lab in labs:
@@ -129,7 +133,7 @@ def _build(labs: list, check_only: bool) -> int:
     return 1 if stale else 0
 
 
-def _validate(labs: list) -> int:
+def _validate(labs: list[Lab]) -> int:
     """Every step: the reference passes 3 times, the stub fails, every known-wrong answer fails."""
     import sys
     from kernel_helpers.course.validate import validate

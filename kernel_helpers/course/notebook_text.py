@@ -11,7 +11,7 @@ Taught in: lab 00.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 if TYPE_CHECKING:  # nbformat takes most of a second to import: only `read` needs it
     import nbformat
@@ -28,10 +28,11 @@ ANSWER_KINDS = ("setup", "exercise")
 def read(path: Path | str) -> nbformat.NotebookNode:
     """Load a notebook (format 4) from disk."""
     import nbformat
-    return nbformat.read(str(path), as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
+    return nb
 
 
-def labkit_meta(cell: nbformat.NotebookNode) -> dict:
+def labkit_meta(cell: nbformat.NotebookNode) -> dict[str, Any]:
     """The cell's ``metadata.labkit`` table (empty if it has none)."""
     meta = cell.get("metadata", {}).get("labkit", {})
     return meta if isinstance(meta, dict) else {}

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kernel_helpers.course.catalog import Course, Step
 from kernel_helpers.files import write_atomic
@@ -36,7 +37,7 @@ class StepProgress:
     """How many hint tiers the learner has opened (the TUI's `h` key)."""
 
 
-def _load(path: Path) -> dict[str, dict]:
+def _load(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
@@ -45,7 +46,7 @@ def _load(path: Path) -> dict[str, dict]:
     return steps if isinstance(steps, dict) else {}
 
 
-def _save(path: Path, steps: dict[str, dict]) -> None:
+def _save(path: Path, steps: dict[str, dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"format_version": 1, "steps": steps}, indent=1,
                                   sort_keys=True))
@@ -62,7 +63,7 @@ def _update(step_id: str, **changes: object) -> StepProgress:
     return get(step_id)
 
 
-def _entry(step_id: str, entry: dict) -> StepProgress:
+def _entry(step_id: str, entry: dict[str, Any]) -> StepProgress:
     return StepProgress(step_id, bool(entry.get("done", False)), int(entry.get("attempts", 0)),
                         int(entry.get("hints_seen", 0)))
 

@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
         status = module.run(spec)
     except SystemExit as done:
         status = done.code
-    except BaseException as err:  # noqa: BLE001 - the learner's bug, reported in one line
+    except BaseException as err:
         where = traceback.extract_tb(err.__traceback__)
         line = next((f" (line {f.lineno} of your file)" for f in reversed(where)
                      if f.filename == args.file), "")
