@@ -20,9 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from start_latency import LABKIT, make_bundle, private_cgroup_view
+from start_latency import labkit_launcher, make_bundle, private_cgroup_view
 
 SLEEPER = ["/bin/sleep", "600"]
+LABKIT: list[str] = []
+"""This checkout's launcher (see start_latency.LAUNCHER), written once the temp dir exists."""
 
 
 def sleeper_bundle(tool: str, where: Path) -> Path:
@@ -60,6 +62,7 @@ def main() -> int:
     private_cgroup_view()
     tools = ["labkit", "runc", "crun"]
     with tempfile.TemporaryDirectory(prefix="lkbench-") as tmp:
+        LABKIT[:] = labkit_launcher(Path(tmp))
         bundles = {tool: None if tool == "labkit" else sleeper_bundle(tool, Path(tmp))
                    for tool in tools}
         exec_ms: dict[str, list[float]] = {tool: [] for tool in tools}

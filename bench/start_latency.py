@@ -20,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -31,9 +32,25 @@ from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.rootfs.busybox import busybox_rootfs
 
-LABKIT = ["/usr/local/bin/labkit"] if Path("/usr/local/bin/labkit").exists() else [
-    sys.executable, "-m", "kernel_helpers"]
-"""The launcher provisioning installs (what learners type), else the module."""
+KIT_DIR = Path(__file__).resolve().parents[1]
+"""The checkout this script is in: its code is what gets measured (not /work/main's)."""
+LAUNCHER = f"""#!{sys.executable} -IS
+import sys
+sys.path[0:0] = [{str(KIT_DIR)!r}]
+sys.path.append({sysconfig.get_paths()["purelib"]!r})
+from kernel_helpers.cli import main
+sys.exit(main())
+"""
+"""The launcher vagrant/provision.sh installs as /usr/local/bin/labkit (what learners type),
+pointed at this checkout."""
+
+
+def labkit_launcher(where: Path) -> list[str]:
+    """Write `LAUNCHER` into `where` and return the argv that runs it."""
+    path = where / "labkit"
+    path.write_text(LAUNCHER)
+    path.chmod(0o755)
+    return [str(path)]
 
 
 def make_bundle(tool: str, where: Path) -> Path:
@@ -50,11 +67,12 @@ def make_bundle(tool: str, where: Path) -> Path:
 
 
 def cases(where: Path) -> dict[str, list[str]]:
+    labkit = labkit_launcher(where)
     found = {
         "python3 -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
         "unshare --pid --fork --mount --uts --ipc --net": [
             "unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "/bin/true"],
-        "labkit run --rootfs busybox": [*LABKIT, "run", "--rootfs", "busybox", "--", "/bin/true"],
+        "labkit run --rootfs busybox": [*labkit, "run", "--rootfs", "busybox", "--", "/bin/true"],
     }
     for tool in ("runc", "crun"):
         if shutil.which(tool):
