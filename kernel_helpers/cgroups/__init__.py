@@ -9,7 +9,8 @@ Taught in: lab 05.
 """
 
 from kernel_helpers.cgroups.devices import allow_only, deny, parse_device
-from kernel_helpers.cgroups.group import Cgroup, create, open_group, plan
+from kernel_helpers.cgroups.controllers import plan
+from kernel_helpers.cgroups.group import Cgroup, create, open_group
 from kernel_helpers.cgroups.layout import Layout, Mode, describe, detect_layout
 from kernel_helpers.cgroups.limits import (DevicePolicy, DeviceRule, Limits, Stats, Throttle,
                                            Write, shares_to_weight, weight_to_shares)

@@ -18,7 +18,7 @@ import pytest
 
 from kernel_helpers import cgroups
 from kernel_helpers.audit.probe import run_inside
-from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices, devices, readback
+from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices, readback
 from kernel_helpers.cgroups.devices import DOCKER_DEFAULT
 from kernel_helpers.cgroups.controllers import names
 from kernel_helpers.cgroups.layout import SUBTREE
