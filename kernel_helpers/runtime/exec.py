@@ -36,10 +36,9 @@ from kernel_helpers.runtime.console import (CONSOLE_MESSAGE, receive_console, re
                                             take_console, wants_console)
 from kernel_helpers.runtime.handover import (become, close_inherited_fds,
                                              drop_supplementary_groups, exec_command)
-from kernel_helpers.runtime.launch import USER_KEY
 from kernel_helpers.security.hardening import Hardening, apply, recorded, seccomp_program
 from kernel_helpers.spec import DEFAULT_PATH
-from kernel_helpers.state import ContainerState, is_running
+from kernel_helpers.state import USER_KEY, ContainerState, is_running
 
 KIT_SUBTREE = "/labkit/"
 """Only cgroups under the kit's own subtree are joined, never a host group."""

@@ -20,6 +20,7 @@ import errno
 import os
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from kernel_helpers import naming
@@ -81,8 +82,13 @@ class Profile:
         return "blocked"
 
 
+@lru_cache(maxsize=8)
 def docker_default(caps: frozenset[str], arch: str = MACHINE) -> Profile:
-    """Docker's default profile for a container keeping `caps` (names as in CAPS)."""
+    """Docker's default profile for a container keeping `caps` (names as in CAPS).
+
+    Remembered per (caps, arch): a start asks twice (the stage, then its program), and
+    each build makes some 350 frozen rules. Profiles are frozen, so sharing one is safe.
+    """
     names = docker.ALWAYS.split() + docker.PER_ARCH.get(arch, "").split()
     for cap, group in docker.WITH_CAP.items():
         if cap in caps:
