@@ -181,8 +181,11 @@ def cache_key(profile: Profile) -> str:
     match exactly, so two profiles sharing a checksum never share a program. (zlib's
     CRC, not hashlib: importing OpenSSL cost ~5 ms of every container start.)
     """
-    data = _inputs(profile)
-    return f"{zlib.crc32(data):08x}-{len(data):x}"
+    return _name(_inputs(profile))
+
+
+def _name(inputs: bytes) -> str:
+    return f"{zlib.crc32(inputs):08x}-{len(inputs):x}"
 
 
 def cached_bpf(profile: Profile) -> bytes:
@@ -192,7 +195,7 @@ def cached_bpf(profile: Profile) -> bytes:
     reading the 7 KB result back takes a tenth of that.
     """
     data = _inputs(profile)
-    path = naming.DATA_ROOT / "cache" / "seccomp" / f"{cache_key(profile)}.bpf"
+    path = naming.DATA_ROOT / "cache" / "seccomp" / f"{_name(data)}.bpf"
     try:
         stored, sep, program = path.read_bytes().partition(b"\0")
         if sep and stored == data:
