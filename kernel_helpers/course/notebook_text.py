@@ -30,7 +30,7 @@ def read(path: Path | str) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
 
 
-def labkit_meta(cell: nbformat.NotebookNode | dict[str, Any]) -> dict:
+def labkit_meta(cell: nbformat.NotebookNode | dict[str, Any]) -> dict[str, Any]:
     """The cell's ``metadata.labkit`` table (empty if it has none)."""
     meta = cell.get("metadata", {}).get("labkit", {})
     return meta if isinstance(meta, dict) else {}
