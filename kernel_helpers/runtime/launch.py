@@ -19,6 +19,7 @@ Taught in: lab 09.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from typing import Callable
@@ -59,6 +60,9 @@ def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] 
     for stage in stages:
         stage.prepare(ctx)
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Everything made so far (the imported kit, the spec) lives as long as we do: keep the
+    # collector away from it, so the two forked children do not copy every page it touches.
+    gc.freeze()
     setup_pid = os.fork()
     if setup_pid == 0:
         parent_sock.close()
