@@ -1,9 +1,11 @@
 """Start-to-exit latency of /bin/true: labkit against unshare, runc and crun, in one run.
 
 Cases are interleaved round by round so drift hits all alike; we report medians
-and ratios, never absolute claims. Run as root:
+and ratios, never absolute claims. The labkit measured is this checkout's code,
+started the way /usr/local/bin/labkit starts it; `--compare DIR` adds another
+checkout (an older commit, say) to the same rounds. Run as root:
 
-    sudo /opt/labkit/venv/bin/python bench/start_latency.py --runs 30
+    sudo /opt/labkit/venv/bin/python bench/start_latency.py --runs 30 [--compare DIR]
 
 crun 1.8 refuses this machine's hybrid cgroup layout (hugetlb on cgroup2), so the
 whole benchmark runs in a private mount namespace with a tmpfs over
@@ -20,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -31,9 +34,26 @@ from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.rootfs.busybox import busybox_rootfs
 
-LABKIT = ["/usr/local/bin/labkit"] if Path("/usr/local/bin/labkit").exists() else [
-    sys.executable, "-m", "kernel_helpers"]
-"""The launcher provisioning installs (what learners type), else the module."""
+KIT_DIR = Path(__file__).resolve().parents[1]
+"""The checkout this script is in: its code is what gets measured (not /work/main's)."""
+LAUNCHER = """#!{python} -IS
+import sys
+sys.path[0:0] = [{kit!r}]
+sys.path.append({site!r})
+from kernel_helpers.cli import main
+sys.exit(main())
+"""
+"""The launcher vagrant/provision.sh installs as /usr/local/bin/labkit (what learners type),
+to be pointed at a checkout."""
+
+
+def labkit_launcher(where: Path, kit: Path = KIT_DIR) -> list[str]:
+    """Write `LAUNCHER` for the checkout `kit` into `where`; return the argv that runs it."""
+    path = where / f"labkit-{abs(hash(str(kit))):x}"
+    path.write_text(LAUNCHER.format(python=sys.executable, kit=str(kit),
+                                    site=sysconfig.get_paths()["purelib"]))
+    path.chmod(0o755)
+    return [str(path)]
 
 
 def make_bundle(tool: str, where: Path) -> Path:
@@ -49,13 +69,20 @@ def make_bundle(tool: str, where: Path) -> Path:
     return bundle
 
 
-def cases(where: Path) -> dict[str, list[str]]:
+LABKIT_CASE = "labkit run --rootfs busybox"
+
+
+def cases(where: Path, compare: Path | None = None) -> dict[str, list[str]]:
+    labkit = labkit_launcher(where)
     found = {
         "python3 -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
         "unshare --pid --fork --mount --uts --ipc --net": [
             "unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "/bin/true"],
-        "labkit run --rootfs busybox": [*LABKIT, "run", "--rootfs", "busybox", "--", "/bin/true"],
+        LABKIT_CASE: [*labkit, "run", "--rootfs", "busybox", "--", "/bin/true"],
     }
+    if compare is not None:
+        found[f"{LABKIT_CASE} [{compare.name}]"] = [
+            *labkit_launcher(where, compare), "run", "--rootfs", "busybox", "--", "/bin/true"]
     for tool in ("runc", "crun"):
         if shutil.which(tool):
             bundle = make_bundle(tool, where)
@@ -84,7 +111,7 @@ def private_cgroup_view() -> None:
 
 
 def report(samples: dict[str, list[float]]) -> list[dict[str, object]]:
-    base = statistics.median(samples["labkit run --rootfs busybox"])
+    base = statistics.median(samples[LABKIT_CASE])
     rows = []
     for name, values in samples.items():
         median = statistics.median(values)
@@ -97,13 +124,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="another checkout of the kit to measure in the same rounds")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("start_latency: run as root (sudo).", file=sys.stderr)
         return 2
     private_cgroup_view()
     with tempfile.TemporaryDirectory(prefix="lkbench-") as tmp:
-        rows = report(measure(cases(Path(tmp)), args.runs))
+        rows = report(measure(cases(Path(tmp), args.compare), args.runs))
     print(f"{'case':<50} {'median ms':>9} {'min ms':>7} {'labkit / this':>13}")
     for row in rows:
         print(f"{row['case']:<50} {row['median_ms']:>9} {row['min_ms']:>7} "

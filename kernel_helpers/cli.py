@@ -27,6 +27,9 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 Only the module owning the command typed is imported, so `labkit run` never pays
 for the TUI or the notebooks' libraries; help lists them all."""
 
+OTHER_WORDS = frozenset({"doctor", "cleanup", "ns", *(w for ws in COMMAND_MODULES.values() for w in ws)})
+"""Every command but `run`: for these the parser skips `run`'s options (and their imports)."""
+
 NEEDS_ROOT = frozenset({"run", "exec", "ps", "inspect", "logs", "stop", "kill", "rm", "pause",
                         "unpause", "stats", "oci", "image", "commit", "network", "audit",
                         "escapes", "provenance", "cleanup"})
@@ -93,8 +96,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a command in a new container, in the foreground")
-    from kernel_helpers.runtime.run_options import add_run_options
-    add_run_options(run)
+    if command not in OTHER_WORDS:  # `run` (or help, or a typo): its options load cgroups,
+        from kernel_helpers.runtime.run_options import add_run_options  # security and net
+        add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
     doctor = sub.add_parser("doctor", help="what this machine supports, and what to do if not")
@@ -135,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     vm.warn_once_outside_vm()
     try:
         if words[0] in NEEDS_ROOT:  # the subcommand, as `build_parser` chose its module by it
-            from kernel_helpers.runtime.launch import require_root
+            from kernel_helpers.process import require_root
             require_root(f"labkit {words[0]}")
         return handler(args)
     except LabkitError as err:

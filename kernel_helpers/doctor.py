@@ -57,13 +57,12 @@ def check_namespace(ns: Namespace) -> Finding:
 def check_cgroups() -> list[Finding]:
     """The cgroup layout, the course's controllers in the version used, and eBPF device programs."""
     from kernel_helpers.cgroups import describe, detect_layout
-    from kernel_helpers.cgroups.group import V2_CONTROLLERS
+    from kernel_helpers.cgroups.controllers import names
     layout = detect_layout()
     if layout.version == 1 and not layout.v1 or layout.version == 2 and not layout.v2_root:
         return [Finding("cgroups", False, "no cgroup filesystem is mounted",
                         "mount cgroup2 on /sys/fs/cgroup (the lab VM does)")]
-    wanted = (("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
-              if layout.version == 1 else V2_CONTROLLERS)
+    wanted = names(layout.version, required_only=True)
     have = layout.v1 if layout.version == 1 else layout.v2_controllers
     missing = [c for c in wanted if c not in have]
     return [Finding("cgroups", True, describe(layout)),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import traceback
 from typing import Any, Callable
 
 from kernel_helpers.errors import KernelError, LabkitError
@@ -35,6 +34,7 @@ def pack_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
     except LabkitError as err:
         return pack_error(err)
     except BaseException as err:  # shipped to the other side as text
+        import traceback  # only for a crash: not on every container start
         return pickle.dumps((CRASH, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
 
 

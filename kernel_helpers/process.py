@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, TypeVar
 if TYPE_CHECKING:
     import threading
 
-from kernel_helpers.errors import KernelError
+from kernel_helpers.errors import KernelError, NotRoot
 from kernel_helpers.procfs import stat_fields
 from kernel_helpers.outcome import pack_call, read_all, unpack, write_all
 
@@ -23,6 +23,13 @@ T = TypeVar("T")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 """What a supervisor, an init or `labkit exec` passes on to the process it runs."""
+
+
+def require_root(command: str = "labkit run") -> None:
+    """Fail early, before anything is made or read, when not root."""
+    if os.geteuid() != 0:
+        raise NotRoot(command, "works on namespaces, mounts and the kit's state, which need root",
+                      "run it with sudo, inside the lab VM")
 
 
 def run_in_child(fn: Callable[..., T], *args: Any, timeout: float | None = None,

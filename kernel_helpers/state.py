@@ -25,6 +25,9 @@ STATE_FILE = "state.json"
 LOG_FILE = "container.log"
 LOCK_FILE = ".lock"
 START_GATE = "exec.fifo"
+USER_KEY = "user"
+"""The `extra` entry holding [uid, gid] of the command (inside its user namespace):
+`labkit run` records it, `labkit exec` runs as the same user."""
 
 
 def containers_dir() -> Path:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from kernel_helpers.errors import LabkitError, translate_oserror
+
+MACHINE = os.uname().machine
+"""This machine's architecture as uname(2) names it (what platform.machine() returns,
+without importing platform on every container start)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -82,9 +85,9 @@ class Linux:
         _check(_libc.umount2(_b(target), ctypes.c_int(flags)), f"umount {target}")
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
-        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        number = _SYS_PIVOT_ROOT.get(MACHINE)
         if number is None:
-            raise LabkitError("pivot_root", f"no syscall number known for {platform.machine()}",
+            raise LabkitError("pivot_root", f"no syscall number known for {MACHINE}",
                               "add it to _SYS_PIVOT_ROOT in kernel_helpers/_sys/linux.py")
         _check(_libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old)),
                f"pivot_root {new_root}")
@@ -122,9 +125,9 @@ class Linux:
 
     def bpf(self, cmd: int, attr: bytearray) -> int:
         """bpf(2) with `attr` (union bpf_attr bytes, updated in place); returns fd or 0."""
-        number = _SYS_BPF.get(platform.machine())
+        number = _SYS_BPF.get(MACHINE)
         if number is None:
-            raise LabkitError("bpf", f"no syscall number known for {platform.machine()}",
+            raise LabkitError("bpf", f"no syscall number known for {MACHINE}",
                               "add it to _SYS_BPF in kernel_helpers/_sys/linux.py")
         buf = (ctypes.c_char * len(attr)).from_buffer(attr)
         return _check(_libc.syscall(ctypes.c_long(number), ctypes.c_int(cmd), buf,
@@ -219,9 +222,9 @@ class Linux:
         _check(_libc.init_module(image, ctypes.c_ulong(len(image)), params.encode()), "init_module")
 
     def keyctl(self, operation: int, arg2: int = 0, arg3: int = 0) -> int:
-        number = _SYS_KEYCTL.get(platform.machine())
+        number = _SYS_KEYCTL.get(MACHINE)
         if number is None:
-            raise LabkitError("keyctl", f"no syscall number known for {platform.machine()}",
+            raise LabkitError("keyctl", f"no syscall number known for {MACHINE}",
                               "add it to _SYS_KEYCTL in kernel_helpers/_sys/linux.py")
         return _check(_libc.syscall(ctypes.c_long(number), ctypes.c_int(operation),
                                     ctypes.c_long(arg2), ctypes.c_long(arg3)), f"keyctl({operation})")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel_helpers.cgroups import devices
+from kernel_helpers.cgroups.readback import InForce, in_force
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.spec import ContainerSpec
@@ -110,9 +110,9 @@ class DevicesReadback(Stage):
         self._read, self._write = os.pipe()
 
     def attach(self, ctx: LaunchContext, pid: int) -> None:
-        os.write(self._write, pickle.dumps(devices.in_force(pid)))  # the supervisor's copy
+        os.write(self._write, pickle.dumps(in_force(pid)))  # the supervisor's copy
 
-    def result(self) -> devices.InForce | None:
+    def result(self) -> InForce | None:
         """What attach() read (None if the container never got that far); call once."""
         os.close(self._write)
         with os.fdopen(self._read, "rb") as pipe:
@@ -136,7 +136,7 @@ def judge(facts: dict[str, Any], host: dict[str, Any]) -> list[AuditItem]:
     knob, sysfs_writable = facts["sysfs"]
     esc = facts["escapes"]
     uid = facts["uid_map"]
-    cgroup: devices.InForce | None = facts.get("devices_cgroup")
+    cgroup: InForce | None = facts.get("devices_cgroup")
     return [
         AuditItem("meminfo", facts["memtotal"] == host["memtotal"],
                   f"/proc/meminfo MemTotal {facts['memtotal']} (host: {host['memtotal']})",
@@ -190,8 +190,8 @@ def audit_container(spec: ContainerSpec, stages: tuple[Stage, ...] = ()) -> list
     try:
         facts = run_inside(probe, spec, (*stages, readback), escapes.context_for(stages))
     finally:
-        in_force = readback.result()
-    return judge({**facts, "devices_cgroup": in_force}, host_facts())
+        held_to = readback.result()
+    return judge({**facts, "devices_cgroup": held_to}, host_facts())
 
 
 def report(items: list[AuditItem]) -> str:

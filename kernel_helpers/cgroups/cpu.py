@@ -1,15 +1,16 @@
-"""cpu and cpuacct: a quota of CPU time per period, a relative share, and usage accounting.
+"""cpu: a quota of CPU time per period, a relative share, and throttling (v2: usage too).
 
 A group with quota Q and period P may run Q microseconds every P, across all
 CPUs together: 0.2 CPUs = 20000/100000, and the group is *throttled* (counted in
-nr_throttled) for the rest of each period.
+nr_throttled) for the rest of each period. On v1 the usage is counted by a
+controller of its own, `cpuacct`.
 
 Taught in: lab 05.
 """
 
 from __future__ import annotations
 
-from kernel_helpers.cgroups._read import read_keyed, read_text
+from kernel_helpers.cgroups._read import read_keyed
 from kernel_helpers.cgroups.limits import Limits, Write, cpus_to_quota, shares_to_weight
 
 CPU_MAX = "cpu.max"
@@ -17,8 +18,6 @@ CPU_WEIGHT = "cpu.weight"
 CFS_QUOTA_US = "cpu.cfs_quota_us"
 CFS_PERIOD_US = "cpu.cfs_period_us"
 CPU_SHARES = "cpu.shares"
-USER_HZ = 100
-"""cpuacct.stat counts in USER_HZ ticks (100 per second on Linux)."""
 
 
 def plan(limits: Limits, version: int) -> list[Write]:
@@ -41,22 +40,16 @@ def plan(limits: Limits, version: int) -> list[Write]:
     return writes
 
 
-def stats(cpu: str | None, cpuacct: str | None, version: int) -> dict[str, object]:
-    """Usage in microseconds, and throttling, from cpu.stat (v2) or cpuacct + cpu.stat (v1)."""
-    stat = read_keyed(cpu, "cpu.stat")
+def stats(folder: str | None, version: int) -> dict[str, object]:
+    """Throttling from cpu.stat; on v2 the usage as well (v1 has it in `cpuacct`)."""
+    stat = read_keyed(folder, "cpu.stat")
     if version == 2:
         return {"cpu_usage_usec": stat.get("usage_usec"), "cpu_user_usec": stat.get("user_usec"),
                 "cpu_system_usec": stat.get("system_usec"),
                 "cpu_nr_periods": stat.get("nr_periods"),
                 "cpu_nr_throttled": stat.get("nr_throttled"),
                 "cpu_throttled_usec": stat.get("throttled_usec")}
-    usage = read_text(cpuacct, "cpuacct.usage")
-    ticks = read_keyed(cpuacct, "cpuacct.stat")
     throttled = stat.get("throttled_time")
-    tick_usec = 1_000_000 // USER_HZ
-    return {"cpu_usage_usec": int(usage) // 1000 if usage else None,
-            "cpu_user_usec": ticks["user"] * tick_usec if "user" in ticks else None,
-            "cpu_system_usec": ticks["system"] * tick_usec if "system" in ticks else None,
-            "cpu_nr_periods": stat.get("nr_periods"),
+    return {"cpu_nr_periods": stat.get("nr_periods"),
             "cpu_nr_throttled": stat.get("nr_throttled"),
             "cpu_throttled_usec": throttled // 1000 if throttled is not None else None}

@@ -17,39 +17,26 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from kernel_helpers.process import signal_process
 from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
-from kernel_helpers.cgroups import (_owner, bpf_devices, cpu, cpuset, devices, io, memory,
-                                    net_cls, pids)
+from kernel_helpers.cgroups import _owner, bpf_devices, cpuset
 from kernel_helpers.cgroups._read import read_keyed, read_text
 from kernel_helpers.cgroups._write import apply_writes, make_folder, remove_folder
+from kernel_helpers.cgroups import controllers
+from kernel_helpers.cgroups.controllers import names, plan
 from kernel_helpers.cgroups.layout import SUBTREE, Layout, Mode, detect_layout
 from kernel_helpers.cgroups.limits import Limits, Stats, Write
 from kernel_helpers.cleanup import Leftover, Registry
 from kernel_helpers.errors import Busy, KernelFeatureMissing, LabkitError
+from kernel_helpers.process import signal_process
 
 OWNER_KIND = "cgroups"
 """Owner records live in STATE_ROOT/cgroups/<name>."""
-
-PLANNERS = (memory, cpu, cpuset, pids, io, devices, net_cls)
-"""Controller modules with plan(limits, version) -> list[Write], applied in this order."""
-
-V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
-"""Controllers the kit enables for its groups on v2 (those the root offers)."""
 
 FREEZER_STATE = "freezer.state"
 CGROUP_FREEZE = "cgroup.freeze"
 CGROUP_KILL = "cgroup.kill"
 CGROUP_PROCS = "cgroup.procs"
-
-
-def plan(limits: Limits, version: int) -> list[Write]:
-    """Every write `limits` needs, controller by controller (pure: shown in the labs).
-
-    Taught in: lab 05.
-    """
-    return [write for module in PLANNERS for write in module.plan(limits, version)]
 
 
 @dataclass
@@ -93,15 +80,12 @@ class Cgroup:
 
         Taught in: lab 05.
         """
-        f, v = self.folders, self.version
-        frozen: dict[str, object] = {"frozen": self.is_frozen()}
-        if v == 2:
-            path = self.paths[0]
-            return Stats.merge(memory.stats(path, 2), cpu.stats(path, None, 2),
-                               pids.stats(path, 2), io.stats(path, 2), frozen)
-        return Stats.merge(memory.stats(f.get("memory"), 1),
-                           cpu.stats(f.get("cpu"), f.get("cpuacct"), 1),
-                           pids.stats(f.get("pids"), 1), io.stats(f.get("blkio"), 1), frozen)
+        # v2 reads the group's one folder even for a controller not enabled there: cpu.stat's
+        # usage is in every group. v1 reads each controller's hierarchy, if the group has one.
+        v = self.version
+        parts = [c.stats(self.paths[0] if v == 2 else self.folders.get(name), v)
+                 for c in controllers.CONTROLLERS if (name := c.hierarchy(v))]
+        return Stats.merge(*parts, {"frozen": self.is_frozen()})
 
     def pids(self) -> list[int]:
         """Every process in the group, in any hierarchy."""
@@ -172,13 +156,16 @@ class Cgroup:
 
 
 def create(name: str | None = None, limits: Limits | None = None, layout: Layout | None = None,
-           registry: Registry | None = None, kernel: Kernel = LINUX) -> Cgroup:
+           registry: Registry | None = None, kernel: Kernel = LINUX,
+           hierarchies: tuple[str, ...] | None = None) -> Cgroup:
     """Make a group under the kit's subtree and apply `limits`; all or nothing.
 
     Args:
         layout: where the hierarchies are (default: this machine's); pass
             `detect_layout().v2_only()` to use the v2 tree of a hybrid machine.
         registry: if given, the group's deletion is registered there.
+        hierarchies: v1 only, the hierarchies to make it in (default: every one
+            mounted); `labkit run` passes `controllers.needed(limits)`.
 
     Taught in: lab 05.
     """
@@ -187,7 +174,7 @@ def create(name: str | None = None, limits: Limits | None = None, layout: Layout
         raise KernelFeatureMissing("cgroups", "no cgroup filesystem is mounted",
                                    "mount cgroup2 on /sys/fs/cgroup (the lab VM does)")
     name = name or naming.new_name()
-    group = _handle(name, layout, kernel)
+    group = _handle(name, layout, kernel, hierarchies)
     _owner.remember(OWNER_KIND, name)
     try:
         for parent in group.parents:
@@ -222,15 +209,17 @@ def open_group(name: str, layout: Layout | None = None, kernel: Kernel = LINUX) 
     return group
 
 
-def _handle(name: str, layout: Layout, kernel: Kernel) -> Cgroup:
+def _handle(name: str, layout: Layout, kernel: Kernel,
+            hierarchies: tuple[str, ...] | None = None) -> Cgroup:
     if not naming.is_ours(name):
         raise LabkitError(f"cgroup name '{name}'", "is not a kit name",
                           "use naming.new_name(), e.g. lk1a2b3c4d")
     if layout.version == 2:
         parent = os.path.join(str(layout.v2_root), SUBTREE)
         return Cgroup(name, 2, {}, [parent], kernel)
-    folders = {c: os.path.join(mount, SUBTREE, name) for c, mount in layout.v1.items()}
-    parents = sorted({os.path.join(mount, SUBTREE) for mount in layout.v1.values()})
+    mounts = {c: mount for c, mount in layout.v1.items() if hierarchies is None or c in hierarchies}
+    folders = {c: os.path.join(mount, SUBTREE, name) for c, mount in mounts.items()}
+    parents = sorted({os.path.join(mount, SUBTREE) for mount in mounts.values()})
     return Cgroup(name, 1, folders, parents, kernel)
 
 
@@ -239,10 +228,10 @@ def _v2_enabled(parent: str) -> list[str]:
 
 
 def _enable_v2_controllers(group: Cgroup) -> None:
-    """Turn on, for the kit's groups, the controllers the kit's own folder is offered."""
+    """Turn on, for the kit's groups, the table's v2 controllers the kit's folder is offered."""
     parent = group.parents[0]
     offered = (read_text(parent, "cgroup.controllers") or "").split()
-    missing = [c for c in V2_CONTROLLERS if c in offered and c not in _v2_enabled(parent)]
+    missing = [c for c in names(2) if c in offered and c not in _v2_enabled(parent)]
     if missing:
         group._write_file(parent, "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
 

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel_helpers.cgroups.controllers import names
 from kernel_helpers.procfs import parse_mountinfo
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -30,11 +31,6 @@ MOUNTINFO = "/proc/self/mountinfo"
 
 SUBTREE = os.environ.get("LABKIT_CGROUP_PARENT", "labkit").strip("/")
 """The kit's own folder under each cgroup root; the kit never writes outside it."""
-
-V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                  "net_cls")
-"""v1 controllers the course teaches (net_cls is often not mounted; it is then skipped)."""
-
 
 class Mode(enum.Enum):
     V1 = "v1"
@@ -67,14 +63,18 @@ class Layout:
 def detect_layout(mountinfo: str = MOUNTINFO) -> Layout:
     """The cgroup layout from the mount table (first mount of each hierarchy wins).
 
+    Only the v1 controllers of the kit's table (`controllers.names(1)`) are kept;
+    net_cls, often not mounted, is then simply absent.
+
     Taught in: lab 05.
     """
     v1: dict[str, str] = {}
     v2_root = None
+    kit_controllers = names(1)
     for mount in parse_mountinfo(Path(mountinfo).read_text()):
         if mount.fstype == "cgroup":
             for option in mount.super_options.split(","):
-                if option in V1_CONTROLLERS:
+                if option in kit_controllers:
                     v1.setdefault(option, mount.target)
         elif mount.fstype == "cgroup2" and v2_root is None:
             v2_root = mount.target

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel_helpers._sys.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
+from kernel_helpers.cgroups.controllers import needed
 from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, deny, parse_device, without
 from kernel_helpers.cgroups.group import Cgroup, create
 from kernel_helpers.cgroups.layout import Layout
@@ -109,7 +110,9 @@ class CgroupStage(Stage):
     """Mount the group at /sys/fs/cgroup inside (an OCI bundle asks for it in its mounts)."""
 
     def prepare(self, ctx: LaunchContext) -> None:
-        group = create(ctx.state.id, self.limits, self.layout, registry=ctx.registry)
+        # Only the hierarchies it needs (v1): each is a folder and a migration at start.
+        group = create(ctx.state.id, self.limits, self.layout, registry=ctx.registry,
+                       hierarchies=needed(self.limits))
         ctx.notes["cgroup"] = group
         ctx.state.extra["cgroup"] = group.paths
 

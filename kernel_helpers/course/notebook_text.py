@@ -10,10 +10,11 @@ Taught in: lab 00.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # nbformat takes most of a second to import: only `read` needs it
+if TYPE_CHECKING:  # nbformat takes seconds to import (jsonschema's format checkers): only `read`
     import nbformat
 
 CELL_KINDS = ("setup", "exercise", "slot", "demo", "check", "hidden-check")
@@ -32,7 +33,7 @@ def read(path: Path | str) -> nbformat.NotebookNode:
     return nb
 
 
-def labkit_meta(cell: nbformat.NotebookNode) -> dict[str, Any]:
+def labkit_meta(cell: nbformat.NotebookNode | dict[str, Any]) -> dict[str, Any]:
     """The cell's ``metadata.labkit`` table (empty if it has none)."""
     meta = cell.get("metadata", {}).get("labkit", {})
     return meta if isinstance(meta, dict) else {}
@@ -61,6 +62,21 @@ def cells_of_kind(nb: nbformat.NotebookNode, *kinds: str) -> list[nbformat.Noteb
     return [c for c in nb.cells if c.cell_type == "code" and labkit_meta(c).get("kind") in kinds]
 
 
+def _raw_cells(path: Path | str) -> list[dict[str, Any]]:
+    """The cells straight from the notebook's JSON (format 4), each source one string.
+
+    What a check needs from a notebook is a few strings, so it reads the JSON itself:
+    `nbformat` imports jsonschema, whose format checkers build a grammar at import
+    time, seconds on every `labkit check` and every check the TUI runs.
+    """
+    cells = json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
+    for cell in cells:
+        source = cell.get("source", "")
+        cell["source"] = "".join(source) if isinstance(source, list) else source
+    return cells  # type: ignore[no-any-return]
+
+
 def answer_code(notebook: Path | str) -> str:
     """The setup and exercise cells as one Python program (what a check runs)."""
-    return "\n\n".join(c.source for c in cells_of_kind(read(notebook), *ANSWER_KINDS))
+    return "\n\n".join(c["source"] for c in _raw_cells(notebook) if c.get("cell_type") == "code"
+                       and labkit_meta(c).get("kind") in ANSWER_KINDS)

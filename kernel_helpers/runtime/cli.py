@@ -1,7 +1,8 @@
 """`labkit ps|inspect|logs|stop|kill|rm|exec|pause|unpause|stats`: the command line of managing.
 
 The library underneath is `runtime/manage.py` (and `runtime/exec.py`); this module only
-parses arguments and prints.
+parses arguments and prints. Each handler imports its part of the library, as `cli.py`
+does: `labkit exec` never loads what ps, logs or rm need (images, logs, supervisor).
 
 Taught in: lab 10.
 """
@@ -16,13 +17,11 @@ from dataclasses import asdict
 from typing import Any
 
 from kernel_helpers.errors import InvalidValue
-from kernel_helpers.runtime.exec import exec_in
-from kernel_helpers.runtime.manage import (follow_log, kill, live_status, parse_signal, pause, ps,
-                                           remove, stats, stop)
 from kernel_helpers.state import find
 
 
 def _cmd_ps(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import ps
     rows = ps(args.all)
     print(f"{'ID':<12} {'NAME':<16} {'STATUS':<14} COMMAND")
     for row in rows:
@@ -31,17 +30,20 @@ def _cmd_ps(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import live_status
     state = find(args.container)
     print(json.dumps({**asdict(state), "live_status": live_status(state)}, indent=1))
     return 0
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import follow_log
     follow_log(find(args.container), follow=args.follow)
     return 0
 
 
 def _cmd_stop(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import stop
     for ref in args.containers:
         stop(ref, args.time)
         print(ref)
@@ -49,17 +51,20 @@ def _cmd_stop(args: argparse.Namespace) -> int:
 
 
 def _cmd_kill(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import kill, parse_signal
     kill(args.container, parse_signal(args.signal))
     return 0
 
 
 def _cmd_rm(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import remove
     for ref in args.containers:
         print(remove(ref, args.force))
     return 0
 
 
 def _cmd_exec(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.exec import exec_in
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise InvalidValue("labkit exec", "no command was given",
@@ -68,6 +73,7 @@ def _cmd_exec(args: argparse.Namespace) -> int:
 
 
 def _cmd_pause(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import pause
     for ref in args.containers:
         pause(ref, frozen=args.command_name == "pause")
         print(ref)
@@ -75,6 +81,7 @@ def _cmd_pause(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from kernel_helpers.runtime.manage import ps, stats
     refs = args.containers or [row["id"] for row in ps()]
     while True:
         print(f"{'ID':<12} {'MEM USAGE':>12} {'MEM LIMIT':>12} {'CPU SEC':>9} {'PIDS':>5}")

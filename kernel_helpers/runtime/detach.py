@@ -7,6 +7,7 @@ running, or the one-sentence error if it could not start.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import replace
 
@@ -34,6 +35,7 @@ def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: s
     if gated:
         spec = replace(spec, start_gate=str(state.directory / START_GATE))
     read_fd, write_fd = os.pipe()
+    gc.freeze()  # as launch.start: the supervisor need not copy what a collection would touch
     pid = os.fork()
     if pid == 0:  # the supervisor
         os.close(read_fd)

@@ -22,6 +22,7 @@ Taught in: lab 10.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from dataclasses import replace
@@ -36,10 +37,9 @@ from kernel_helpers.runtime.console import (CONSOLE_MESSAGE, receive_console, re
                                             take_console, wants_console)
 from kernel_helpers.runtime.handover import (become, close_inherited_fds,
                                              drop_supplementary_groups, exec_command)
-from kernel_helpers.runtime.launch import USER_KEY
 from kernel_helpers.security.hardening import Hardening, apply, recorded, seccomp_program
 from kernel_helpers.spec import DEFAULT_PATH
-from kernel_helpers.state import ContainerState, is_running
+from kernel_helpers.state import USER_KEY, ContainerState, is_running
 
 KIT_SUBTREE = "/labkit/"
 """Only cgroups under the kit's own subtree are joined, never a host group."""
@@ -94,6 +94,7 @@ def exec_in(state: ContainerState, command: list[str], env: dict[str, str] | Non
     env = env or {"PATH": DEFAULT_PATH, "TERM": os.environ.get("TERM", "xterm")}
     terminal = wants_console()
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    gc.freeze()  # as launch.start: the children need not copy what the collector would touch
     child = os.fork()
     if child == 0:
         mine.close()

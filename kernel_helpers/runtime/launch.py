@@ -19,6 +19,7 @@ Taught in: lab 09.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from typing import Callable
@@ -26,9 +27,10 @@ from typing import Callable
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.cleanup import Registry
-from kernel_helpers.errors import KernelFeatureMissing, LabkitError, NotRoot, translate_oserror
+from kernel_helpers.errors import KernelFeatureMissing, LabkitError, translate_oserror
 from kernel_helpers.namespaces import Namespace, clone_flags
-from kernel_helpers.process import fork_and_forward, signal_process, start_time, wait_status_to_exit_code
+from kernel_helpers.process import (fork_and_forward, require_root, signal_process, start_time,
+                                    wait_status_to_exit_code)
 from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
 from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
 from kernel_helpers.runtime.console import CONSOLE_MESSAGE, receive_console, take_console
@@ -36,19 +38,10 @@ from kernel_helpers.runtime.handover import (become, close_inherited_fds,
                                              drop_supplementary_groups, exec_command, present_as)
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import LaunchContext, Stage
-from kernel_helpers.state import ContainerState
+from kernel_helpers.state import USER_KEY, ContainerState
 
-USER_KEY = "user"
-"""The state's `extra` entry holding [uid, gid] of the command (inside its user namespace)."""
 INIT_NAME = "labkit-init"
 """What `--init` shows as /proc/1/cmdline: never the admin's `labkit run ...` line."""
-
-
-def require_root(command: str = "labkit run") -> None:
-    """Fail early, before anything is made or read, when not root."""
-    if os.geteuid() != 0:
-        raise NotRoot(command, "works on namespaces, mounts and the kit's state, which need root",
-                      "run it with sudo, inside the lab VM")
 
 
 def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] = (),
@@ -67,6 +60,9 @@ def start(spec: ContainerSpec, state: ContainerState, stages: tuple[Stage, ...] 
     for stage in stages:
         stage.prepare(ctx)
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Everything made so far (the imported kit, the spec) lives as long as we do: keep the
+    # collector away from it, so the two forked children do not copy every page it touches.
+    gc.freeze()
     setup_pid = os.fork()
     if setup_pid == 0:
         parent_sock.close()

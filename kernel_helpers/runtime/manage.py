@@ -77,10 +77,14 @@ def stop(ref: str, grace: float = 10.0) -> int:
 
 
 def _thaw_if_paused(state: ContainerState) -> None:
-    if state.extra.get("cgroup") and is_running(state):
+    if not state.extra.get("cgroup"):
+        return
+    try:
         group = container_group(state)
-        if group.is_frozen():
-            group.thaw()
+    except Busy:
+        return  # it died of the signal already (a created one at once): nothing to thaw
+    if group.is_frozen():
+        group.thaw()
 
 
 def _wait_gone(state: ContainerState, seconds: float) -> bool:

@@ -21,9 +21,9 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_CHILD_SUBREAPER
 from kernel_helpers.cleanup import Registry, remove_tree
 from kernel_helpers.errors import InvalidValue
-from kernel_helpers.process import forwarding, wait_status_to_exit_code
+from kernel_helpers.process import forwarding, require_root, wait_status_to_exit_code
 from kernel_helpers.runtime.console import relay
-from kernel_helpers.runtime.launch import require_root, start
+from kernel_helpers.runtime.launch import start
 from kernel_helpers.runtime.logfile import DEFAULT_MAX_SIZE, ContainerLog
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import Stage

@@ -18,9 +18,9 @@ import pytest
 
 from kernel_helpers import cgroups
 from kernel_helpers.audit.probe import run_inside
-from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices, devices
+from kernel_helpers.cgroups import Cgroup, Layout, Limits, Mode, bpf_devices, readback
 from kernel_helpers.cgroups.devices import DOCKER_DEFAULT
-from kernel_helpers.cgroups.group import V2_CONTROLLERS
+from kernel_helpers.cgroups.controllers import names
 from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.cgroups.run import Counter, run_in, start_in
 from kernel_helpers.cgroups.stage import CgroupStage
@@ -141,8 +141,8 @@ def test_dockers_device_list_on_v2_and_reading_it_back(group: Cgroup) -> None:
         True, True, True, False]  # /dev/kmsg (1:11) is not on the list
     pid = start_in(group, time.sleep, 30)
     try:
-        assert devices.in_force(pid).v2_programs >= 1
-        assert devices.in_force(pid).restricted
+        assert readback.in_force(pid).v2_programs >= 1
+        assert readback.in_force(pid).restricted
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -195,7 +195,7 @@ def test_v2_controller_plans_apply_where_offered_and_say_why_not_elsewhere(v2: L
                                match=f"^cgroup controller {controller}: is not available"):
                 cgroups.create(limits=limit, layout=v2)
         assert _kit_groups(v2) == before  # nothing half-made
-    assert set(V2_CONTROLLERS) >= set(limits)
+    assert set(names(2)) >= set(limits)
 
 
 def test_net_cls_has_no_v2_form_and_the_error_says_what_replaces_it(v2: Layout) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from kernel_helpers.audit import escapes
 from kernel_helpers.audit.isolation import audit_container, judge
-from kernel_helpers.cgroups.devices import InForce
+from kernel_helpers.cgroups.readback import InForce
 from kernel_helpers.cgroups.stage import CgroupStage, limits_from_options
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.runtime.run_options import spec_from_options

@@ -10,7 +10,8 @@ from kernel_helpers.cgroups import (DeviceRule, Limits, Mode, Throttle, allow_on
                                     detect_layout, parse_device, plan, shares_to_weight,
                                     weight_to_shares)
 from kernel_helpers.cgroups import bpf_devices
-from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, InForce, without
+from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, without
+from kernel_helpers.cgroups.readback import InForce
 from kernel_helpers.cgroups.stage import device_policy
 from kernel_helpers.cgroups._write import apply_writes, check_inside
 from kernel_helpers.cgroups.limits import Stats, Write, cpus_to_quota
