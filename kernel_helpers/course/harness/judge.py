@@ -220,7 +220,7 @@ def _find_container(group: Cgroup, argv: tuple[str, ...]) -> int | None:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read() == want:
-                    return pid
+                    return int(pid)
         except OSError:
             continue
     return None
