@@ -40,6 +40,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import ipaddress
+import os
 import re
 import socket
 from dataclasses import dataclass
@@ -139,15 +140,17 @@ class _Nft:
         return out
 
 
-_NFT: _Nft | None = None
+_NFT: tuple[int, _Nft] | None = None
+"""The context and the pid that made it: a context holds a netlink socket, which a forked
+child must not share with its parent (and a detached supervisor closes what it inherited)."""
 
 
 def nft(commands: str, what: str, missing_ok: bool = False) -> str:
-    """Run nft commands through one shared in-process context."""
+    """Run nft commands through one in-process context per process."""
     global _NFT
-    if _NFT is None:
-        _NFT = _Nft()
-    return _NFT.run(commands, what, missing_ok)
+    if _NFT is None or _NFT[0] != os.getpid():
+        _NFT = (os.getpid(), _Nft())
+    return _NFT[1].run(commands, what, missing_ok)
 
 
 LOCALNET_CHAIN = "localnet"

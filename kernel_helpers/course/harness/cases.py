@@ -44,6 +44,8 @@ def started(run: Run) -> Fail | None:
         return Fail("myruntime.py defines no run(spec)", "keep the `def run(spec):` of lab 01")
     if raised and "import" in run.report and "run" not in run.report:
         return Fail(f"myruntime.py does not import: {raised}", "fix that line and check again")
+    if raised and "root-moved" in run.report:
+        return SHARED_MOUNT_NS
     if raised:
         return Fail(f"your runtime raised {raised}", "the error names the call that failed "
                     "and why; fix it there")
@@ -147,9 +149,13 @@ def own_mount_namespace(run: Run) -> Fail | None:
     held = run.held
     assert held is not None
     if held.ns.get("mnt") in (run.runtime_ns.get("mnt"), run.judge_ns.get("mnt")):
-        return Fail("the container shares the runtime's mount namespace",
-                    "call lk.unshare(lk.CLONE_NEWNS) first in enter_rootfs")
+        return SHARED_MOUNT_NS
     return None
+
+
+SHARED_MOUNT_NS = Fail("the container shares the runtime's mount namespace (its pivot_root "
+                       "moves the runtime's root too)",
+                       "call lk.unshare(lk.CLONE_NEWNS) first in enter_rootfs")
 
 
 def _root_layout(run: Run) -> str:

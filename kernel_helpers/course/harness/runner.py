@@ -64,6 +64,7 @@ def main(argv: list[str]) -> int:
     fields = json.loads(args.spec)
     spec = Spec(tuple(fields.pop("argv")), **fields)
     me = os.getpid()
+    root = os.stat("/")
     try:
         _report(fd, "import")
         module = _load(args.file)
@@ -84,6 +85,9 @@ def main(argv: list[str]) -> int:
         line = next((f" (line {f.lineno} of your file)" for f in reversed(where)
                      if f.filename == args.file), "")
         _report(fd, f"raised {type(err).__name__}: {err}{line}")
+        now = os.stat("/")
+        if (now.st_dev, now.st_ino) != (root.st_dev, root.st_ino):
+            _report(fd, "root-moved")  # a pivot_root in the runtime's own mount namespace
         traceback.print_exc()
         status = 97
     if os.getpid() != me:  # a forked child that returned instead of exec'ing
