@@ -28,7 +28,7 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing, LabkitError, translate_oserror
-from kernel_helpers.namespaces import Namespace, clone_flags
+from kernel_helpers.namespaces import Namespace, clone_flags, enter_paths
 from kernel_helpers.process import (fork_and_forward, require_root, signal_process, start_time,
                                     wait_status_to_exit_code)
 from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
@@ -39,6 +39,7 @@ from kernel_helpers.runtime.handover import (become, close_inherited_fds,
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.state import USER_KEY, ContainerState
+from kernel_helpers.sysctl import write_sysctls
 
 INIT_NAME = "labkit-init"
 """What `--init` shows as /proc/1/cmdline: never the admin's `labkit run ...` line."""
@@ -116,12 +117,14 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
 def write_id_maps(pid: int, spec: ContainerSpec, kernel: Kernel = LINUX) -> None:
     """setgroups "deny" first (an unprivileged gid_map requires it), then uid_map, then gid_map.
 
-    Each map is one write(2): the kernel takes a map once, whole.
+    Each map is one write(2): the kernel takes a map once, whole. With supplementary
+    groups (OCI additionalGids) setgroups stays allowed: setgroups(2) needs it, and
+    host root writing the maps needs no "deny".
     """
-    line = spec.id_map.line()
-    kernel.write_knob(f"/proc/{pid}/setgroups", "deny")
-    for name in ("uid_map", "gid_map"):
-        kernel.write_knob(f"/proc/{pid}/{name}", line)
+    if not spec.groups:
+        kernel.write_knob(f"/proc/{pid}/setgroups", "deny")
+    kernel.write_knob(f"/proc/{pid}/uid_map", spec.id_map.line())
+    kernel.write_knob(f"/proc/{pid}/gid_map", (spec.gid_map or spec.id_map).line())
 
 
 def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
@@ -132,6 +135,7 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
         spec = ctx.spec
         user = Namespace.USER in spec.namespaces
         drop_supplementary_groups(kernel)
+        enter_paths(spec.join, kernel)  # namespaces given by path (OCI): joined, not made
         if user:
             kernel.unshare(Namespace.USER.flag)
         send(sock, ("joined", None))
@@ -180,6 +184,7 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         close_inherited_fds(keep=sock.fileno())
         # Hold the start gate by an O_PATH fd: its path is gone once we pivot_root (as runc).
         gate = os.open(spec.start_gate, os.O_PATH | os.O_CLOEXEC) if spec.start_gate else None
+        write_sysctls(spec.sysctl)  # in the container's namespaces, before /proc/sys turns read-only
         if spec.rootfs is not None:
             if Namespace.MNT not in spec.namespaces:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
@@ -188,8 +193,11 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
             extra = [step for stage in stages for step in stage.mounts(ctx)]
             enter_rootfs(plan_mounts(spec.rootfs, read_only=spec.read_only,
                                      new_net=Namespace.NET in spec.namespaces,
-                                     new_pid=Namespace.PID in spec.namespaces,
-                                     root=roots[-1] if roots else None, extra=extra), kernel)
+                                     new_pid=Namespace.PID in spec.namespaces | {
+                                         ns for ns, _ in spec.join},
+                                     root=roots[-1] if roots else None, extra=extra,
+                                     standard=spec.standard_mounts,
+                                     propagation=spec.rootfs_propagation), kernel)
         if spec.hostname and Namespace.UTS in spec.namespaces:
             kernel.sethostname(spec.hostname)
         if spec.domainname and Namespace.UTS in spec.namespaces:
@@ -216,7 +224,9 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
 def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
           gate: int | None) -> None:
     """Become the user asked for, wait at the start gate if there is one, then exec."""
-    become(*spec.user)
+    become(*spec.user, groups=spec.groups)
+    if spec.umask is not None:
+        os.umask(spec.umask)
     if gate is not None:
         # Report "created" and drop the socket, so the supervisor stops waiting; then block
         # until `labkit oci start` opens the FIFO to read.
