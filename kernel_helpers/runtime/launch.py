@@ -186,7 +186,7 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         gate = os.open(spec.start_gate, os.O_PATH | os.O_CLOEXEC) if spec.start_gate else None
         write_sysctls(spec.sysctl)  # in the container's namespaces, before /proc/sys turns read-only
         if spec.rootfs is not None:
-            if Namespace.MNT not in spec.namespaces:
+            if Namespace.MNT not in spec.namespaces | {ns for ns, _ in spec.join}:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
                                   "add mnt to --ns")
             roots = [step for stage in stages if (step := stage.root_mount(ctx))]

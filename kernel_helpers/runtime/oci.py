@@ -71,8 +71,9 @@ def start(container_id: str) -> None:
         status = oci_state(container_id)["status"]
         raise Busy(f"container '{container_id}'", f"is {status}, not created",
                    "only a created container can be started; make one with `labkit oci create`")
+    created = oci_state(container_id)
     try:
-        run_hooks(_hooks(state), START, oci_state(container_id))
+        run_hooks(_hooks(state), START, created)
     except BaseException:
         manage.kill(container_id)
         raise
@@ -88,7 +89,8 @@ def start(container_id: str) -> None:
         fresh = find(container_id)
         fresh.status = "running" if fresh.status == "created" else fresh.status
         fresh.save()
-    run_hooks(_hooks(state), ("poststart",), oci_state(container_id))
+    # The state as of the start: a short command may have exited by the time the hook reads it.
+    run_hooks(_hooks(state), ("poststart",), {**created, "status": "running"})
 
 
 def delete(container_id: str, force: bool = False) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from kernel_helpers.security.capabilities import CapSets, parse_cap
 from kernel_helpers.security.hardening import Hardening, HardeningStage
 from kernel_helpers.spec import ContainerSpec, IdMap
 from kernel_helpers.stage import Stage
+from kernel_helpers.sysctl import sysctl_path
 from kernel_helpers.units import parse_cpu_list
 
 NAMESPACE_TYPES = {"pid": Namespace.PID, "network": Namespace.NET, "mount": Namespace.MNT,
@@ -52,6 +54,10 @@ def load_config(bundle: str | Path) -> dict[str, Any]:
 def spec_from_config(config: dict[str, Any], bundle: str | Path
                      ) -> tuple[ContainerSpec, tuple[Stage, ...]]:
     """Translate a runtime-spec config into the kit's spec and stages (one sentence if invalid)."""
+    version = str(config.get("ociVersion", ""))
+    if not re.match(r"^1\.\d+\.\d+(-[0-9A-Za-z.+-]+)?$", version):
+        raise InvalidValue(f"ociVersion '{version}'", "is not a runtime-spec 1.x version",
+                           "set it to the spec version the config follows, e.g. 1.0.2")
     process = config.get("process") or {}
     args = process.get("args") or []
     if not args:
@@ -74,7 +80,7 @@ def spec_from_config(config: dict[str, Any], bundle: str | Path
         cwd=process.get("cwd", "/"), id_map=uid_map or IdMap(), gid_map=gid_map,
         user=(int(user.get("uid", 0)), int(user.get("gid", 0))),
         groups=tuple(int(g) for g in user.get("additionalGids") or ()),
-        umask=user.get("umask"), sysctl=tuple((linux.get("sysctl") or {}).items()),
+        umask=user.get("umask"), sysctl=_sysctls(linux),
         standard_mounts=False, rootfs_propagation=linux.get("rootfsPropagation") or "rprivate")
     mounts = config.get("mounts") or []
     resources = linux.get("resources") or {}
@@ -107,6 +113,13 @@ def _namespaces(linux: dict[str, Any]) -> tuple[frozenset[Namespace], tuple[tupl
     if Namespace.MNT not in new and not any(kind is Namespace.MNT for kind, _ in join):
         new.add(Namespace.MNT)  # the rootfs needs one; runc's pivot_root does too
     return frozenset(new), tuple(join)
+
+
+def _sysctls(linux: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    settings = tuple((linux.get("sysctl") or {}).items())
+    for key, _ in settings:
+        sysctl_path(key)  # a bad name is refused now, not halfway through the start
+    return settings
 
 
 def _id_map(linux: dict[str, Any], key: str) -> IdMap | None:
@@ -178,8 +191,8 @@ def device_policy(rules: list[dict[str, Any]] | None) -> DevicePolicy | None:
             default_allow, exceptions = bool(rule.get("allow")), []
         elif bool(rule.get("allow")) != default_allow:
             exceptions.append(parsed)
-    if not default_allow:  # like runc: the standard nodes stay usable under deny-all
-        exceptions = [*DOCKER_DEFAULT.exceptions, *exceptions]
+    if not default_allow:  # like runc: after the config's rules, the standard nodes stay usable
+        exceptions += [rule for rule in DOCKER_DEFAULT.exceptions if rule not in exceptions]
     return DevicePolicy(default_allow, tuple(exceptions))
 
 
@@ -189,6 +202,11 @@ def hardening_from(process: dict[str, Any], linux: dict[str, Any]) -> Hardening:
     No seccomp section (as `runc spec` writes) means no filter; any section gets
     Docker's default profile.
     """
+    for key in ("maskedPaths", "readonlyPaths"):
+        for path in linux.get(key) or ():
+            if not str(path).startswith("/"):
+                raise InvalidValue(f"linux.{key} '{path}'", "is not an absolute path",
+                                   "give the path as the container sees it, e.g. /proc/kcore")
     caps = process.get("capabilities")
     sets = None
     if caps is not None:

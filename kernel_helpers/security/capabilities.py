@@ -131,7 +131,9 @@ def set_sets(sets: CapSets, kernel: Kernel = LINUX) -> None:
     """Set effective, permitted and inheritable with capset(), then raise the ambient set.
 
     Ambient goes last: the kernel clears it on a switch to a non-root user and
-    accepts only capabilities both permitted and inheritable. After exec, root's
+    accepts only capabilities both permitted and inheritable; one that is not
+    both is left out, as runc leaves it (`runc spec` lists ambient capabilities
+    with an empty inheritable set). After exec, root's
     permitted and effective sets become the bounding set (plus inheritable); a
     non-root command keeps exactly its ambient set.
     """
@@ -139,5 +141,6 @@ def set_sets(sets: CapSets, kernel: Kernel = LINUX) -> None:
     _, permitted, _ = kernel.capget()
     allowed = permitted & to_mask(sets.permitted)
     kernel.capset(to_mask(sets.effective) & allowed, allowed, to_mask(sets.inheritable))
-    for name in sorted(sets.ambient, key=CAP_NUMBER.__getitem__):
+    raisable = from_mask(allowed & to_mask(sets.inheritable)) & sets.ambient
+    for name in sorted(raisable, key=CAP_NUMBER.__getitem__):
         kernel.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NUMBER[name])

@@ -43,9 +43,14 @@ def plan_masking(root: str, masked: tuple[str, ...] = MASKED_PATHS,
     container's fresh /proc and /sys, not mounted yet, have the same entries,
     because they show the same kernel. Any other path is looked up in `root`.
     """
-    steps = []
+    steps: list[MountStep] = []
+    hidden: list[str] = []  # a masked directory hides what is under it: nothing more to mask
     for path in masked:
+        if any(path.startswith(f"{top.rstrip('/')}/") for top in hidden):
+            continue
         kind = _kind(_where(root, host, path))
+        if kind == "dir":
+            hidden.append(path)
         target = f"{root}{path}"
         if kind == "dir":
             steps.append(MountStep("tmpfs", target, "tmpfs", MS_RDONLY,
