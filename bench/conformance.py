@@ -202,8 +202,24 @@ def suite_processes() -> set[str]:
 def leftovers(before: dict[str, set[str]]) -> Leftovers:
     time.sleep(1)  # let exiting containers go
     after = snapshot()
-    return Leftovers(*(sorted(after[kind] - before[kind])
-                       for kind in ("mounts", "links", "processes", "cgroups")))
+    new = {kind: after[kind] - before[kind] for kind in after}
+    time.sleep(3)  # other sessions' containers come and go meanwhile: count what stays
+    again = snapshot()
+    new = {kind: {item for item in items if item in again[kind] and not _another_sessions(item)}
+           for kind, items in new.items()}
+    return Leftovers(*(sorted(new[kind]) for kind in ("mounts", "links", "processes", "cgroups")))
+
+
+def _another_sessions(item: str) -> bool:
+    """A kit-named cgroup or link of a container whose bundle is not one of the suite's."""
+    name = Path(item).name
+    if not re.fullmatch(r"lk[0-9a-f]{8}", name):
+        return False
+    state = Path("/run/labkit/containers", name, "state.json")
+    try:
+        return "ocitest" not in json.loads(state.read_text()).get("extra", {}).get("bundle", "")
+    except (OSError, ValueError):
+        return False
 
 
 # --- the run -----------------------------------------------------------------------------------

@@ -87,12 +87,15 @@ class MountPlan:
     links: dict[str, str] = field(default_factory=dict)
     propagation: int = MS_PRIVATE | MS_REC
     """Propagation of the container's mounts, set on its / after pivot_root."""
+    pivot: bool = True
+    """pivot_root in a mount namespace of its own; False: chroot in the runtime's (OCI
+    configs without a mount namespace), the mounts under the root bind made private."""
 
 
 def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = True,
                 new_pid: bool = True, root: MountStep | None = None,
                 extra: list[MountStep] | tuple[MountStep, ...] = (), standard: bool = True,
-                propagation: str = "rprivate") -> MountPlan:
+                propagation: str = "rprivate", pivot: bool = True) -> MountPlan:
     """Plan the mounts for `rootfs`: itself (bind), /proc, /sys (ro), a minimal /dev.
 
     /sys can only be mounted fresh in a net namespace the process owns; otherwise
@@ -107,7 +110,7 @@ def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = 
         raise InvalidValue(f"rootfs propagation '{propagation}'", "is not a propagation type",
                            f"use one of: {', '.join(PROPAGATION)}")
     if not standard:
-        return _plan_listed(rootfs, root, list(extra), read_only, PROPAGATION[propagation])
+        return _plan_listed(rootfs, root, list(extra), read_only, PROPAGATION[propagation], pivot)
     root_dir = str(Path(rootfs).resolve())
     if root is None and not Path(root_dir, "bin").is_dir() and not Path(root_dir, "usr").is_dir():
         raise NotFound(f"rootfs '{rootfs}'", "is not a root filesystem (no /bin or /usr in it)",
@@ -137,16 +140,18 @@ def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = 
 
 
 def _plan_listed(rootfs: str | Path, root: MountStep | None, extra: list[MountStep],
-                 read_only: bool, propagation: int) -> MountPlan:
+                 read_only: bool, propagation: int, pivot: bool) -> MountPlan:
     root_dir = str(Path(rootfs).resolve())
     dev = f"{root_dir}/dev"
     dev_tmpfs = any(step.target == dev and step.fstype == "tmpfs" for step in extra)
     devices = [MountStep(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND, make_file=True)
                for name in DEVICES] if dev_tmpfs else []
-    steps = [MountStep(None, "/", None, MS_REC | MS_PRIVATE),
-             root or MountStep(root_dir, root_dir, None, MS_BIND | MS_REC), *extra, *devices]
-    return MountPlan(root_dir, tuple(steps), read_only, dict(DEV_LINKS) if dev_tmpfs else {},
-                     propagation)
+    bind = root or MountStep(root_dir, root_dir, None, MS_BIND | MS_REC)
+    # In the runtime's own mount namespace (no pivot), only the new root's tree is made private.
+    private = [MountStep(None, "/", None, MS_REC | MS_PRIVATE), bind] if pivot else [
+        bind, MountStep(None, root_dir, None, MS_REC | MS_PRIVATE)]
+    return MountPlan(root_dir, tuple([*private, *extra, *devices]), read_only,
+                     dict(DEV_LINKS) if dev_tmpfs else {}, propagation, pivot)
 
 
 def locked_flags(path: str) -> int:
@@ -268,6 +273,12 @@ def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
     for name, target in plan.links.items():
         os.symlink(target, f"{dev}/{name}")
     os.chdir(plan.rootfs)
+    if not plan.pivot:
+        kernel.chroot(".")
+        os.chdir("/")
+        if plan.read_only:
+            remount_bind("/", MS_RDONLY | MS_REC, kernel)
+        return
     kernel.pivot_root(".", ".")
     kernel.umount2(".", MNT_DETACH)
     os.chdir("/")

@@ -186,7 +186,8 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
         gate = os.open(spec.start_gate, os.O_PATH | os.O_CLOEXEC) if spec.start_gate else None
         write_sysctls(spec.sysctl)  # in the container's namespaces, before /proc/sys turns read-only
         if spec.rootfs is not None:
-            if Namespace.MNT not in spec.namespaces | {ns for ns, _ in spec.join}:
+            own_mnt = Namespace.MNT in spec.namespaces | {ns for ns, _ in spec.join}
+            if not own_mnt and spec.standard_mounts:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
                                   "add mnt to --ns")
             roots = [step for stage in stages if (step := stage.root_mount(ctx))]
@@ -197,7 +198,7 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
                                          ns for ns, _ in spec.join},
                                      root=roots[-1] if roots else None, extra=extra,
                                      standard=spec.standard_mounts,
-                                     propagation=spec.rootfs_propagation), kernel)
+                                     propagation=spec.rootfs_propagation, pivot=own_mnt), kernel)
         if spec.hostname and Namespace.UTS in spec.namespaces:
             kernel.sethostname(spec.hostname)
         if spec.domainname and Namespace.UTS in spec.namespaces:

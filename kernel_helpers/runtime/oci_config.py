@@ -110,8 +110,6 @@ def _namespaces(linux: dict[str, Any]) -> tuple[frozenset[Namespace], tuple[tupl
             join.append((kind, item["path"]))
         else:
             new.add(kind)
-    if Namespace.MNT not in new and not any(kind is Namespace.MNT for kind, _ in join):
-        new.add(Namespace.MNT)  # the rootfs needs one; runc's pivot_root does too
     return frozenset(new), tuple(join)
 
 

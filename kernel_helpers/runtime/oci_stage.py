@@ -15,12 +15,16 @@ import os
 import resource
 import stat
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kernel_helpers._sys.linux import (MS_BIND, MS_DIRSYNC, MS_MANDLOCK, MS_NOATIME, MS_NODEV,
                                        MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
                                        MS_RELATIME, MS_STRICTATIME, MS_SYNCHRONOUS)
-from kernel_helpers.errors import InvalidValue
+from kernel_helpers._sys import LINUX
+from kernel_helpers._sys.linux import MNT_DETACH
+from kernel_helpers.errors import InvalidValue, LabkitError
+from kernel_helpers.namespaces import Namespace
 from kernel_helpers.rootfs.mounts import PROPAGATION, MountStep
 from kernel_helpers.stage import LaunchContext, Stage
 
@@ -36,6 +40,13 @@ CLEARING = frozenset({"rw", "suid", "dev", "exec", "atime", "diratime", "norelat
 DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 EXTRA_KEY = "oci"
 """Where the state's `extra` keeps the bundle, hooks and annotations."""
+
+
+def _detach(rootfs: str) -> None:
+    try:
+        LINUX.umount2(rootfs, MNT_DETACH)
+    except LabkitError:
+        pass  # never mounted: the start failed before its first mount
 
 
 def mount_steps(mounts: list[dict[str, Any]], rootfs: str) -> list[MountStep]:
@@ -126,6 +137,11 @@ class OciBundle(Stage):
     def prepare(self, ctx: LaunchContext) -> None:
         ctx.state.extra["bundle"] = self.bundle
         ctx.state.extra[EXTRA_KEY] = {"hooks": self.hooks, "annotations": self.annotations}
+        spec = ctx.spec
+        if spec.rootfs and Namespace.MNT not in spec.namespaces | {ns for ns, _ in spec.join}:
+            # No mount namespace: the mounts are made in ours (as runc does); unmount them,
+            # the root bind and everything under it, when the container is gone.
+            ctx.registry.push(f"mounts under {spec.rootfs}", partial(_detach, spec.rootfs))
 
     def join(self, ctx: LaunchContext, pid: int) -> None:
         for number, soft, hard in self.rlimits:
