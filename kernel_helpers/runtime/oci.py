@@ -100,7 +100,8 @@ def delete(container_id: str, force: bool = False) -> None:
         raise Busy(f"container '{container_id}'", "is still running",
                    f"stop it first with `labkit oci kill {container_id} KILL`, or use --force")
     final = {**oci_state(container_id), "status": "stopped", "pid": 0}
-    manage.remove(container_id, force=force)
+    # Stopped, its supervisor may still be undoing its cgroup and mounts: remove waits for it.
+    manage.remove(container_id, force=True)
     run_hooks(_hooks(state), ("poststop",), final)
 
 
