@@ -13,7 +13,10 @@ propagation), hooks, and linux: namespaces (new or joined by path), uid/gid
 mappings, resources (memory, cpu, pids, blockIO, devices, network) at
 cgroupsPath, devices, sysctl, maskedPaths, readonlyPaths, rootfsPropagation.
 Not yet: a terminal (--console-socket), a custom seccomp profile (any seccomp
-section gets Docker's default), AppArmor and SELinux labels.
+section gets Docker's default), createContainer and startContainer hooks in the
+container's namespaces (they run in the runtime's), and
+AppArmor or SELinux labels (a process label is refused; linux.mountLabel, which
+only matters under SELinux, is ignored).
 
 Taught in: lab 09.
 """

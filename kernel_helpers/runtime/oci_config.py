@@ -59,6 +59,11 @@ def spec_from_config(config: dict[str, Any], bundle: str | Path
         raise InvalidValue(f"ociVersion '{version}'", "is not a runtime-spec 1.x version",
                            "set it to the spec version the config follows, e.g. 1.0.2")
     process = config.get("process") or {}
+    for key in ("apparmorProfile", "selinuxLabel"):
+        if process.get(key):
+            raise InvalidValue(f"process.{key} '{process[key]}'", "asks for a security label, "
+                               "and labkit applies no AppArmor or SELinux labels",
+                               f"remove process.{key} from config.json")
     args = process.get("args") or []
     if not args:
         raise InvalidValue("process.args", "is empty", "put the command to run in config.json")
@@ -76,7 +81,7 @@ def spec_from_config(config: dict[str, Any], bundle: str | Path
         domainname=config.get("domainname") if Namespace.UTS in new else None,
         read_only=bool(root.get("readonly")),
         env=tuple(tuple(item.split("=", 1)) for item in process.get("env") or []
-                  if "=" in item),  # type: ignore[misc]
+                  if "=" in item),
         cwd=process.get("cwd", "/"), id_map=uid_map or IdMap(), gid_map=gid_map,
         user=(int(user.get("uid", 0)), int(user.get("gid", 0))),
         groups=tuple(int(g) for g in user.get("additionalGids") or ()),
@@ -178,7 +183,7 @@ def device_policy(rules: list[dict[str, Any]] | None) -> DevicePolicy | None:
     """linux.resources.devices, in order, as the kit's policy (runc's default nodes kept usable)."""
     if rules is None:
         return None
-    default_allow, exceptions = True, []
+    default_allow, exceptions = True, list[DeviceRule]()
     for rule in rules:
         kind = rule.get("type") or "a"
         if kind not in ("a", "b", "c"):

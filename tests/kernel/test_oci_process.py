@@ -117,6 +117,8 @@ def test_create_writes_the_pid_file(oci: Any) -> None:
     (lambda c: c.update(hooks={"prestop": [{"path": "/bin/true"}]}),
      "labkit: hooks.prestop: is not a hook kind."),
     (lambda c: c["linux"].update(sysctl={"../../etc": "1"}), "labkit: sysctl '../../etc': is not"),
+    (lambda c: c["process"].update(apparmorProfile="lk-none"),
+     "labkit: process.apparmorProfile 'lk-none': asks for a security label"),
     (lambda c: c["linux"]["namespaces"].append({"type": "network", "path": "/nonexistent/ns"}),
      "labkit: namespace network path '/nonexistent/ns': does not exist."),
 ])
