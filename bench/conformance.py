@@ -63,9 +63,12 @@ class Leftovers:
     links: list[str] = field(default_factory=list)
     processes: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    """labkit's container records of the suite's bundles that outlived their test."""
 
     def total(self) -> int:
-        return len(self.mounts) + len(self.links) + len(self.processes) + len(self.cgroups)
+        return (len(self.mounts) + len(self.links) + len(self.processes) + len(self.cgroups)
+                + len(self.states))
 
 
 # --- counting (tapcount.py's logic, plus the empty-output rule) -------------------------------
@@ -232,7 +235,7 @@ def run_runtime(build_dir: Path, runtime: str, names: list[str], timeout: int,
                 log_dir: Path) -> tuple[list[Result], Leftovers]:
     hide = hybrid_v2_root() if Path(runtime).name == "crun" else None
     before = snapshot()
-    results = []
+    results, kept = [], []
     for test in names:
         result = run_one(build_dir, runtime, test, timeout, hide)
         if result.verdict not in ("PASS", "SKIP"):
@@ -241,7 +244,22 @@ def run_runtime(build_dir: Path, runtime: str, names: list[str], timeout: int,
         print(f"  {Path(runtime).name:7} {test:40} {result.verdict:5} {result.seconds:5.1f}s",
               flush=True)
         results.append(result)
-    return results, leftovers(before)
+        kept += [f"{test}: {name}" for name in suite_states() if name not in " ".join(kept)]
+    left = leftovers(before)
+    left.states = [item for item in kept if item.split(": ")[1] in suite_states()]
+    return results, left
+
+
+def suite_states() -> list[str]:
+    """labkit container records whose bundle is one of the suite's (they should all be deleted)."""
+    found = []
+    for state in Path("/run/labkit/containers").glob("lk*/state.json"):
+        try:
+            if "ocitest" in json.loads(state.read_text()).get("extra", {}).get("bundle", ""):
+                found.append(state.parent.name)
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,16 +321,16 @@ def print_table(table: dict[str, tuple[list[Result], Leftovers]], names: list[st
     for i, test in enumerate(names):
         print(f"{test:40} " + " ".join(f"{res[i].verdict:>7}" for res, _ in table.values()))
     print(f"\n{'runtime':10} {'real passes':>12} {'ok on empty':>12} {'mounts':>7} {'links':>6} "
-          f"{'procs':>6} {'cgroups':>8}")
+          f"{'procs':>6} {'cgroups':>8} {'states':>7}")
     for runtime, (results, left) in table.items():
         passed = sum(r.verdict == "PASS" for r in results)
         empty = sum(r.verdict == "EMPTY" for r in results)
         print(f"{Path(runtime).name:10} {passed:>7} / {len(results):<3} {empty:>12} "
               f"{len(left.mounts):>7} {len(left.links):>6} {len(left.processes):>6} "
-              f"{len(left.cgroups):>8}")
-        for kind in ("mounts", "links", "processes", "cgroups"):
+              f"{len(left.cgroups):>8} {len(left.states):>7}")
+        for kind in ("mounts", "links", "processes", "cgroups", "states"):
             for item in getattr(left, kind)[:20]:
-                print(f"    left {kind[:-1]}: {item}")
+                print(f"    left {kind.rstrip('s').replace('processe', 'process')}: {item}")
     print(f"\nTAP of every test: {log_dir}")
 
 
