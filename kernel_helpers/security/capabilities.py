@@ -139,6 +139,11 @@ def set_sets(sets: CapSets, kernel: Kernel = LINUX) -> None:
     """
     kernel.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     _, permitted, _ = kernel.capget()
+    missing = sets.inheritable - from_mask(permitted)
+    if missing:  # capset(2) would refuse them with a bare EPERM
+        raise InvalidValue(f"inheritable capabilities {', '.join(sorted(missing))}",
+                           "are not held by this runtime (its own bounding set lacks them), "
+                           "so it cannot pass them on", "leave them out of the config")
     allowed = permitted & to_mask(sets.permitted)
     kernel.capset(to_mask(sets.effective) & allowed, allowed, to_mask(sets.inheritable))
     raisable = from_mask(allowed & to_mask(sets.inheritable)) & sets.ambient
