@@ -235,7 +235,7 @@ def run_runtime(build_dir: Path, runtime: str, names: list[str], timeout: int,
                 log_dir: Path) -> tuple[list[Result], Leftovers]:
     hide = hybrid_v2_root() if Path(runtime).name == "crun" else None
     before = snapshot()
-    results, kept = [], []
+    results, kept, earlier = [], [], set(suite_states())
     for test in names:
         result = run_one(build_dir, runtime, test, timeout, hide)
         if result.verdict not in ("PASS", "SKIP"):
@@ -244,7 +244,8 @@ def run_runtime(build_dir: Path, runtime: str, names: list[str], timeout: int,
         print(f"  {Path(runtime).name:7} {test:40} {result.verdict:5} {result.seconds:5.1f}s",
               flush=True)
         results.append(result)
-        kept += [f"{test}: {name}" for name in suite_states() if name not in " ".join(kept)]
+        kept += [f"{test}: {name}" for name in suite_states()
+                 if name not in earlier and name not in " ".join(kept)]
     left = leftovers(before)
     left.states = [item for item in kept if item.split(": ")[1] in suite_states()]
     return results, left

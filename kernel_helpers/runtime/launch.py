@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 from typing import Callable
 
@@ -29,8 +30,8 @@ from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing, LabkitError, translate_oserror
 from kernel_helpers.namespaces import Namespace, clone_flags, enter_paths
-from kernel_helpers.process import (fork_and_forward, require_root, signal_process, start_time,
-                                    wait_status_to_exit_code)
+from kernel_helpers.process import (FORWARDED_SIGNALS, fork_and_forward, require_root, signal_process,
+                                    start_time, wait_status_to_exit_code)
 from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
 from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
 from kernel_helpers.runtime.console import CONSOLE_MESSAGE, receive_console, take_console
@@ -180,6 +181,8 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     """PID 1 of the container: build its world, then exec (or run a tiny init)."""
     try:
         spec = ctx.spec
+        for sig in FORWARDED_SIGNALS:  # the supervisor's forwarding handlers are not ours: a
+            signal.signal(sig, signal.SIG_DFL)  # TERM before exec (at a start gate) just ends us
         os.setsid()  # a session of its own: the caller's terminal is never its controlling tty
         close_inherited_fds(keep=sock.fileno())
         # Hold the start gate by an O_PATH fd: its path is gone once we pivot_root (as runc).
