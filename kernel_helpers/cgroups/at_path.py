@@ -17,7 +17,8 @@ from kernel_helpers import procfs
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.cgroups._read import read_text
 from kernel_helpers.cgroups._write import apply_writes, make_folder, remove_folder
-from kernel_helpers.cgroups.group import V2_CONTROLLERS, Cgroup
+from kernel_helpers.cgroups.controllers import names
+from kernel_helpers.cgroups.group import Cgroup
 from kernel_helpers.cgroups.layout import Layout, Mode, detect_layout
 from kernel_helpers.cgroups.limits import Limits, Write
 from kernel_helpers.cleanup import Registry
@@ -99,7 +100,7 @@ def _enable(folder: str, kernel: Kernel) -> None:
         return  # v1
     offered = (read_text(folder, "cgroup.controllers") or "").split()
     on = (read_text(folder, "cgroup.subtree_control") or "").split()
-    missing = [c for c in V2_CONTROLLERS if c in offered and c not in on]
+    missing = [c for c in names(2) if c in offered and c not in on]
     if missing:
         apply_writes({"": folder}, [Write("", "cgroup.subtree_control",
                                           " ".join(f"+{c}" for c in missing))],
