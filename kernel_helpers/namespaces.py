@@ -111,15 +111,27 @@ def unshare(namespaces: frozenset[Namespace] | set[Namespace], kernel: Kernel = 
 def enter(pid: int, namespaces: frozenset[Namespace] | set[Namespace],
           kernel: Kernel = LINUX) -> None:
     """setns(2) the calling process into `pid`'s namespaces, user first as the kernel needs."""
+    enter_paths(tuple((ns, f"/proc/{pid}/ns/{ns.proc_name}") for ns in namespaces),
+                kernel, f"namespaces of pid {pid}")
+
+
+def enter_paths(paths: tuple[tuple[Namespace, str], ...], kernel: Kernel = LINUX,
+                what: str = "") -> None:
+    """setns(2) into the namespaces at `paths` (an OCI config's namespaces[].path).
+
+    Every file is opened first: once the mount namespace changes, the paths
+    would resolve in the new one. Then user first, in NAMESPACE_ORDER.
+    """
     fds = []
     try:
         for ns in NAMESPACE_ORDER:
-            if ns in namespaces:
-                fds.append((ns, os.open(f"/proc/{pid}/ns/{ns.proc_name}", os.O_RDONLY)))
+            for kind, path in paths:
+                if kind is ns:
+                    fds.append((ns, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
         for ns, fd in fds:
             kernel.setns(fd, ns.flag)
     except OSError as err:
-        raise translate_oserror(err, f"open namespaces of pid {pid}") from err
+        raise translate_oserror(err, f"open {what or 'namespace paths'}") from err
     finally:
         for _, fd in fds:
             os.close(fd)

@@ -48,3 +48,27 @@ class ContainerSpec:
     """uid and gid the command runs as (inside the user namespace, if there is one)."""
     start_gate: str | None = None
     """A FIFO the container blocks on before exec until `labkit oci start` opens it (runc's exec.fifo)."""
+    gid_map: IdMap | None = None
+    """The gid mapping when it differs from `id_map` (an OCI config gives both)."""
+    groups: tuple[int, ...] = ()
+    """Supplementary groups of the command (OCI user.additionalGids); none by default."""
+    umask: int | None = None
+    """The command's umask; None keeps the runtime's."""
+    join: tuple[tuple[Namespace, str], ...] = ()
+    """Existing namespaces to enter by path (OCI namespaces[].path), instead of new ones."""
+    sysctl: tuple[tuple[str, str], ...] = ()
+    """Namespaced kernel settings, written from inside the container's namespaces."""
+    standard_mounts: bool = True
+    """The kit's /proc, /sys and /dev; False: only the mounts the stages list, in their order
+    (an OCI config lists every mount itself)."""
+    rootfs_propagation: str = "rprivate"
+    """Propagation of the container's mounts (OCI linux.rootfsPropagation)."""
+
+    def host_ids(self) -> tuple[int, int]:
+        """The command's uid and gid as the host sees them (mapped, with a user namespace)."""
+        uid, gid = self.user
+        if Namespace.USER not in self.namespaces:
+            return uid, gid
+        gid_map = self.gid_map or self.id_map
+        return (self.id_map.outside + uid - self.id_map.inside,
+                gid_map.outside + gid - gid_map.inside)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel_helpers._sys.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
+from kernel_helpers.cgroups.at_path import create_at
 from kernel_helpers.cgroups.controllers import needed
 from kernel_helpers.cgroups.devices import DOCKER_DEFAULT, deny, parse_device, without
 from kernel_helpers.cgroups.group import Cgroup, create
@@ -108,11 +109,15 @@ class CgroupStage(Stage):
     """Where the group goes (default: this machine's layout); `v2_only()` on a hybrid machine."""
     mount: bool = True
     """Mount the group at /sys/fs/cgroup inside (an OCI bundle asks for it in its mounts)."""
+    path: str | None = None
+    """Where the group goes instead of the kit's folder (OCI linux.cgroupsPath)."""
 
     def prepare(self, ctx: LaunchContext) -> None:
         # Only the hierarchies it needs (v1): each is a folder and a migration at start.
-        group = create(ctx.state.id, self.limits, self.layout, registry=ctx.registry,
-                       hierarchies=needed(self.limits))
+        group = (create_at(self.path, self.limits, self.layout, registry=ctx.registry)
+                 if self.path else
+                 create(ctx.state.id, self.limits, self.layout, registry=ctx.registry,
+                        hierarchies=needed(self.limits)))
         ctx.notes["cgroup"] = group
         ctx.state.extra["cgroup"] = group.paths
 

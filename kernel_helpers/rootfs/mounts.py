@@ -30,7 +30,8 @@ from kernel_helpers import naming
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import (MNT_DETACH, MS_BIND, MS_NOATIME, MS_NODEV,
                                        MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
-                                       MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT,
+                                       MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED,
+                                       MS_SLAVE, MS_UNBINDABLE,
                                        RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
                                        RESOLVE_NO_SYMLINKS, openat2)
 from kernel_helpers.cleanup import Leftover
@@ -50,6 +51,12 @@ KERNEL_DIRS = ("proc", "sys", "dev")
 """Mount points of kernel filesystems: never reached through a symlink (runc refuses too)."""
 MAX_LINKS = 40
 """Symlinks followed while making a path, as the kernel's own limit (ELOOP)."""
+PROPAGATION = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
+               "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+               "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
+"""Mount propagation by name (mount(8), OCI rootfsPropagation) -> mount(2) flags."""
+BIND_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+"""Flags a bind mount ignores until it is remounted."""
 
 
 @dataclass(frozen=True)
@@ -78,17 +85,32 @@ class MountPlan:
     steps: tuple[MountStep, ...]
     read_only: bool = False
     links: dict[str, str] = field(default_factory=dict)
+    propagation: int = MS_PRIVATE | MS_REC
+    """Propagation of the container's mounts, set on its / after pivot_root."""
+    pivot: bool = True
+    """pivot_root in a mount namespace of its own; False: chroot in the runtime's (OCI
+    configs without a mount namespace), the mounts under the root bind made private."""
 
 
 def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = True,
                 new_pid: bool = True, root: MountStep | None = None,
-                extra: list[MountStep] | tuple[MountStep, ...] = ()) -> MountPlan:
+                extra: list[MountStep] | tuple[MountStep, ...] = (), standard: bool = True,
+                propagation: str = "rprivate", pivot: bool = True) -> MountPlan:
     """Plan the mounts for `rootfs`: itself (bind), /proc, /sys (ro), a minimal /dev.
 
     /sys can only be mounted fresh in a net namespace the process owns; otherwise
     the host's is bind-mounted read-only. `root` replaces the bind of rootfs onto
     itself (an overlay mount, say); `extra` mounts come last, before pivot_root.
+    Without `standard`, only `extra` is mounted, in its order (an OCI config lists
+    every mount), and a tmpfs among them at /dev gets the device nodes and links.
+    The whole tree is made private first, so no mount reaches the host;
+    `propagation` is set on the new / once inside.
     """
+    if propagation not in PROPAGATION:
+        raise InvalidValue(f"rootfs propagation '{propagation}'", "is not a propagation type",
+                           f"use one of: {', '.join(PROPAGATION)}")
+    if not standard:
+        return _plan_listed(rootfs, root, list(extra), read_only, PROPAGATION[propagation], pivot)
     root_dir = str(Path(rootfs).resolve())
     if root is None and not Path(root_dir, "bin").is_dir() and not Path(root_dir, "usr").is_dir():
         raise NotFound(f"rootfs '{rootfs}'", "is not a root filesystem (no /bin or /usr in it)",
@@ -114,7 +136,22 @@ def plan_mounts(rootfs: str | Path, *, read_only: bool = False, new_net: bool = 
                   "mode=1777,size=65536k"),
         *extra,
     ]
-    return MountPlan(root_dir, tuple(steps), read_only, dict(DEV_LINKS))
+    return MountPlan(root_dir, tuple(steps), read_only, dict(DEV_LINKS), PROPAGATION[propagation])
+
+
+def _plan_listed(rootfs: str | Path, root: MountStep | None, extra: list[MountStep],
+                 read_only: bool, propagation: int, pivot: bool) -> MountPlan:
+    root_dir = str(Path(rootfs).resolve())
+    dev = f"{root_dir}/dev"
+    dev_tmpfs = any(step.target == dev and step.fstype == "tmpfs" for step in extra)
+    devices = [MountStep(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND, make_file=True)
+               for name in DEVICES] if dev_tmpfs else []
+    bind = root or MountStep(root_dir, root_dir, None, MS_BIND | MS_REC)
+    # In the runtime's own mount namespace (no pivot), only the new root's tree is made private.
+    private = [MountStep(None, "/", None, MS_REC | MS_PRIVATE), bind] if pivot else [
+        bind, MountStep(None, root_dir, None, MS_REC | MS_PRIVATE)]
+    return MountPlan(root_dir, tuple([*private, *extra, *devices]), read_only,
+                     dict(DEV_LINKS) if dev_tmpfs else {}, propagation, pivot)
 
 
 def locked_flags(path: str) -> int:
@@ -219,10 +256,9 @@ def apply_step(step: MountStep, kernel: Kernel = LINUX, root: str | None = None)
         remount_bind(step.target, step.flags & ~(MS_REMOUNT | MS_BIND), kernel)
         return
     kernel.mount(step.source, step.target, step.fstype, step.flags, step.data)
-    if step.flags & MS_BIND and step.flags & MS_RDONLY:
+    if step.flags & MS_BIND and step.flags & BIND_FLAGS:
         # A bind mount ignores MS_RDONLY (and nosuid, nodev, noexec) until it is remounted.
-        remount_bind(step.target, step.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
-                     kernel)
+        remount_bind(step.target, step.flags & BIND_FLAGS, kernel)
 
 
 def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
@@ -237,9 +273,17 @@ def enter_rootfs(plan: MountPlan, kernel: Kernel = LINUX) -> None:
     for name, target in plan.links.items():
         os.symlink(target, f"{dev}/{name}")
     os.chdir(plan.rootfs)
+    if not plan.pivot:
+        kernel.chroot(".")
+        os.chdir("/")
+        if plan.read_only:
+            remount_bind("/", MS_RDONLY | MS_REC, kernel)
+        return
     kernel.pivot_root(".", ".")
     kernel.umount2(".", MNT_DETACH)
     os.chdir("/")
+    if plan.propagation != MS_PRIVATE | MS_REC:
+        kernel.mount(None, "/", None, plan.propagation)
     if plan.read_only:
         remount_bind("/", MS_RDONLY | MS_REC, kernel)
 

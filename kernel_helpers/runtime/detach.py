@@ -23,12 +23,15 @@ from kernel_helpers.runtime.supervisor import RestartPolicy, supervise
 
 def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: str = "",
                  keep: bool = True, policy: RestartPolicy = RestartPolicy(),
-                 gated: bool = False, log_max_size: int | None = DEFAULT_MAX_SIZE) -> str:
+                 gated: bool = False, log_max_size: int | None = DEFAULT_MAX_SIZE,
+                 passthrough: bool = False) -> str:
     """Start `spec` in the background and return its id once it runs.
 
     With `gated`, return once it is *created*: set up and blocked before exec
     until `labkit oci start` opens its start gate (the OCI create/start split).
     The log rotates at `log_max_size` bytes (None: never), keeping one older file.
+    With `passthrough`, the container gets our stdin, stdout and stderr instead
+    of a log, as runc's detached containers do (the caller reads its output).
     """
     state = ContainerState(id=naming.new_name(), command=list(spec.command), name=name,
                            detached=True)
@@ -39,7 +42,7 @@ def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: s
     pid = os.fork()
     if pid == 0:  # the supervisor
         os.close(read_fd)
-        _become_supervisor(spec, stages, state, keep, policy, write_fd, log_max_size)
+        _become_supervisor(spec, stages, state, keep, policy, write_fd, log_max_size, passthrough)
     os.close(write_fd)
     os.waitpid(pid, 0)  # the middle process forks the supervisor and leaves at once
     try:
@@ -53,7 +56,7 @@ def run_detached(spec: ContainerSpec, stages: tuple[Stage, ...] = (), *, name: s
 
 def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerState,
                        keep: bool, policy: RestartPolicy, report_fd: int,
-                       log_max_size: int | None) -> None:
+                       log_max_size: int | None, passthrough: bool = False) -> None:
     code = 1
     try:
         # Nothing of the caller's outlives it here: a check's result pipe held open by a
@@ -65,10 +68,15 @@ def _become_supervisor(spec: ContainerSpec, stages: tuple[Stage, ...], state: Co
             os._exit(0)
 
         def started(running: ContainerState) -> None:
+            if passthrough:  # the container has the caller's stdio; we keep no copy of it
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.close(null)
             write_all(report_fd, pack(running.id))
             os.close(report_fd)
         code = supervise(spec, stages, state, keep=keep, policy=policy, started=started,
-                         log=True, log_max_size=log_max_size)
+                         log=not passthrough, log_max_size=log_max_size)
     except LabkitError as err:
         try:
             write_all(report_fd, pack_error(err))

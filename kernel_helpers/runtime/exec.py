@@ -151,8 +151,7 @@ def _command(command: list[str], env: dict[str, str], hardening: Hardening,
         if terminal:
             take_console(sock)
         close_inherited_fds(keep=sock.fileno())
-        apply(hardening, program, kernel)
-        become(*user, kernel=kernel)
+        apply(hardening, program, kernel, user=user)
         exec_command(command, env)
     except LabkitError as err:
         report(sock, err)

@@ -17,6 +17,10 @@ from typing import NoReturn
 
 from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers.errors import NotFound, NotRoot
+from kernel_helpers.security.hardening import become
+
+__all__ = ["become", "close_inherited_fds", "drop_supplementary_groups", "exec_command",
+           "present_as"]
 
 PR_SET_NAME = 15
 PR_SET_MM = 35
@@ -48,15 +52,6 @@ def drop_supplementary_groups(kernel: Kernel = LINUX) -> None:
     kernel.setgroups([])
 
 
-def become(uid: int, gid: int, kernel: Kernel = LINUX) -> None:
-    """Switch every uid and gid (real, effective, saved) to the container's user.
-
-    In a user namespace the ids are the namespace's: `become(0, 0)` right after
-    setns or unshare is root inside, the mapped host uid (e.g. 100000) outside,
-    never host root.
-    """
-    kernel.setresgid(gid, gid, gid)
-    kernel.setresuid(uid, uid, uid)
 
 
 def close_inherited_fds(keep: int) -> None:

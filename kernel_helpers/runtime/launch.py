@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 from typing import Callable
 
@@ -28,9 +29,9 @@ from kernel_helpers._sys import LINUX, Kernel
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.cleanup import Registry
 from kernel_helpers.errors import KernelFeatureMissing, LabkitError, translate_oserror
-from kernel_helpers.namespaces import Namespace, clone_flags
-from kernel_helpers.process import (fork_and_forward, require_root, signal_process, start_time,
-                                    wait_status_to_exit_code)
+from kernel_helpers.namespaces import Namespace, clone_flags, enter_paths
+from kernel_helpers.process import (FORWARDED_SIGNALS, fork_and_forward, require_root, signal_process,
+                                    start_time, wait_status_to_exit_code)
 from kernel_helpers.runtime._channel import expect, expect_go, recv, report, send
 from kernel_helpers.rootfs.mounts import enter_rootfs, plan_mounts
 from kernel_helpers.runtime.console import CONSOLE_MESSAGE, receive_console, take_console
@@ -39,6 +40,7 @@ from kernel_helpers.runtime.handover import (become, close_inherited_fds,
 from kernel_helpers.spec import ContainerSpec
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.state import USER_KEY, ContainerState
+from kernel_helpers.sysctl import write_sysctls
 
 INIT_NAME = "labkit-init"
 """What `--init` shows as /proc/1/cmdline: never the admin's `labkit run ...` line."""
@@ -116,12 +118,14 @@ def _supervise_start(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
 def write_id_maps(pid: int, spec: ContainerSpec, kernel: Kernel = LINUX) -> None:
     """setgroups "deny" first (an unprivileged gid_map requires it), then uid_map, then gid_map.
 
-    Each map is one write(2): the kernel takes a map once, whole.
+    Each map is one write(2): the kernel takes a map once, whole. With supplementary
+    groups (OCI additionalGids) setgroups stays allowed: setgroups(2) needs it, and
+    host root writing the maps needs no "deny".
     """
-    line = spec.id_map.line()
-    kernel.write_knob(f"/proc/{pid}/setgroups", "deny")
-    for name in ("uid_map", "gid_map"):
-        kernel.write_knob(f"/proc/{pid}/{name}", line)
+    if not spec.groups:
+        kernel.write_knob(f"/proc/{pid}/setgroups", "deny")
+    kernel.write_knob(f"/proc/{pid}/uid_map", spec.id_map.line())
+    kernel.write_knob(f"/proc/{pid}/gid_map", (spec.gid_map or spec.id_map).line())
 
 
 def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.socket,
@@ -132,6 +136,7 @@ def _setup_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket.soc
         spec = ctx.spec
         user = Namespace.USER in spec.namespaces
         drop_supplementary_groups(kernel)
+        enter_paths(spec.join, kernel)  # namespaces given by path (OCI): joined, not made
         if user:
             kernel.unshare(Namespace.USER.flag)
         send(sock, ("joined", None))
@@ -176,20 +181,27 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
     """PID 1 of the container: build its world, then exec (or run a tiny init)."""
     try:
         spec = ctx.spec
+        for sig in FORWARDED_SIGNALS:  # the supervisor's forwarding handlers are not ours: a
+            signal.signal(sig, signal.SIG_DFL)  # TERM before exec (at a start gate) just ends us
         os.setsid()  # a session of its own: the caller's terminal is never its controlling tty
         close_inherited_fds(keep=sock.fileno())
         # Hold the start gate by an O_PATH fd: its path is gone once we pivot_root (as runc).
         gate = os.open(spec.start_gate, os.O_PATH | os.O_CLOEXEC) if spec.start_gate else None
+        write_sysctls(spec.sysctl)  # in the container's namespaces, before /proc/sys turns read-only
         if spec.rootfs is not None:
-            if Namespace.MNT not in spec.namespaces:
+            own_mnt = Namespace.MNT in spec.namespaces | {ns for ns, _ in spec.join}
+            if not own_mnt and spec.standard_mounts:
                 raise LabkitError("--rootfs", "a root filesystem needs the mnt namespace",
                                   "add mnt to --ns")
             roots = [step for stage in stages if (step := stage.root_mount(ctx))]
             extra = [step for stage in stages for step in stage.mounts(ctx)]
             enter_rootfs(plan_mounts(spec.rootfs, read_only=spec.read_only,
                                      new_net=Namespace.NET in spec.namespaces,
-                                     new_pid=Namespace.PID in spec.namespaces,
-                                     root=roots[-1] if roots else None, extra=extra), kernel)
+                                     new_pid=Namespace.PID in spec.namespaces | {
+                                         ns for ns, _ in spec.join},
+                                     root=roots[-1] if roots else None, extra=extra,
+                                     standard=spec.standard_mounts,
+                                     propagation=spec.rootfs_propagation, pivot=own_mnt), kernel)
         if spec.hostname and Namespace.UTS in spec.namespaces:
             kernel.sethostname(spec.hostname)
         if spec.domainname and Namespace.UTS in spec.namespaces:
@@ -216,7 +228,9 @@ def _container_child(ctx: LaunchContext, stages: tuple[Stage, ...], sock: socket
 def _exec(spec: ContainerSpec, env: dict[str, str], sock: socket.socket,
           gate: int | None) -> None:
     """Become the user asked for, wait at the start gate if there is one, then exec."""
-    become(*spec.user)
+    become(*spec.user, groups=spec.groups)
+    if spec.umask is not None:
+        os.umask(spec.umask)
     if gate is not None:
         # Report "created" and drop the socket, so the supervisor stops waiting; then block
         # until `labkit oci start` opens the FIFO to read.

@@ -3,14 +3,20 @@
 A bundle is a directory with a config.json (`runc spec` writes one) and a
 root filesystem. The same bundle runs under runc, crun and labkit, so a lab
 can compare them. `create` sets everything up and leaves the process blocked
-before exec on a FIFO; `start` opens the FIFO and the command runs.
+before exec on a FIFO, with the caller's stdin, stdout and stderr; `start`
+opens the FIFO and the command runs.
 
-Supported: root (path, readonly), process (args, env, cwd, user, capabilities,
-noNewPrivileges), hostname, linux.namespaces (new ones; joining one by path is
-refused), uid/gid mappings, linux.resources (memory, cpu, pids), maskedPaths and
-readonlyPaths, and mounts beyond the standard /proc, /sys, /dev set. Not yet:
-hooks, rlimits, sysctl, devices and a custom seccomp profile (any seccomp
-section gets Docker's default).
+What the config may hold (`oci_config`): root, process (args, env, cwd, user
+with additionalGids and umask, the five capability sets, rlimits,
+noNewPrivileges, oomScoreAdj), hostname, mounts (in order, with options and
+propagation), hooks, and linux: namespaces (new or joined by path), uid/gid
+mappings, resources (memory, cpu, pids, blockIO, devices, network) at
+cgroupsPath, devices, sysctl, maskedPaths, readonlyPaths, rootfsPropagation.
+Not yet: a terminal (--console-socket), a custom seccomp profile (any seccomp
+section gets Docker's default), createContainer and startContainer hooks in the
+container's namespaces (they run in the runtime's), and
+AppArmor or SELinux labels (a process label is refused; linux.mountLabel, which
+only matters under SELinux, is ignored).
 
 Taught in: lab 09.
 """
@@ -20,166 +26,60 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kernel_helpers._sys.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC
-from kernel_helpers.errors import Busy, InvalidValue, NotFound
-from kernel_helpers.namespaces import Namespace
-from kernel_helpers.rootfs.mounts import MountStep
-from kernel_helpers.stage import LaunchContext, Stage
-from kernel_helpers.spec import ContainerSpec, IdMap
+from kernel_helpers.errors import Busy, InvalidValue
+from kernel_helpers.files import READABLE, write_atomic
+from kernel_helpers.runtime import manage
+from kernel_helpers.runtime.detach import run_detached
+from kernel_helpers.runtime.hooks import CREATE, START, run_hooks
+from kernel_helpers.runtime.oci_config import load_config, spec_from_config
+from kernel_helpers.runtime.oci_stage import EXTRA_KEY
 from kernel_helpers.state import START_GATE, ContainerState, find, is_running, locked
 
-if TYPE_CHECKING:
-    from kernel_helpers.cgroups.limits import Limits
-    from kernel_helpers.security.hardening import Hardening
-
 OCI_VERSION = "1.0.2"
-NAMESPACE_TYPES = {"pid": Namespace.PID, "network": Namespace.NET, "mount": Namespace.MNT,
-                   "ipc": Namespace.IPC, "uts": Namespace.UTS, "user": Namespace.USER,
-                   "cgroup": Namespace.CGROUP, "time": Namespace.TIME}
-"""runtime-spec namespace type -> ours."""
-
-STANDARD_MOUNTS = frozenset({"/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"})
-"""Destinations every labkit container already gets (see rootfs.mounts.plan_mounts)."""
-
-MOUNT_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-               "bind": MS_BIND, "rbind": MS_BIND | MS_REC}
-IGNORED_OPTIONS = frozenset({"rw", "relatime", "strictatime", "private", "rprivate", "suid",
-                             "dev", "exec"})
 
 
-def load_config(bundle: str | Path) -> dict[str, Any]:
-    path = Path(bundle, "config.json")
-    try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-    except FileNotFoundError:
-        raise NotFound(f"bundle '{bundle}'", "has no config.json",
-                       "make one with `runc spec` in the bundle directory") from None
-    except ValueError as err:
-        raise InvalidValue(f"{path}", f"is not valid JSON ({err})", "fix or regenerate it") from None
+def create(container_id: str, bundle: str | Path, pid_file: str | None = None,
+           console_socket: str | None = None) -> str:
+    """Set the container up and leave it blocked before exec; return the kit's id.
 
-
-def spec_from_config(config: dict[str, Any], bundle: str | Path) -> tuple[ContainerSpec, tuple[Stage, ...]]:
-    """Translate a runtime-spec config into the kit's spec and stages."""
-    process = config.get("process") or {}
-    if process.get("terminal"):
-        raise InvalidValue("process.terminal", "is true, which needs a console socket",
-                           "set \"terminal\": false in config.json (labkit oci runs detached)")
-    args = process.get("args") or []
-    if not args:
-        raise InvalidValue("process.args", "is empty", "put the command to run in config.json")
-    root = config.get("root") or {}
-    rootfs = Path(bundle, root.get("path", "rootfs")).resolve()
-    if not rootfs.is_dir():
-        raise NotFound(f"root.path '{rootfs}'", "is not a directory", "unpack a rootfs there")
-    linux = config.get("linux") or {}
-    namespaces = set()
-    for item in linux.get("namespaces") or []:
-        if item.get("path"):
-            raise InvalidValue(f"namespace {item['type']} path", "joining an existing namespace "
-                               "is not supported", "remove the path to get a new namespace")
-        if item.get("type") not in NAMESPACE_TYPES:
-            raise InvalidValue(f"namespace type '{item.get('type')}'", "is unknown",
-                               f"use some of: {', '.join(NAMESPACE_TYPES)}")
-        namespaces.add(NAMESPACE_TYPES[item["type"]])
-    mappings = linux.get("uidMappings") or []
-    id_map = (IdMap(mappings[0]["containerID"], mappings[0]["hostID"], mappings[0]["size"])
-              if mappings else IdMap())
-    user = process.get("user") or {}
-    spec = ContainerSpec(
-        command=tuple(args), rootfs=str(rootfs), namespaces=frozenset(namespaces),
-        hostname=config.get("hostname"), read_only=bool(root.get("readonly")),
-        env=tuple(tuple(item.split("=", 1)) for item in process.get("env") or []
-                  if "=" in item),  # type: ignore[misc]
-        cwd=process.get("cwd", "/"), id_map=id_map,
-        user=(int(user.get("uid", 0)), int(user.get("gid", 0))))
-    from kernel_helpers.cgroups.stage import CgroupStage
-    from kernel_helpers.security.hardening import HardeningStage
-    return spec, (OciBundle(str(Path(bundle).resolve()), config.get("mounts") or [], str(rootfs)),
-                  CgroupStage(limits_from(linux.get("resources") or {}),
-                              mount=any(item.get("type") == "cgroup"
-                                        for item in config.get("mounts") or [])),
-                  HardeningStage(hardening_from(process, linux)))
-
-
-def limits_from(resources: dict[str, Any]) -> Limits:
-    """linux.resources (memory, cpu, pids) as the kit's cgroup Limits."""
-    from kernel_helpers.cgroups.limits import CPU_PERIOD_US, Limits
-    from kernel_helpers.units import parse_cpu_list
-    memory, cpu = resources.get("memory") or {}, resources.get("cpu") or {}
-    quota, period = cpu.get("quota"), cpu.get("period") or CPU_PERIOD_US
-    return Limits(memory=memory.get("limit"),
-                  cpus=quota / period if quota and quota > 0 else None,
-                  cpu_period_us=period, cpu_shares=cpu.get("shares"),
-                  cpuset_cpus=parse_cpu_list(cpu["cpus"], "linux.resources.cpu.cpus")
-                  if cpu.get("cpus") else None,
-                  pids=(resources.get("pids") or {}).get("limit"))
-
-
-def hardening_from(process: dict[str, Any], linux: dict[str, Any]) -> Hardening:
-    """The config's capabilities, noNewPrivileges, masked and read-only paths, as runc applies them.
-
-    The config has no seccomp section by default (`runc spec`), and then neither runc nor
-    labkit loads a filter; any section there gets Docker's default profile.
+    The prestart, createRuntime and createContainer hooks run once it is
+    created; if one fails, the container is deleted again and the error raised.
     """
-    from kernel_helpers.security.hardening import Hardening
-    bounding = (process.get("capabilities") or {}).get("bounding")
-    return Hardening(
-        caps=None if bounding is None else frozenset(c.removeprefix("CAP_") for c in bounding),
-        no_new_privs=bool(process.get("noNewPrivileges")), seccomp="seccomp" in linux,
-        system_paths=True, nodev=False,
-        masked=tuple(linux.get("maskedPaths") or ()), readonly=tuple(linux.get("readonlyPaths") or ()))
-
-
-class OciBundle(Stage):
-    """Records the bundle, and makes the config's mounts the standard set does not."""
-
-    def __init__(self, bundle: str, mounts: list[dict[str, Any]], rootfs: str) -> None:
-        self.bundle = bundle
-        self.steps = [step for item in mounts if (step := mount_step(item, rootfs))]
-
-    def prepare(self, ctx: LaunchContext) -> None:
-        ctx.state.extra["bundle"] = self.bundle
-
-    def mounts(self, ctx: LaunchContext) -> list[MountStep]:
-        return self.steps
-
-
-def mount_step(item: dict[str, Any], rootfs: str) -> MountStep | None:
-    """One runtime-spec mount as a MountStep (None for the standard ones and cgroup)."""
-    destination = item["destination"]
-    if destination in STANDARD_MOUNTS or item.get("type") == "cgroup":
-        return None  # cgroup: CgroupStage mounts the container's own group there
-    flags, data = 0, []
-    for option in item.get("options") or []:
-        if option in MOUNT_FLAGS:
-            flags |= MOUNT_FLAGS[option]
-        elif option not in IGNORED_OPTIONS:
-            data.append(option)
-    bind = bool(flags & MS_BIND)
-    source = item.get("source")
-    if bind and source and not os.path.isabs(source):
-        source = os.path.join(rootfs, source)
-    make_file = bind and bool(source) and os.path.isfile(source)
-    return MountStep(source, f"{rootfs}{destination}", None if bind else item.get("type"),
-                     flags, ",".join(data) or None, make_file=make_file)
-
-
-def create(container_id: str, bundle: str | Path) -> str:
-    """Set the container up and leave it blocked before exec; return the kit's id."""
-    from kernel_helpers.runtime.detach import run_detached
-    spec, stages = spec_from_config(load_config(bundle), bundle)
-    return run_detached(spec, stages, name=container_id, gated=True)
+    config = load_config(bundle)
+    if (config.get("process") or {}).get("terminal"):
+        raise InvalidValue("process.terminal", "is true, which needs a console socket "
+                           "(--console-socket is not supported yet)",
+                           "set \"terminal\": false in config.json")
+    spec, stages = spec_from_config(config, bundle)
+    kit_id = run_detached(spec, stages, name=container_id, gated=True, passthrough=True)
+    try:
+        state = find(container_id)
+        run_hooks(_hooks(state), CREATE, oci_state(container_id))
+        if pid_file:
+            write_atomic(Path(pid_file), f"{state.pid}", READABLE)
+    except BaseException:
+        manage.remove(container_id, force=True)
+        raise
+    return kit_id
 
 
 def start(container_id: str) -> None:
-    """Open the start gate: the created process execs its command."""
+    """Open the start gate: the created process execs its command; then the poststart hooks."""
     state = find(container_id)
-    if state.status != "created":
-        raise Busy(f"container '{container_id}'", f"is {state.status}, not created",
+    if state.status != "created" or not is_running(state):
+        status = oci_state(container_id)["status"]
+        raise Busy(f"container '{container_id}'", f"is {status}, not created",
                    "only a created container can be started; make one with `labkit oci create`")
+    created = oci_state(container_id)
+    try:
+        run_hooks(_hooks(state), START, created)
+    except BaseException:
+        manage.kill(container_id)
+        raise
     gate = state.directory / START_GATE
     fd = os.open(gate, os.O_RDONLY | os.O_NONBLOCK)
     try:
@@ -192,6 +92,20 @@ def start(container_id: str) -> None:
         fresh = find(container_id)
         fresh.status = "running" if fresh.status == "created" else fresh.status
         fresh.save()
+    # The state as of the start: a short command may have exited by the time the hook reads it.
+    run_hooks(_hooks(state), ("poststart",), {**created, "status": "running"})
+
+
+def delete(container_id: str, force: bool = False) -> None:
+    """Remove the container (a running one only with force), then run its poststop hooks."""
+    state = find(container_id)
+    if not force and is_running(state):
+        raise Busy(f"container '{container_id}'", "is still running",
+                   f"stop it first with `labkit oci kill {container_id} KILL`, or use --force")
+    final = {**oci_state(container_id), "status": "stopped", "pid": 0}
+    # Stopped, its supervisor may still be undoing its cgroup and mounts: remove waits for it.
+    manage.remove(container_id, force=True)
+    run_hooks(_hooks(state), ("poststop",), final)
 
 
 def oci_state(container_id: str) -> dict[str, Any]:
@@ -199,15 +113,25 @@ def oci_state(container_id: str) -> dict[str, Any]:
     state: ContainerState = find(container_id)
     alive = is_running(state)
     status = state.status if alive and state.status in ("created", "running") else "stopped"
+    if status == "stopped" and state.status == "creating" and state.supervisor_pid:
+        status = "creating"
+    extra = state.extra.get(EXTRA_KEY)
+    annotations = extra.get("annotations", {}) if isinstance(extra, dict) else {}
     return {"ociVersion": OCI_VERSION, "id": container_id, "status": status,
             "pid": state.pid if alive else 0, "bundle": state.extra.get("bundle", ""),
-            "annotations": {}}
+            "rootfs": str(state.extra.get("rootfs", "")),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.created)),
+            "annotations": annotations}
+
+
+def _hooks(state: ContainerState) -> dict[str, list[dict[str, Any]]]:
+    extra = state.extra.get(EXTRA_KEY)
+    return extra.get("hooks", {}) if isinstance(extra, dict) else {}
 
 
 def _cmd_oci(args: argparse.Namespace) -> int:
-    from kernel_helpers.runtime import manage
     if args.oci_command == "create":
-        create(args.id, args.bundle)
+        create(args.id, args.bundle, args.pid_file, args.console_socket)
     elif args.oci_command == "start":
         start(args.id)
     elif args.oci_command == "state":
@@ -215,7 +139,7 @@ def _cmd_oci(args: argparse.Namespace) -> int:
     elif args.oci_command == "kill":
         manage.kill(args.id, manage.parse_signal(args.signal))
     elif args.oci_command == "delete":
-        manage.remove(args.id, force=args.force)
+        delete(args.id, force=args.force)
     return 0
 
 
@@ -223,8 +147,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """`labkit oci ...`: the runtime-spec lifecycle commands."""
     oci = sub.add_parser("oci", help="run OCI bundles like runc: create, start, state, kill, delete")
     verbs = oci.add_subparsers(dest="oci_command", metavar="VERB", required=True)
-    create_cmd = verbs.add_parser("create", help="set up a container from a bundle, not started")
+    create_cmd = verbs.add_parser("create", help="set up a container from a bundle, not started; "
+                                  "it keeps this command's stdin, stdout and stderr")
     create_cmd.add_argument("--bundle", "-b", default=".", help="bundle directory (config.json)")
+    create_cmd.add_argument("--pid-file", help="write the container's host pid to this file")
+    create_cmd.add_argument("--console-socket", help="(for terminal: true; not supported yet)")
     create_cmd.add_argument("id")
     for verb, text in (("start", "run the created container's command"),
                        ("state", "print the runtime-spec state JSON")):
@@ -232,7 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     kill_cmd = verbs.add_parser("kill", help="send a signal (default TERM)")
     kill_cmd.add_argument("id")
     kill_cmd.add_argument("signal", nargs="?", default="TERM")
-    delete = verbs.add_parser("delete", help="remove a stopped container")
-    delete.add_argument("--force", "-f", action="store_true")
-    delete.add_argument("id")
+    delete_cmd = verbs.add_parser("delete", help="remove a stopped container (--force: any)")
+    delete_cmd.add_argument("--force", "-f", action="store_true")
+    delete_cmd.add_argument("id")
     oci.set_defaults(handler=_cmd_oci)

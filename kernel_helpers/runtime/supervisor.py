@@ -79,8 +79,9 @@ def supervise(spec: ContainerSpec, stages: tuple[Stage, ...], state: ContainerSt
     state.supervisor_pid = os.getpid()
     with Registry() as outer:
         claim_name(state)
-        if spec.start_gate:
+        if spec.start_gate:  # the command's user must open it, after it switched to that user
             os.mkfifo(spec.start_gate, 0o600)
+            os.chown(spec.start_gate, *spec.host_ids())
         logfile = ContainerLog(state.directory / LOG_FILE, log_max_size) if log else None
         removal = ("state of " + state.id, lambda: remove_tree(str(state.directory)))
         if not keep:

@@ -97,19 +97,55 @@ def read_sets(pid: int | str = "self", proc: str = "/proc") -> CapSets:
     return CapSets(**found)
 
 
-def drop_to(keep: frozenset[str], kernel: Kernel = LINUX) -> None:
-    """Leave the calling process with only `keep` (and what it already had of it).
+PR_SET_KEEPCAPS = 8
+PR_CAP_AMBIENT_RAISE = 2
 
-    Order matters: the bounding set is cut first, while CAP_SETPCAP is still
-    effective (PR_CAPBSET_DROP needs it); ambient is cleared; then capset()
-    shrinks effective and permitted and empties inheritable, as runc does.
-    After exec, root's permitted and effective sets become the bounding set,
-    so the command starts with exactly `keep`.
+
+def keep_only(keep: frozenset[str]) -> CapSets:
+    """The sets `labkit run` gives: `keep` in bounding, permitted and effective; none inheritable."""
+    return CapSets(effective=keep, permitted=keep, inheritable=frozenset(), bounding=keep,
+                   ambient=frozenset())
+
+
+def drop_to(keep: frozenset[str], kernel: Kernel = LINUX) -> None:
+    """Leave the calling process with only `keep` (and what it already had of it)."""
+    limit_bounding(keep, kernel)
+    set_sets(keep_only(keep), kernel)
+
+
+def limit_bounding(keep: frozenset[str], kernel: Kernel = LINUX) -> None:
+    """Cut the bounding set to `keep`, for good, and keep permitted across a switch of user.
+
+    First, while CAP_SETPCAP is still effective (PR_CAPBSET_DROP needs it).
+    PR_SET_KEEPCAPS lets permitted survive a setuid from root to another user,
+    so `set_sets` can still hand that user its capabilities (runc's order:
+    bounding, keepcaps, setresuid, then the other sets).
     """
     for number in range(last_cap() + 1):
         if number >= len(CAPS) or CAPS[number] not in keep:
             kernel.prctl(PR_CAPBSET_DROP, number)
+    kernel.prctl(PR_SET_KEEPCAPS, 1)
+
+
+def set_sets(sets: CapSets, kernel: Kernel = LINUX) -> None:
+    """Set effective, permitted and inheritable with capset(), then raise the ambient set.
+
+    Ambient goes last: the kernel clears it on a switch to a non-root user and
+    accepts only capabilities both permitted and inheritable; one that is not
+    both is left out, as runc leaves it (`runc spec` lists ambient capabilities
+    with an empty inheritable set). After exec, root's
+    permitted and effective sets become the bounding set (plus inheritable); a
+    non-root command keeps exactly its ambient set.
+    """
     kernel.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    effective, permitted, _ = kernel.capget()
-    wanted = to_mask(keep)
-    kernel.capset(effective & wanted, permitted & wanted, 0)
+    _, permitted, _ = kernel.capget()
+    missing = sets.inheritable - from_mask(permitted)
+    if missing:  # capset(2) would refuse them with a bare EPERM
+        raise InvalidValue(f"inheritable capabilities {', '.join(sorted(missing))}",
+                           "are not held by this runtime (its own bounding set lacks them), "
+                           "so it cannot pass them on", "leave them out of the config")
+    allowed = permitted & to_mask(sets.permitted)
+    kernel.capset(to_mask(sets.effective) & allowed, allowed, to_mask(sets.inheritable))
+    raisable = from_mask(allowed & to_mask(sets.inheritable)) & sets.ambient
+    for name in sorted(raisable, key=CAP_NUMBER.__getitem__):
+        kernel.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NUMBER[name])

@@ -10,7 +10,8 @@ Taught in: lab 08.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import os
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from kernel_helpers.namespaces import Namespace
 from kernel_helpers.rootfs.mounts import MountStep
 from kernel_helpers.stage import LaunchContext, Stage
 from kernel_helpers.security import seccomp
-from kernel_helpers.security.capabilities import CAPS, DOCKER_DEFAULT, drop_to
+from kernel_helpers.security.capabilities import (CAPS, DOCKER_DEFAULT, CapSets, keep_only,
+                                                   limit_bounding, set_sets)
 from kernel_helpers.security.masking import (MASKED_PATHS, READONLY_PATHS, nodev_steps,
                                              plan_masking)
 
@@ -44,6 +46,9 @@ class Hardening:
     masked: tuple[str, ...] = MASKED_PATHS
     readonly: tuple[str, ...] = READONLY_PATHS
     """The paths `system_paths` masks and write-protects (an OCI config may list its own)."""
+    cap_sets: CapSets | None = None
+    """The five sets one by one, as an OCI config gives them; None: `caps` in bounding,
+    permitted and effective, nothing inheritable or ambient (Docker's way)."""
 
     @classmethod
     def naive(cls) -> Hardening:
@@ -64,6 +69,8 @@ class Hardening:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data["caps"] = None if self.caps is None else sorted(self.caps)
         data["masked"], data["readonly"] = list(self.masked), list(self.readonly)
+        if self.cap_sets is not None:
+            data["cap_sets"] = {name: sorted(value) for name, value in asdict(self.cap_sets).items()}
         return data
 
     @classmethod
@@ -76,6 +83,8 @@ class Hardening:
         for key in ("masked", "readonly"):
             if key in values:
                 values[key] = tuple(values[key])
+        if values.get("cap_sets") is not None:
+            values["cap_sets"] = CapSets(**{k: frozenset(v) for k, v in values["cap_sets"].items()})
         return cls(**values)
 
     def describe(self) -> list[str]:
@@ -120,7 +129,8 @@ class HardeningStage(Stage):
         return steps
 
     def inside(self, ctx: LaunchContext) -> None:
-        apply(self.hardening, self.program, self.kernel)
+        apply(self.hardening, self.program, self.kernel, user=ctx.spec.user,
+              groups=ctx.spec.groups)
 
 
 def seccomp_profile(hardening: Hardening) -> seccomp.Profile | None:
@@ -146,22 +156,43 @@ def recorded(extra: dict[str, Any]) -> Hardening:
     return Hardening.from_record(data) if isinstance(data, dict) else Hardening()
 
 
-def apply(hardening: Hardening, program: bytes | None, kernel: Kernel = LINUX) -> None:
-    """Drop to `hardening` in the calling process, right before exec.
+def become(uid: int, gid: int, kernel: Kernel = LINUX, groups: tuple[int, ...] = ()) -> None:
+    """Switch every uid and gid (real, effective, saved), and the supplementary groups.
+
+    In a user namespace the ids are the namespace's: `become(0, 0)` right after
+    setns or unshare is root inside, the mapped host uid (e.g. 100000) outside,
+    never host root. Groups already in place are not set again (setgroups(2)
+    needs CAP_SETGID, which may be gone by then).
+    """
+    if sorted(set(groups)) != sorted(set(os.getgroups())):
+        kernel.setgroups(list(groups))
+    kernel.setresgid(gid, gid, gid)
+    kernel.setresuid(uid, uid, uid)
+
+
+def apply(hardening: Hardening, program: bytes | None, kernel: Kernel = LINUX,
+          user: tuple[int, int] | None = None, groups: tuple[int, ...] = ()) -> None:
+    """Drop to `hardening` in the calling process, right before exec, and become `user`.
 
     The one path for a container's PID 1 and for every `labkit exec` (as runc's
-    init and its setns process share theirs). runc's order: capabilities, then
-    no_new_privs, then seccomp. seccomp comes last so the filter only has to allow
-    what the command does, not this setup; no_new_privs comes before it because,
-    once CAP_SYS_ADMIN is dropped, the kernel accepts a filter only from a process
-    with no_new_privs set. Without no_new_privs the filter must go on first, while
-    CAP_SYS_ADMIN is still there.
+    init and its setns process share theirs). runc's order: the bounding set,
+    then the switch of user (permitted kept across it), then the other
+    capability sets, then no_new_privs, then seccomp. seccomp comes last so the
+    filter only has to allow what the command does, not this setup;
+    no_new_privs comes before it because, once CAP_SYS_ADMIN is dropped, the
+    kernel accepts a filter only from a process with no_new_privs set. Without
+    no_new_privs the filter must go on first, while CAP_SYS_ADMIN is still there.
     """
     early = program is not None and not hardening.no_new_privs
     if early:
         seccomp.load(program, kernel)  # type: ignore[arg-type]
-    if hardening.caps is not None:
-        drop_to(hardening.caps, kernel)
+    sets = None if hardening.caps is None else hardening.cap_sets or keep_only(hardening.caps)
+    if sets is not None:
+        limit_bounding(sets.bounding, kernel)
+    if user is not None:
+        become(*user, kernel=kernel, groups=groups)
+    if sets is not None:
+        set_sets(sets, kernel)
     if hardening.no_new_privs:
         kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)
     if program is not None and not early:

@@ -39,12 +39,18 @@ def plan_masking(root: str, masked: tuple[str, ...] = MASKED_PATHS,
                  host: str = "/") -> list[MountStep]:
     """The mounts that mask and write-protect paths under `root` (before pivot_root).
 
-    Whether a path exists is checked on the host (`host`): a container's fresh
-    /proc and /sys have the same entries, because they show the same kernel.
+    Whether a /proc or /sys path exists is checked on the host (`host`): a
+    container's fresh /proc and /sys, not mounted yet, have the same entries,
+    because they show the same kernel. Any other path is looked up in `root`.
     """
-    steps = []
+    steps: list[MountStep] = []
+    hidden: list[str] = []  # a masked directory hides what is under it: nothing more to mask
     for path in masked:
-        kind = _kind(Path(host, path.lstrip("/")))
+        if any(path.startswith(f"{top.rstrip('/')}/") for top in hidden):
+            continue
+        kind = _kind(_where(root, host, path))
+        if kind == "dir":
+            hidden.append(path)
         target = f"{root}{path}"
         if kind == "dir":
             steps.append(MountStep("tmpfs", target, "tmpfs", MS_RDONLY,
@@ -52,7 +58,7 @@ def plan_masking(root: str, masked: tuple[str, ...] = MASKED_PATHS,
         elif kind == "file":
             steps.append(MountStep("/dev/null", target, None, MS_BIND, make_file=True))
     for path in readonly:
-        kind = _kind(Path(host, path.lstrip("/")))
+        kind = _kind(_where(root, host, path))
         if kind:
             target = f"{root}{path}"
             steps.append(MountStep(target, target, None, _RO_BIND, make_file=kind == "file"))
@@ -70,6 +76,11 @@ def nodev_steps(root: str, read_only_root: bool = False) -> list[MountStep]:
     if not read_only_root:  # a read-only root refuses mknod anyway (EROFS)
         steps.insert(0, MountStep(None, root, None, MS_REMOUNT | MS_BIND | MS_NODEV))
     return steps
+
+
+def _where(root: str, host: str, path: str) -> Path:
+    rel = path.lstrip("/")
+    return Path(host if rel.split("/")[0] in ("proc", "sys") else root, rel)
 
 
 def _kind(path: Path) -> str | None:

@@ -6,6 +6,7 @@ import json
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,13 +45,22 @@ def wait_status(cid: str, status: str, seconds: float = 10) -> dict[str, object]
         time.sleep(0.05)
 
 
+def create(bundle: Path, cid: str) -> subprocess.CompletedProcess[str]:
+    """`labkit oci create`, its stdio (which the container keeps, as under runc) in files."""
+    out, err = bundle.parent / f"{cid}.out", bundle.parent / f"{cid}.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        done = subprocess.run([sys.executable, "-m", "kernel_helpers", "oci", "create", "--bundle",
+                               str(bundle), cid], stdout=stdout, stderr=stderr, timeout=60)
+    return subprocess.CompletedProcess(done.args, done.returncode, out.read_text(), err.read_text())
+
+
 def run_with_labkit(bundle: Path, cid: str) -> str:
-    assert labkit("oci", "create", "--bundle", str(bundle), cid).returncode == 0
+    """create, start, wait, delete; what the container printed reached the caller of create."""
+    assert create(bundle, cid).returncode == 0
     assert labkit("oci", "start", cid).returncode == 0
     wait_status(cid, "stopped")
-    out = labkit("logs", cid).stdout
     assert labkit("oci", "delete", cid).returncode == 0
-    return out
+    return (bundle.parent / f"{cid}.out").read_text()
 
 
 def crun_run(bundle: Path, cid: str) -> list[str]:
@@ -90,14 +100,13 @@ def test_the_containers_own_limit_reads_the_same_under_runc_crun_and_labkit(tmp_
     crun = subprocess.run(crun_run(bundle, "lk-oci-knob-crun"), capture_output=True, text=True,
                           timeout=60)
     assert runc.stdout == crun.stdout == f"{48 << 20}\nro\n", runc.stderr + crun.stderr
-    assert ours.splitlines() == [str(48 << 20), f"/bin/sh: can't create {knob}: Read-only file system",
-                                 "ro"]
+    assert ours == runc.stdout  # the same bytes on the caller's stdout as runc's
 
 
 def test_lifecycle_created_running_stopped_and_kill(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "trap 'exit 9' TERM; "
                                     "while true; do sleep 0.05; done"])
-    assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-life").returncode == 0
+    assert create(bundle, "lk-oci-life").returncode == 0
     created = json.loads(labkit("oci", "state", "lk-oci-life").stdout)
     assert (created["status"], created["bundle"]) == ("created", str(bundle))
     assert created["pid"] > 0
@@ -118,7 +127,7 @@ def test_resources_become_the_containers_cgroup_limits(tmp_path: Path) -> None:
     config["linux"]["resources"].update({"memory": {"limit": 48 * 2**20}, "pids": {"limit": 32},
                                          "cpu": {"quota": 20000, "period": 100000}})
     (bundle / "config.json").write_text(json.dumps(config))
-    assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-limits").returncode == 0
+    assert create(bundle, "lk-oci-limits").returncode == 0
     try:
         from kernel_helpers.cgroups import open_group
         from kernel_helpers.state import find
@@ -130,26 +139,29 @@ def test_resources_become_the_containers_cgroup_limits(tmp_path: Path) -> None:
 
 def test_a_created_container_can_be_deleted_without_starting(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path, ["/bin/true"])
-    assert labkit("oci", "create", "--bundle", str(bundle), "lk-oci-never").returncode == 0
+    assert create(bundle, "lk-oci-never").returncode == 0
     assert labkit("oci", "delete", "--force", "lk-oci-never").returncode == 0
 
 
 @pytest.mark.parametrize(("change", "sentence"), [
     ({"process": {"terminal": True, "args": ["sh"]}},
-     "labkit: process.terminal: is true, which needs a console socket."),
+     "labkit: process.terminal: is true, which needs a console socket (--console-socket is not "
+     "supported yet)."),
     ({"root": {"path": "missing"}}, "labkit: root.path"),
-    ({"linux": {"namespaces": [{"type": "net", "path": "/proc/1/ns/net"}]}},
-     "labkit: namespace net path: joining an existing namespace is not supported."),
+    ({"linux": {"namespaces": [{"type": "net"}]}},
+     "labkit: namespace type 'net': is unknown. Use some of: pid, network,"),
+    ({"ociVersion": "invalid"}, "labkit: ociVersion 'invalid': is not a runtime-spec 1.x version."),
 ])
 def test_bad_bundles_get_one_sentence(tmp_path: Path, change: dict[str, object],
                                       sentence: str) -> None:
     bundle = make_bundle(tmp_path, ["/bin/true"], **change)
-    result = labkit("oci", "create", "--bundle", str(bundle), "lk-oci-bad")
+    result = create(bundle, "lk-oci-bad")
     assert result.returncode == 2 and result.stderr.startswith(sentence), result.stderr
     assert labkit("oci", "state", "lk-oci-bad").returncode == 2
 
 
 def test_a_directory_without_config_is_refused(tmp_path: Path) -> None:
-    result = labkit("oci", "create", "--bundle", str(tmp_path), "lk-oci-none")
-    assert result.stderr == (f"labkit: bundle '{tmp_path}': has no config.json. "
+    (tmp_path / "bundle").mkdir()
+    result = create(tmp_path / "bundle", "lk-oci-none")
+    assert result.stderr == (f"labkit: bundle '{tmp_path / 'bundle'}': has no config.json. "
                              "Make one with `runc spec` in the bundle directory.\n")

@@ -15,7 +15,7 @@ PACKAGE = "kernel_helpers"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
-                             "procfs", "process", "namespaces", "cleanup", "ipc", "validate")),
+                             "procfs", "process", "namespaces", "cleanup", "ipc", "validate", "sysctl")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
     ("the learner's syscalls and runtime contract", ("learn", "learn.*")),
     ("the stage protocol", ("stage",)),
