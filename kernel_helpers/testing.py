@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -104,3 +104,25 @@ def labkit(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.Comp
         [sys.executable, "-m", "kernel_helpers", *args], capture_output=True, text=True,
         timeout=timeout, **kwargs)
     return proc
+
+
+def oci_bundle(bundle: Path, args: list[str],
+               edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """A `runc spec` bundle at `bundle` over a copy of the busybox rootfs, running `args`.
+
+    The same bundle runs under runc, crun and `labkit oci`; `edit` changes its config.json.
+    """
+    import json
+    import shutil
+    from kernel_helpers.rootfs.busybox import busybox_rootfs
+    bundle.mkdir()
+    shutil.copytree(busybox_rootfs(), bundle / "rootfs", symlinks=True)
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = args
+    if edit is not None:
+        edit(config)
+    (bundle / "config.json").write_text(json.dumps(config))
+    return bundle
+

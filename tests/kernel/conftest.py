@@ -13,8 +13,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from kernel_helpers.rootfs.busybox import busybox_rootfs
-from kernel_helpers.testing import labkit
+from kernel_helpers.testing import labkit, oci_bundle
 
 
 class Oci:
@@ -35,16 +34,7 @@ class Oci:
             bundle = folder / name
         else:
             bundle = self.where / name
-        bundle.mkdir()
-        shutil.copytree(busybox_rootfs(), bundle / "rootfs", symlinks=True)
-        subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-        config = json.loads((bundle / "config.json").read_text())
-        config["process"]["terminal"] = False
-        config["process"]["args"] = args
-        if edit is not None:
-            edit(config)
-        (bundle / "config.json").write_text(json.dumps(config))
-        return bundle
+        return oci_bundle(bundle, args, edit)
 
     def create(self, bundle: Path, cid: str, *options: str) -> subprocess.CompletedProcess[str]:
         """`labkit oci create` with stdout and stderr in files (as the suite gives it): the

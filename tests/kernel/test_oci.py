@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -13,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from kernel_helpers.cgroups.layout import Mode, detect_layout
-from kernel_helpers.rootfs.busybox import busybox_rootfs
-from kernel_helpers.testing import labkit
+from kernel_helpers.testing import labkit, oci_bundle
 
 pytestmark = pytest.mark.usefixtures("root")
 PROBE = ("hostname; id -u; echo pid=$$; ls /; grep -c . /proc/self/mountinfo >/dev/null && echo ok; "
@@ -24,16 +22,7 @@ PROBE = ("hostname; id -u; echo pid=$$; ls /; grep -c . /proc/self/mountinfo >/d
 
 
 def make_bundle(where: Path, args: list[str], **changes: object) -> Path:
-    bundle = where / "bundle"
-    bundle.mkdir()
-    shutil.copytree(busybox_rootfs(), bundle / "rootfs", symlinks=True)
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-    config = json.loads((bundle / "config.json").read_text())
-    config["process"]["terminal"] = False
-    config["process"]["args"] = args
-    config.update(changes)
-    (bundle / "config.json").write_text(json.dumps(config))
-    return bundle
+    return oci_bundle(where / "bundle", args, lambda config: config.update(changes))
 
 
 def wait_status(cid: str, status: str, seconds: float = 10) -> dict[str, object]:
