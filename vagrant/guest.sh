@@ -143,7 +143,7 @@ image_dir() { echo "$CACHE/$(recipe | sha256sum | cut -c1-16)"; }
 
 build_image() {  # build_image DIR: debootstrap, configure in a chroot, mkfs.ext4 -d, no mount
   local dir="$1" work root
-  [ -n "$MIRROR" ] || die "no $SUITE mirror in /etc/apt/sources.list(.d). Set LABKIT_GUEST_MIRROR=http://deb.debian.org/debian."
+  [ -n "$MIRROR" ] || die "no $SUITE mirror in /etc/apt/sources.list(.d). Set LABKIT_GUEST_MIRROR to a Debian mirror's URL."
   WORK="$(mktemp -d "$CACHE/build.XXXXXX")"
   trap finish EXIT   # again: build runs in a subshell under `run`
   work="$WORK" root="$WORK/root"
