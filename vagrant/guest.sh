@@ -188,7 +188,7 @@ build() {  # build: make the image unless the cache has this recipe's; prints it
   else
     start=$SECONDS
     say "building the image into $dir"
-    build_image "$dir"
+    build_image "$dir" >&2   # only the folder's name goes to stdout (mkfs prints there)
     say "image built in $((SECONDS - start)) s"
     # Older recipes' images go (the package cache stays).
     find "$CACHE" -mindepth 1 -maxdepth 1 -type d ! -name debs ! -path "$dir" -exec rm -rf {} +
