@@ -1,0 +1,17 @@
+"""The cases of each runtime lab (one module per lab), and the checks that judge a case.
+
+Each `labNN` module lists its `CASES`; a case id is unique across the course, and
+course.toml names which cases grade which step. `judge` runs a case's checks in order.
+
+Taught in: lab 01, lab 03.
+"""
+
+from __future__ import annotations
+
+from kernel_helpers.course.harness.cases import lab01, lab03
+from kernel_helpers.course.harness.cases.base import Case, Check, Fail, judge
+
+CASES: dict[str, Case] = {case.id: case for module in (lab01, lab03) for case in module.CASES}
+"""Every case by id; course.toml lists which cases grade which step."""
+
+__all__ = ["CASES", "Case", "Check", "Fail", "judge"]

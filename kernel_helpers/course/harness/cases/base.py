@@ -1,0 +1,39 @@
+"""What a case is: the checks that judge one run of a learner's runtime, and a failure's sentence.
+
+A check returns None (fine) or a `Fail`: one sentence naming the mistake, and a hint.
+A case's checks run in order and the first failure is the verdict, so each case lists
+the most basic thing first (did the container start at all) and the subtlest last.
+Messages are deterministic: no pids, inodes, times or paths of the scratch folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from kernel_helpers.course.harness.judge import Run
+
+
+@dataclass(frozen=True)
+class Fail:
+    message: str
+    hint: str
+
+
+Check = Callable[[Run], "Fail | None"]
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    release: int | None
+    """The exit code the probe is released with; None: the judge SIGKILLs it instead."""
+    rootfs: bool
+    checks: tuple[Check, ...]
+
+
+def judge(case: Case, run: Run) -> Fail | None:
+    for check in case.checks:
+        failure = check(run)
+        if failure is not None:
+            return failure
+    return None
