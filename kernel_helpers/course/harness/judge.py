@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kernel_helpers import procfs
 from kernel_helpers._sys import LINUX
@@ -76,6 +76,10 @@ class Run:
     timed_out: bool = False
     leftovers: list[str] = field(default_factory=list)
     argv: tuple[str, ...] = ()
+    spec: dict[str, Any] = field(default_factory=dict)
+    """What the runtime was asked to run (with this run's varied values: names, limits, ids)."""
+    seen: dict[str, Any] = field(default_factory=dict)
+    """What the case's own `look` read about the held container (a lab's extra kernel state)."""
 
     def called(self, name: str) -> bool:
         return f"called {name}" in self.report
@@ -114,9 +118,18 @@ def _prepare(run: Run, scratch: Path) -> dict[str, Any]:
             "cgroup_parent": None}
 
 
+Look = Callable[[int, Run], dict[str, Any]]
+"""A lab's extra reading of the held container: (container pid, run so far) -> what it saw."""
+
+
 def run_case(path: Path, scratch: Path, name: str, release: int | None, with_rootfs: bool,
-             stand_ins: list[str], trace: list[str], timeout: float = CASE_TIMEOUT) -> Run:
-    """Run the learner's runtime on one case; the janitor has cleaned up when this returns."""
+             stand_ins: list[str], trace: list[str], timeout: float = CASE_TIMEOUT,
+             extra: dict[str, Any] | None = None, look: Look | None = None) -> Run:
+    """Run the learner's runtime on one case; the janitor has cleaned up when this returns.
+
+    `extra`: more Spec fields for this run (varied per run by the case); `look`: read more
+    kernel state while the probe holds the container, into `run.seen`.
+    """
     case_dir = scratch / name
     run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
     group = sandbox.new_group()
@@ -127,6 +140,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         shutil.rmtree(case_dir, ignore_errors=True)
         raise
     spec["cgroup_parent"] = f"{SUBTREE}/{group.name}"
+    spec.update(extra or {})
+    run.spec = spec
     probe = Path(run.rootfs, PROBE_DIR) if run.rootfs else case_dir / PROBE_DIR
     baseline = {mid for mid, _ in sandbox.mount_table()}
     run.before = len(baseline)
@@ -165,6 +180,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
                 if container is not None:
                     run.during = len(sandbox.mount_table())
                     run.held = observe.hold(container, run.during)
+                    if look is not None:
+                        run.seen = look(container, run)
                     run.runtime_waiting = observe.status(proc.pid).get("State", "Z")[:1] not in ("Z", "")
                     _release(probe, container, release)
             if not run.timed_out:

@@ -74,7 +74,8 @@ class Grader:
         self._count += 1
         trace = [s.name for s in lab.slots]
         run = run_case(self.path, self.scratch, f"c{self._count}-{case_id}", case.release,
-                       case.rootfs, stand_ins, trace, self.timeout)
+                       case.rootfs, stand_ins, trace, self.timeout,
+                       case.extra() if case.extra else None, case.look)
         if run.timed_out:
             return CaseVerdict(case_id, step_id, "timeout",
                                f"the case did not finish within {self.timeout:g} seconds: the "

@@ -9,9 +9,9 @@ Messages are deterministic: no pids, inodes, times or paths of the scratch folde
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from kernel_helpers.course.harness.judge import Run
+from kernel_helpers.course.harness.judge import Look, Run
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class Case:
     """The exit code the probe is released with; None: the judge SIGKILLs it instead."""
     rootfs: bool
     checks: tuple[Check, ...]
+    extra: Callable[[], dict[str, Any]] | None = None
+    """More Spec fields, made fresh for each run (vary names, ids, limits: no answer tuned to
+    the demo's values passes)."""
+    look: Look | None = None
+    """Extra kernel state to read while the probe holds the container (into `run.seen`)."""
 
 
 def judge(case: Case, run: Run) -> Fail | None:
