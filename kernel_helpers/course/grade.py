@@ -1,6 +1,9 @@
 """Grade learners: `labkit course grade SUBMISSION... [--csv book.csv] [--report DIR]`.
 
-Each submission (a learner's notebook; a folder is one learner's notebooks) is
+A folder is one learner: their notebooks and their runtime, ``myruntime.py``
+(`labkit init` makes it; the folder's name is the learner id). The runtime is
+judged by the harness, every runtime lab of the catalogue, both scores, in the
+learner's sandbox (`grade_runtime`). Each notebook is
 read as data (`submission`): the learner's answers are their definitions, the
 checks and the lab's setup come from the course. Each learner's notebook is
 then judged in a sandbox of its own (`sandbox`, `judge`): own namespaces and
@@ -20,47 +23,24 @@ Taught in: lab 00 (the instructor's side).
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
 import sys
 import time
-from dataclasses import astuple, dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from kernel_helpers.course import submission
 from kernel_helpers.course.catalog import Course, Lab, load_course
-from kernel_helpers.course.sandbox import KIT_ROOT, Sandbox
+from kernel_helpers.course.sandbox import KIT_ROOT, Sandbox, kit_digest
+from kernel_helpers.course.harness.judge import CASE_TIMEOUT
+from kernel_helpers.course.workfile import FILE_NAME
 from kernel_helpers.errors import LabkitError
-from kernel_helpers.files import write_atomic
+from kernel_helpers.course.grade_runtime import grade_runtime
+from kernel_helpers.course.gradebook import Row, write_gradebook, write_report
+from kernel_helpers.course.gradebook import say as gradebook_say
 
 STEP_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class Row:
-    """One step of one learner's submission (or one bad file): a row of the gradebook."""
-
-    learner: str
-    submission: str
-    lab: str
-    step: str
-    status: str
-    """pass, fail, timeout, missing, tampered, not-run; for a bad file: unreadable,
-    not-a-notebook, misnamed, wrong-lab; error if the sandbox itself failed."""
-    points: int
-    max_points: int
-    reason: str = ""
-
-
-def kit_digest(root: Path = KIT_ROOT) -> str:
-    """A hash of the kit's code and course files: must not change while learners are graded."""
-    digest = hashlib.sha256()
-    for path in sorted([*root.glob("kernel_helpers/**/*.py"), *root.glob("labs/**/*.py"),
-                        root / "labs" / "course.toml"]):
-        digest.update(str(path).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def _budget(lab: Lab, step_timeout: float) -> float:
@@ -82,8 +62,11 @@ def grade_one(sub: submission.Submission, hide: list[str], step_timeout: float,
     """Judge one readable submission in its own sandbox; one progress line per step."""
     lab = sub.lab
     assert lab is not None
+    steps = submission.notebook_steps(lab)
     rows = {s.id: Row(sub.learner, str(sub.path), lab.id, s.id, "not-run", 0, s.points,
-                      "the sandbox ended before this step") for s in lab.steps}
+                      "the sandbox ended before this step") for s in steps}
+    if not steps:
+        return []
     for step_id, note in sub.notes.items():
         status, _, why = note.partition(": ")
         rows[step_id] = Row(sub.learner, str(sub.path), lab.id, step_id, status, 0,
@@ -91,7 +74,7 @@ def grade_one(sub: submission.Submission, hide: list[str], step_timeout: float,
     started = time.monotonic()
     job = {"answers": sub.answers, "setup": submission.setup_code(lab), "timeout": step_timeout,
            "hide": hide, "keep_readonly": [str(KIT_ROOT), sys.prefix]}
-    points = {s.id: s.points for s in lab.steps}
+    points = {s.id: s.points for s in steps}
     with Sandbox() as box:
         box.start(job)
         for event in box.events(time.monotonic() + _budget(lab, step_timeout)):
@@ -103,23 +86,18 @@ def grade_one(sub: submission.Submission, hide: list[str], step_timeout: float,
                 rows[step_id] = Row(sub.learner, str(sub.path), lab.id, step_id,
                                     str(event.get("status")), points[step_id] if ok else 0,
                                     points[step_id], reason)
-                _say(say, sub.learner, lab.id, step_id, rows[step_id], started)
-            elif kind in ("timeout", "error"):
-                why = ("the learner's time budget ran out" if kind == "timeout"
-                       else f"the sandbox failed: {event.get('message', '')}")
-                rows = {k: (r if r.status != "not-run" else replace(r, reason=why))
+                gradebook_say(say, rows[step_id], started)
+            elif kind in ("timeout", "error", "tampered"):
+                why = {"timeout": "the learner's time budget ran out",
+                       "tampered": f"tampered: {event.get('message', '')}"}.get(
+                           str(kind), f"the sandbox failed: {event.get('message', '')}")
+                status = "tampered" if kind == "tampered" else "not-run"
+                rows = {k: (r if r.status != "not-run" else replace(r, status=status, reason=why))
                         for k, r in rows.items()}
                 break
     for step_id in sub.notes:
-        _say(say, sub.learner, lab.id, step_id, rows[step_id], started)
-    return [rows[s.id] for s in lab.steps]
-
-
-def _say(say: TextIO, learner: str, lab: str, step: str, row: Row, started: float) -> None:
-    reason = f"  ({row.reason})" if row.reason else ""
-    say.write(f"{learner}  {lab}  {step:<24} {row.status:<8} {row.points}/{row.max_points}  "
-              f"{time.monotonic() - started:6.1f}s{reason}\n")
-    say.flush()
+        gradebook_say(say, rows[step_id], started)
+    return [rows[s.id] for s in steps]
 
 
 def _bad_row(sub: submission.Submission) -> Row:
@@ -128,34 +106,9 @@ def _bad_row(sub: submission.Submission) -> Row:
                sub.lab.points if sub.lab else 0, f"{sub.path.name} {sub.problem}")
 
 
-def write_gradebook(path: Path, before: str, rows: list[Row]) -> None:
-    """The CSV as it was before grading plus every row so far, replaced in one rename."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    if not before.strip():
-        writer.writerow([f.name for f in fields(Row)])
-    writer.writerows(astuple(row) for row in rows)
-    write_atomic(path, (before if before.endswith("\n") or not before else before + "\n")
-                 + out.getvalue())
-
-
-def write_report(folder: Path, learner: str, rows: list[Row]) -> Path:
-    """A learner's report: every step, its verdict, and why it failed."""
-    lines = [f"# {learner}", "",
-             f"Total: {sum(r.points for r in rows)}/{sum(r.max_points for r in rows)}", "",
-             "| lab | step | verdict | points | why |", "|---|---|---|---|---|"]
-    for r in rows:
-        why = r.reason.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {r.lab} | {r.step} | {r.status} | {r.points}/{r.max_points} | {why} |")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{learner}.md"
-    write_atomic(path, "\n".join(lines) + "\n")
-    return path
-
-
 def grade_batch(paths: list[Path], gradebook: Path | None = None, reports: Path | None = None,
                 step_timeout: float = STEP_TIMEOUT, say: TextIO = sys.stdout,
-                course: Course | None = None) -> list[Row]:
+                course: Course | None = None, case_timeout: float = CASE_TIMEOUT) -> list[Row]:
     """Grade every submission in turn; bad files become rows; returns all rows."""
     course = course or load_course()
     files = submission.expand(paths)
@@ -164,26 +117,39 @@ def grade_batch(paths: list[Path], gradebook: Path | None = None, reports: Path 
     digest = kit_digest()
     rows: list[Row] = []
     for number, path in enumerate(files, 1):
+        if path.name == FILE_NAME:
+            learner = submission.learner_of(path)
+            say.write(f"[{number}/{len(files)}] {learner}  runtime  {path.name}\n")
+            say.flush()
+            rows += grade_runtime(learner, path, course, hide, say, case_timeout)
+            _after(learner, path, rows, digest, gradebook, before, reports)
+            continue
         sub = submission.read(path, course)
         say.write(f"[{number}/{len(files)}] {sub.learner}  {sub.lab.id if sub.lab else '-'}  "
                   f"{path.name}\n")
         say.flush()
         if sub.problem:
             new = [_bad_row(sub)]
-            _say(say, sub.learner, new[0].lab, "-", new[0], time.monotonic())
+            gradebook_say(say, new[0], time.monotonic())
         else:
             new = grade_one(sub, hide, step_timeout, say)
         rows += new
-        if kit_digest() != digest:
-            raise LabkitError(f"the kit's files under {KIT_ROOT}",
-                              f"changed while {sub.learner}'s {path.name} was graded",
-                              "restore the kit (git checkout), grade that learner alone in a "
-                              "throwaway VM, and grade the rest again")
-        if gradebook:
-            write_gradebook(gradebook, before, rows)
-        if reports:
-            write_report(reports, sub.learner, [r for r in rows if r.learner == sub.learner])
+        _after(sub.learner, path, rows, digest, gradebook, before, reports)
     return rows
+
+
+def _after(learner: str, path: Path, rows: list[Row], digest: str, gradebook: Path | None,
+           before: str, reports: Path | None) -> None:
+    """After each file: the gradebook and the learner's report, then the kit's integrity."""
+    if gradebook:
+        write_gradebook(gradebook, before, rows)
+    if reports:
+        write_report(reports, learner, [r for r in rows if r.learner == learner])
+    if kit_digest() != digest:
+        raise LabkitError(f"the kit's files under {KIT_ROOT}",
+                          f"changed while {learner}'s {path.name} was graded",
+                          "restore the kit (git checkout), grade that learner alone in a "
+                          "throwaway VM, and grade the rest again")
 
 
 def grade(path: Path, *, step_timeout: float = STEP_TIMEOUT) -> list[Row]:

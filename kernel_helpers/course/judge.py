@@ -33,6 +33,7 @@ from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.course import checks
 from kernel_helpers.course.catalog import load_course
+from kernel_helpers.course.sandbox import kit_digest
 from kernel_helpers.course.sandbox_mounts import private_view
 from kernel_helpers.security.capabilities import PR_CAPBSET_DROP
 
@@ -136,6 +137,54 @@ def _run_step(step_id: str, code: str, timeout: float) -> dict[str, str]:
     return found
 
 
+def _lab_verdict(data: Any) -> dict[str, Any] | None:
+    """A lab verdict from the harness, reduced to its known fields (anything else: None)."""
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        return None
+    cases = []
+    for case in data["cases"]:
+        if not isinstance(case, dict) or case.get("status") not in (*STATUSES, "not-run"):
+            return None
+        cases.append({k: str(case.get(k, ""))[:500] for k in ("case", "step", "status", "message",
+                                                              "hint")})
+    notes = [str(n)[:500] for n in data.get("notes", []) if isinstance(n, str)]
+    return {"cases": cases, "notes": notes}
+
+
+def _run_runtime(runtime: dict[str, Any]) -> None:
+    """The learner's myruntime.py, every runtime lab, both scores, in one harness process.
+
+    The file is written into the sandbox's own /tmp (the submissions stay hidden). The
+    harness keeps its capabilities (it reads the containers through /proc); the runtime it
+    starts loses CAP_SYS_PTRACE and more (harness.judge.RUNTIME_DENIED).
+    """
+    folder = "/tmp/learner"
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    path = os.path.join(folder, "myruntime.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(runtime["code"])
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_helpers.course.harness.batch", path,
+                             "--labs", *runtime["labs"], "--timeout", str(runtime["timeout"]),
+                             "--sweep"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, close_fds=True, cwd=folder)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        try:
+            event = json.loads(line[:VERDICT_BYTES * 4])
+        except ValueError:
+            continue
+        kind = event.get("event") if isinstance(event, dict) else None
+        if kind == "lab":
+            piece, own = _lab_verdict(event.get("piece")), _lab_verdict(event.get("own"))
+            if piece and own:
+                _emit({"event": "runtime-lab", "lab": str(event.get("lab", ""))[:8],
+                       "piece": piece, "own": own})
+        elif kind in ("tampered", "error"):
+            _emit({"event": f"runtime-{kind}", "lab": str(event.get("lab", ""))[:8],
+                   "message": str(event.get("message", ""))[:500]})
+    proc.wait()
+
+
 def _init(job: dict[str, Any]) -> None:
     """The sandbox's PID 1: private mounts, then each step in a fresh check process."""
     LINUX.prctl(PR_SET_DUMPABLE, 0)
@@ -145,12 +194,19 @@ def _init(job: dict[str, Any]) -> None:
     private_view(job["hide"], job["keep_readonly"], job["cgroup_mounts"])
     os.environ.update(LABKIT_PROGRESS="/tmp/labkit-progress.json", HOME="/tmp")
     os.chdir("/tmp")
+    digest = kit_digest()  # before any learner code has run
     _emit({"event": "ready"})
     for step_id, code in job["answers"].items():
+        if kit_digest() != digest:
+            _emit({"event": "tampered", "message": f"the kit's files changed before {step_id}"})
+            return
         _emit({"event": "start", "step": step_id})
         result = _run_step(step_id, job["setup"] + "\n\n" + code, job["timeout"])
         result["leftovers"] = str(janitor())
         _emit({"event": "verdict", "step": step_id, **result})
+    if job.get("runtime") and kit_digest() == digest:
+        _run_runtime(job["runtime"])
+        janitor()
     _emit({"event": "done"})
 
 

@@ -10,6 +10,9 @@ loop, ``os._exit``) is dropped, so nothing of theirs runs when the answer is
 loaded, only when a check calls it. The lab's
 own setup cells come from the course source, never from the submission.
 
+A learner's runtime, ``myruntime.py`` in the same folder, is graded apart
+(`grade_runtime`): the steps on its slots are not read from the notebooks.
+
 A file that cannot be graded (unreadable, not a notebook, misnamed, another
 lab's notebook) becomes a `Submission` with a `problem`, never an exception.
 
@@ -25,8 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from kernel_helpers.course.build import build
-from kernel_helpers.course.catalog import Course, Lab
+from kernel_helpers.course.catalog import Course, Lab, Step
 from kernel_helpers.course.notebook_text import labkit_meta
+from kernel_helpers.course.workfile import FILE_NAME
 
 REACHES_IN = ("globals", "locals", "vars", "__import__", "_getframe", "__globals__", "__builtins__",
               "builtins", "gc", "ctypes", "inspect", "importlib", "sys.modules", "__code__",
@@ -151,7 +155,7 @@ def _answers(path: Path, lab: Lab, sources: list[str]) -> Submission:
         except SyntaxError:
             parsed.append(ast.Module(body=[], type_ignores=[]))
     answers, notes = {}, {}
-    for step in lab.steps:
+    for step in notebook_steps(lab):
         found = [tree for tree in parsed if _defines(tree, step.answer)]
         if not found:
             notes[step.id] = f"missing: no cell defines `{step.answer}` (or it does not parse)"
@@ -164,6 +168,11 @@ def _answers(path: Path, lab: Lab, sources: list[str]) -> Submission:
     return Submission(learner_of(path), path, lab, answers, notes)
 
 
+def notebook_steps(lab: Lab) -> list[Step]:
+    """The steps a notebook answers: not the runtime's (those are judged on myruntime.py)."""
+    return [step for step in lab.steps if not step.slot]
+
+
 @lru_cache(maxsize=32)
 def setup_code(lab: Lab) -> str:
     """The lab's own setup cells, from the course source (never the learner's copy)."""
@@ -172,11 +181,13 @@ def setup_code(lab: Lab) -> str:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Files stay; a folder stands for a learner and gives everything in it (bad entries too)."""
+    """Files stay; a folder stands for a learner and gives everything in it (bad entries too),
+    and always its myruntime.py, even if missing (that is a row saying so)."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out += sorted(p for p in path.iterdir() if not p.name.startswith("."))
+            found = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+            out += [p for p in found if p.name != FILE_NAME] + [path / FILE_NAME]
         else:
             out.append(path)
     return out

@@ -30,6 +30,7 @@ from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.course.harness import observe, sandbox
 from kernel_helpers.namespaces import Namespace, namespaces_of
 from kernel_helpers.rootfs.busybox import busybox_rootfs
+from kernel_helpers.security.capabilities import CAP_NUMBER, PR_CAPBSET_DROP
 
 CASE_TIMEOUT = 10.0
 """Seconds a case may take, start to finish (the reference takes well under one)."""
@@ -37,6 +38,12 @@ OUTPUT_CAP = 30_000
 """Bytes of the runtime's output kept for messages (the rest is never read)."""
 KIT_ROOT = str(Path(__file__).resolve().parents[3])
 PROBE_DIR = "labkit-probe"
+RUNTIME_DENIED = ("SYS_PTRACE", "DAC_READ_SEARCH", "SYS_MODULE", "SYS_RAWIO", "SYS_BOOT",
+                  "SYS_TIME", "SYSLOG", "MAC_ADMIN", "MAC_OVERRIDE", "CHECKPOINT_RESTORE")
+"""Capabilities the learner's runtime never gets (no lab needs them): without SYS_PTRACE it
+cannot ptrace the judge, read its memory or open its pipes through /proc/PID/fd (the judge
+is not dumpable); without DAC_READ_SEARCH no open_by_handle_at past the mount namespace;
+without SYS_MODULE, SYS_RAWIO, SYS_BOOT no kernel-wide way around the judge."""
 
 
 def probe_argv(folder: str) -> tuple[str, ...]:
@@ -160,6 +167,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         def into_case() -> None:  # in the runner, before exec: its cgroup and its own mount table
             group.add(os.getpid())
             LINUX.unshare(Namespace.MNT.flag)
+            for cap in RUNTIME_DENIED:  # gone from the bounding set: after exec, for good
+                LINUX.prctl(PR_CAPBSET_DROP, CAP_NUMBER[cap])
 
         env = dict(os.environ, PYTHONPATH=KIT_ROOT, PYTHONDONTWRITEBYTECODE="1")
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=out,

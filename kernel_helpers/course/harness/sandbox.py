@@ -25,7 +25,7 @@ from typing import Iterator
 
 from kernel_helpers import cgroups, procfs
 from kernel_helpers._sys import LINUX
-from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE
+from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE, PR_SET_DUMPABLE
 from kernel_helpers.cgroups import Cgroup, Limits
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace, unshare
@@ -37,7 +37,12 @@ MEMORY_MAX = 256 << 20
 
 
 def enter_judge_namespace() -> None:
-    """Own mount namespace: a slave of the host's, shared with the runtimes it starts."""
+    """Own mount namespace: a slave of the host's, shared with the runtimes it starts.
+
+    The judge is also made not dumpable: a runtime without CAP_SYS_PTRACE (judge.RUNTIME_DENIED)
+    then cannot ptrace it, read its memory, or open its stdout through /proc/PID/fd.
+    """
+    LINUX.prctl(PR_SET_DUMPABLE, 0)
     unshare({Namespace.MNT})
     LINUX.mount(None, "/", None, MS_REC | MS_SLAVE)
     LINUX.mount(None, "/", None, MS_REC | MS_SHARED)

@@ -1,0 +1,163 @@
+"""Grade every runtime lab of one learner's file in one judge process, both scores, streamed.
+
+    python -m kernel_helpers.course.harness.batch FILE --labs 01 03 [--timeout S] [--sweep]
+
+`labkit course grade` starts this inside the learner's sandbox (`course.judge`). One
+process for all labs, so everything the judge runs is imported before the learner's
+runtime first runs, and the earlier labs' own-runtime verdicts (which decide the
+stand-ins) are judged once. After each lab it prints one JSON line:
+``{"event": "lab", "lab": "03", "piece": LabVerdict, "own": LabVerdict}``.
+
+What the learner's runtime could do to the judge, and why it changes no verdict:
+- ptrace it, read its memory, open its stdout: the runtime has no CAP_SYS_PTRACE and the
+  judge is not dumpable (`judge.RUNTIME_DENIED`, `sandbox.enter_judge_namespace`);
+- patch the kit's files on disk (root can remount a read-only bind): the kit's digest is
+  taken before any learner code runs and again after every case; a change ends grading
+  with a "tampered" event (the judge imports nothing after the first case that matters:
+  it is all imported by then, and a patched module is never trusted);
+- leave a process that moved itself out of the case's cgroup (it can see the sandbox's
+  whole cgroup tree) to meddle with later cases: with ``--sweep`` (only in a sandbox's pid
+  namespace) every process but the judge's ancestors and the judge dies after each case;
+- kill the judge: then no verdict comes, which the grader scores as nothing passed.
+
+Taught in: lab 00 (the instructor's side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from kernel_helpers.course.catalog import Course, Lab, load_course
+from kernel_helpers.course.harness import sandbox
+from kernel_helpers.course.harness.judge import CASE_TIMEOUT
+from kernel_helpers.course.harness.labs import CaseVerdict, Grader, LabVerdict
+from kernel_helpers.course.sandbox import kit_digest
+from kernel_helpers.errors import LabkitError
+
+
+class Tampered(Exception):
+    """The kit's files changed while the learner's runtime ran."""
+
+
+def runtime_labs(course: Course) -> list[Lab]:
+    """The labs judged on the learner's runtime: those with a step on a slot (from course.toml)."""
+    return [lab for lab in course.labs if any(step.slot and step.cases for step in lab.steps)]
+
+
+def _ancestors() -> set[int]:
+    found, pid = {os.getpid()}, os.getpid()
+    while pid > 1:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        found.add(pid)
+    return found
+
+
+def sweep() -> int:
+    """Kill every process of this pid namespace but the judge and its ancestors; how many."""
+    keep, killed = _ancestors(), 0
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in keep:
+            try:
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    while True:  # reap the ones that were ours
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    return killed
+
+
+PROC_PID_INIT_INO = 0xEFFFFFFC
+"""The initial pid namespace's inode number (fixed by the kernel: include/linux/proc_ns.h)."""
+
+
+def in_sandbox() -> bool:
+    """True only in a grading sandbox: a pid namespace not the machine's, whose PID 1 is the
+    kit's sandbox judge. Sweeping is safe there and nowhere else."""
+    try:
+        with open("/proc/1/cmdline", "rb") as f:
+            init = f.read()
+    except OSError:
+        return False
+    return (os.stat("/proc/self/ns/pid").st_ino != PROC_PID_INIT_INO
+            and b"kernel_helpers.course.judge" in init)
+
+
+class GuardedGrader(Grader):
+    """A `Grader` that checks the kit is unchanged (and sweeps) after every case."""
+
+    def __init__(self, *args: object, digest: str, sweep_after: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.digest = digest
+        self.sweep_after = sweep_after
+
+    def _run(self, lab: Lab, case_id: str, step_id: str, stand_ins: list[str]) -> CaseVerdict:
+        verdict = super()._run(lab, case_id, step_id, stand_ins)
+        if self.sweep_after:
+            sweep()
+        if kit_digest() != self.digest:
+            raise Tampered(f"the kit's files changed during case {lab.number:02d}.{case_id}")
+        return verdict
+
+
+def _emit(event: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def grade_labs(path: Path, course: Course, labs: list[Lab], timeout: float,
+               sweep_after: bool) -> None:
+    """Judge each lab, own score first (cached for later labs' stand-ins), then the piece."""
+    digest = kit_digest()
+    sandbox.enter_judge_namespace()
+    with sandbox.scratch() as scratch:
+        grader = GuardedGrader(path, course, scratch, timeout, digest=digest,
+                               sweep_after=sweep_after)
+        for lab in labs:
+            try:
+                own = grader.own(lab)
+                piece: LabVerdict = own
+                if any(c.status != "pass" for c in own.cases) or grader._stand_ins(lab)[0]:
+                    piece = grader.grade(lab, "piece")
+            except Tampered as err:
+                _emit({"event": "tampered", "lab": f"{lab.number:02d}", "message": str(err)})
+                return
+            _emit({"event": "lab", "lab": f"{lab.number:02d}", "piece": piece.as_dict(),
+                   "own": own.as_dict()})
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kernel_helpers.course.harness.batch")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--labs", nargs="+", required=True)
+    parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT)
+    parser.add_argument("--sweep", action="store_true",
+                        help="after each case, kill every other process (a sandbox only)")
+    args = parser.parse_args(argv)
+    if args.sweep and not in_sandbox():
+        print(json.dumps({"event": "error", "message": "--sweep outside a grading sandbox would "
+                          "kill the machine's processes"}))
+        return 2
+    course = load_course()
+    try:
+        grade_labs(args.file.resolve(), course, [course.lab(k) for k in args.labs],
+                   args.timeout, args.sweep)
+    except LabkitError as err:
+        _emit({"event": "error", "message": str(err)})
+        return 2
+    _emit({"event": "done"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
