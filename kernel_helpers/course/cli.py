@@ -5,8 +5,9 @@
 - ``labkit course build [--check]`` rebuilds the learner notebooks from their sources.
 - ``labkit course validate`` proves every check: the reference passes 3 times in a
   row, the stub fails, every known-wrong answer fails (kernel_helpers.course.validate).
-- ``labkit course grade SUBMISSION... [--csv book.csv] [--report DIR]`` judges each
-  learner's notebooks in a sandbox of their own (kernel_helpers.course.grade).
+- ``labkit course grade FOLDER... [--csv book.csv] [--report DIR]`` judges each
+  learner's notebooks and myruntime.py (every runtime lab, both scores) in a sandbox
+  of their own (kernel_helpers.course.grade).
 - ``labkit course release DIR`` writes the learners' tree: no solution text in it
   (kernel_helpers.course.release).
 
@@ -41,9 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="grade: write a report per learner (why each step failed) here")
     course.add_argument("--step-timeout", type=float, default=30.0,
                         help="grade: seconds a step's check may run before it counts as timed out")
+    course.add_argument("--case-timeout", type=float, default=10.0,
+                        help="grade: seconds one case of a runtime lab may take (myruntime.py)")
     course.add_argument("labs", nargs="*",
                         help="limit to these labs (default: all); grade: the submissions "
-                             "(a folder per learner); release: the folder to write")
+                             "(a folder per learner: notebooks and myruntime.py); release: the "
+                             "folder to write")
     course.set_defaults(handler=_cmd_course)
 
 
@@ -82,7 +86,8 @@ def _cmd_course(args: argparse.Namespace) -> int:
     from kernel_helpers.course import load_course
     course = load_course()
     if args.action == "grade":
-        return _grade([Path(p) for p in args.labs], args.csv, args.report, args.step_timeout)
+        return _grade([Path(p) for p in args.labs], args.csv, args.report, args.step_timeout,
+                      args.case_timeout)
     if args.action == "release":
         return _release(args.labs)
     labs = [course.lab(key) for key in args.labs] or list(course.labs)
@@ -141,13 +146,13 @@ def _validate(labs: list[Lab]) -> int:
 
 
 def _grade(submissions: list[Path], gradebook: Path | None, reports: Path | None,
-           step_timeout: float) -> int:
+           step_timeout: float, case_timeout: float) -> int:
     """Score each learner in a sandbox; stream a line per step; write the CSV and reports."""
     from kernel_helpers.course.grade import grade_batch
     from kernel_helpers.course.checks import fail
     if not submissions:
         raise fail("no submission was given", "labkit course grade alice/ bob/ --csv book.csv")
-    rows = grade_batch(submissions, gradebook, reports, step_timeout)
+    rows = grade_batch(submissions, gradebook, reports, step_timeout, case_timeout=case_timeout)
     learners = sorted({row.learner for row in rows})
     for learner in learners:
         mine = [row for row in rows if row.learner == learner]

@@ -42,10 +42,14 @@ KIT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def kit_digest(root: Path = KIT_ROOT) -> str:
-    """A hash of the kit's code and course files: must not change while learners are graded."""
+    """A hash of the kit's code and course files: must not change while learners are graded.
+
+    Every file under kernel_helpers/, bytecode too: a forged .pyc stamped with its source's
+    mtime and size would be imported by the next process in place of the unchanged .py.
+    """
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("kernel_helpers/**/*.py"), *root.glob("labs/**/*.py"),
-                        root / "labs" / "course.toml"]):
+    for path in sorted([*(p for p in root.glob("kernel_helpers/**/*") if not p.is_dir()),
+                        *root.glob("labs/**/*.py"), root / "labs" / "course.toml"]):
         regular = stat.S_ISREG(os.lstat(path).st_mode)  # a FIFO planted there must not hang us
         digest.update(str(path).encode() + b"\0" + (path.read_bytes() if regular else b"\1"))
     return digest.hexdigest()

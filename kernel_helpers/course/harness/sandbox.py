@@ -2,8 +2,9 @@
 per case, and the janitor that removes and reports whatever the runtime left.
 
 - The judge (this process) takes its own mount namespace, a *slave* of the host's (nothing
-  flows back to the machine) and *shared* inside (a learner mount that forgets MS_PRIVATE
-  propagates into the judge's table, where it is counted, and never onto the machine).
+  flows back to the machine, nor into the judge's view); only the scratch tmpfs is *shared*
+  with the runtimes (a learner mount that forgets MS_PRIVATE propagates into the judge's
+  table there, where it is counted, and never onto the machine).
 - Each case runs in a fresh cgroup under the kit's `labkit/` subtree with pids.max and
   memory.max; killing it (cgroup.kill, or freeze-kill-thaw on v1) reaches every process
   the runtime made, detached or not.
@@ -37,7 +38,13 @@ MEMORY_MAX = 256 << 20
 
 
 def enter_judge_namespace() -> None:
-    """Own mount namespace: a slave of the host's, shared with the runtimes it starts.
+    """Own mount namespace, a slave of the host's: nothing flows back to the machine, and
+    nothing a runtime mounts reaches the judge's view except inside the scratch tmpfs.
+
+    Only the scratch is shared with the runtimes (`scratch`): a learner mount that forgets
+    MS_PRIVATE shows up there, in the judge's table. Everything else is a slave, so a
+    runtime that mounts a fake /proc, /sys/fs/cgroup or a module folder in its own
+    namespace changes its own view only, never what the judge reads or imports.
 
     The judge is also made not dumpable: a runtime without CAP_SYS_PTRACE (judge.RUNTIME_DENIED)
     then cannot ptrace it, read its memory, or open its stdout through /proc/PID/fd.
@@ -45,7 +52,6 @@ def enter_judge_namespace() -> None:
     LINUX.prctl(PR_SET_DUMPABLE, 0)
     unshare({Namespace.MNT})
     LINUX.mount(None, "/", None, MS_REC | MS_SLAVE)
-    LINUX.mount(None, "/", None, MS_REC | MS_SHARED)
 
 
 @contextmanager
