@@ -82,10 +82,9 @@ def lab_rows(learner: str, path: Path, lab: Lab, piece: dict[str, Any],
     for step in _steps(lab):
         status, reason = _fold(piece, step.id)
         own_status, own_reason = _fold(own, step.id)
-        if notes:
-            reason = "; ".join(r for r in (reason, notes) if r)
         if own_status != "pass" and status == "pass":
             reason = f"own runtime: {own_reason}"
+        reason = "; ".join(r for r in (reason, notes) if r)
         rows.append(Row(learner, str(path), lab.id, step.id, status,
                         step.points if status == "pass" else 0, step.points, reason,
                         own_status, step.points if own_status == "pass" else 0))

@@ -27,7 +27,7 @@ from kernel_helpers.course.sandbox import KIT_ROOT
 from kernel_helpers.course.workfile import write_slot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "course"))
-from runtime_variants import WRONG_RUN, runtime_file  # noqa: E402
+from runtime_variants import WRONG_RUN, WRONG_STATUS, runtime_file  # noqa: E402
 
 from test_grade import _kit_cgroups, _processes_with  # noqa: E402
 
@@ -265,3 +265,35 @@ def test_a_runtime_cannot_change_what_the_judge_reads_by_mounting(root: None, tm
     for lab in ("01", "03"):
         verdict = judge(path, lab, "own", timeout=5)
         assert {c["status"] for c in verdict["cases"]} == {"pass"}, verdict
+
+
+def _nbval_done(folder: Path, notebook: Path) -> dict[str, bool]:
+    """pytest --nbval-lax over a learner's notebook, their myruntime.py as the work file:
+    {step: passed}, from the progress file the check cells record (fresh for this run)."""
+    progress = folder / "progress.json"
+    env = dict(os.environ, PYTHONPATH=str(KIT_ROOT), LABKIT_WORK=str(folder),
+               LABKIT_PROGRESS=str(progress))
+    subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+                    "--rootdir", str(folder), str(notebook)],
+                   capture_output=True, text=True, env=env, timeout=600, cwd=folder)
+    return {step: bool(entry.get("done")) for step, entry in
+            json.loads(progress.read_text())["steps"].items()}
+
+
+def test_nbval_and_grade_agree_on_a_runtime_lab(root: None, tmp_path: Path) -> None:
+    """Lab 01 (notebook steps and runtime steps): the instructor's nbval run over a learner's
+    notebook and myruntime.py gives grade's verdicts, for a correct and a wrong runtime."""
+    import shutil
+    lab = COURSE.lab("01")
+    wrong = WRONG_STATUS["exit-code"]["returns the raw wait status"]
+    for learner, slots in (("olga", {}), ("pete", {"run": wrong})):
+        folder = tmp_path / learner
+        folder.mkdir()
+        runtime_file(folder, **slots)
+        shutil.copy(lab.notebook, folder / lab.notebook.name)  # the learner build: stubs
+        rows = _grade([folder], tmp_path / "book.csv")
+        graded = {r.step: r.status == "pass" for r in rows if r.lab == lab.id}
+        (folder / "book.csv").unlink(missing_ok=True)
+        assert _nbval_done(folder, folder / lab.notebook.name) == graded, learner
+    assert graded == {"pid.parent": False, "pid.run": True, "pid.exit-status": False,
+                      "pid.nested": False}
