@@ -13,7 +13,13 @@ ignores the signals a process may send its namespace's init. The judge reads
 one JSON verdict from each step's own pipe, checks its shape, and itself
 writes the verdict on the line to the grader. Between steps it kills every
 process left in the sandbox (the janitor), so one step's leftovers cannot
-touch the next.
+touch the next. The kit's digest, taken before any learner code runs, is checked
+before each new process: a patched kit ends the sandbox with a "tampered" event.
+
+A learner's runtime (``job["runtime"]``: the text of myruntime.py and the labs) is
+written into the sandbox's own /tmp and judged by one harness process
+(`harness.batch`, with ``--sweep``); its lab verdicts are relayed reduced to their
+known fields.
 
 Taught in: lab 00 (the instructor's side).
 """

@@ -14,8 +14,10 @@ namespace of its own (all changes stay in it and vanish with it):
 - the kit's code and the venv read-only; the gradebook's folder, the reports
   and every submission's folder hidden under an empty read-only tmpfs.
 
-What this is not: a wall against deliberate root code. Root in the sandbox can
-remount or unmount these mounts. The grader's guarantees do not rest on them:
+What this is not: a wall against deliberate root code. Root in the sandbox (a
+notebook answer, or a learner's runtime: both run as real root) can remount or
+unmount these mounts in a mount namespace of its own, and then read or write the
+host's files. The grader's guarantees do not rest on them:
 the gradebook is written by the grader after the sandbox's cgroup is dead, from
 rows held in its memory, and the grader checks the kit's files are unchanged
 after every learner. Grade in a throwaway VM when the class may attack that.
