@@ -93,6 +93,11 @@ def grade(folders: list[Path], book: Path, case_timeout: float) -> tuple[float, 
     return wall, {learner: end - t for (learner, t), end in zip(starts, ends)}
 
 
+def _kind(what: str) -> str:
+    """reference, stubs, wrong or right (from "wrong pid.run: forks before unsharing")."""
+    return what.split(" ")[0].split(":")[0]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--learners", type=int, default=30)
@@ -114,15 +119,16 @@ def main(argv: list[str]) -> int:
     projected = per_lab * COURSE_LABS * args.learners
     print(f"runtime labs graded: {', '.join(lab.id for lab in labs)} ({cases} cases, "
           f"each judged for the piece and the own score)")
-    print(f"learners: {args.learners} ({Counter(k.split(':')[0].split(' ')[0] for k in kinds.values())})")
+    mix = Counter(_kind(what) for what in kinds.values())
+    print(f"learners: {args.learners} ({', '.join(f'{n} {k}' for k, n in mix.items())})")
     print(f"wall time: {wall:.1f} s for {args.learners} learners")
     print(f"per learner: median {statistics.median(times):.1f} s, mean {statistics.mean(times):.1f} s, "
           f"min {times[0]:.1f} s, max {times[-1]:.1f} s")
     for kind in ("reference", "stubs", "wrong", "right"):
-        mine = [per[l] for l, k in kinds.items() if k.split(" ")[0].split(":")[0] == kind and l in per]
+        mine = [per[who] for who, what in kinds.items() if _kind(what) == kind and who in per]
         if mine:
             print(f"  {kind:<9} {len(mine):>2} learners, median {statistics.median(mine):.1f} s")
-    print(f"steps passed per learner: median {statistics.median([passed[l] for l in kinds])}")
+    print(f"steps passed per learner: median {statistics.median([passed[who] for who in kinds])}")
     print(f"projection to {COURSE_LABS} labs: {per_lab:.1f} s per learner per lab x {COURSE_LABS} "
           f"x {args.learners} = {projected / 60:.1f} min (goal {GOAL_S / 60:.0f} min: "
           f"{'met' if projected < GOAL_S else 'not met'})")

@@ -27,9 +27,9 @@ from kernel_helpers.course.sandbox import KIT_ROOT
 from kernel_helpers.course.workfile import write_slot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "course"))
-from runtime_variants import WRONG_RUN, WRONG_STATUS, runtime_file  # noqa: E402
+from runtime_variants import WRONG_RUN, WRONG_STATUS, runtime_file
 
-from test_grade import _kit_cgroups, _processes_with  # noqa: E402
+from test_grade import _kit_cgroups, _processes_with
 
 COURSE = load_course()
 RUNTIME_STEPS = [s.id for lab in runtime_labs(COURSE) for s in lab.steps if s.slot]

@@ -96,8 +96,9 @@ def in_sandbox() -> bool:
 class GuardedGrader(Grader):
     """A `Grader` that checks the kit is unchanged (and sweeps) after every case."""
 
-    def __init__(self, *args: object, digest: str, sweep_after: bool, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, path: Path, course: Course, scratch: Path, timeout: float, *,
+                 digest: str, sweep_after: bool) -> None:
+        super().__init__(path, course, scratch, timeout)
         self.digest = digest
         self.sweep_after = sweep_after
 
