@@ -17,9 +17,9 @@ touch the next. The kit's digest, taken before any learner code runs, is checked
 before each new process: a patched kit ends the sandbox with a "tampered" event.
 
 A learner's runtime (``job["runtime"]``: the text of myruntime.py and the labs) is
-written into the sandbox's own /tmp and judged by one harness process
-(`harness.batch`, with ``--sweep``); its lab verdicts are relayed reduced to their
-known fields.
+written into the sandbox's own /tmp and judged by this PID 1 itself
+(`harness.batch.grade_labs`, sweeping after every case), which the learner's runtime
+cannot signal; its lab verdicts are relayed reduced to their known fields.
 
 Taught in: lab 00 (the instructor's side).
 """
@@ -33,14 +33,17 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.course import checks
 from kernel_helpers.course.catalog import load_course
+from kernel_helpers.course.harness.batch import grade_labs
 from kernel_helpers.course.sandbox import kit_digest
 from kernel_helpers.course.sandbox_mounts import private_view
+from kernel_helpers.errors import LabkitError
 from kernel_helpers.security.capabilities import PR_CAPBSET_DROP
 
 CAP_SYS_PTRACE = 19
@@ -157,38 +160,37 @@ def _lab_verdict(data: Any) -> dict[str, Any] | None:
     return {"cases": cases, "notes": notes}
 
 
-def _run_runtime(runtime: dict[str, Any]) -> None:
-    """The learner's myruntime.py, every runtime lab, both scores, in one harness process.
+def _relay(event: dict[str, Any]) -> None:
+    """The harness's lab events, reduced to their known fields, to the grader."""
+    kind = event.get("event")
+    if kind == "lab":
+        piece, own = _lab_verdict(event.get("piece")), _lab_verdict(event.get("own"))
+        if piece and own:
+            _emit({"event": "runtime-lab", "lab": str(event.get("lab", ""))[:8], "piece": piece,
+                   "own": own})
+    elif kind in ("tampered", "error"):
+        _emit({"event": f"runtime-{kind}", "lab": str(event.get("lab", ""))[:8],
+               "message": str(event.get("message", ""))[:500]})
 
-    The file is written into the sandbox's own /tmp (the submissions stay hidden). The
-    harness keeps its capabilities (it reads the containers through /proc); the runtime it
-    starts loses CAP_SYS_PTRACE and more (harness.judge.RUNTIME_DENIED).
+
+def _run_runtime(runtime: dict[str, Any]) -> None:
+    """The learner's myruntime.py, every runtime lab, both scores, judged by this process.
+
+    This process is the sandbox's PID 1: the learner's runtime (root, but without
+    CAP_SYS_PTRACE: harness.judge.RUNTIME_DENIED) can neither kill nor trace it. The file is
+    written into the sandbox's own /tmp (the submissions stay hidden).
     """
     folder = "/tmp/learner"
     os.makedirs(folder, mode=0o755, exist_ok=True)
     path = os.path.join(folder, "myruntime.py")
     with open(path, "w", encoding="utf-8") as f:
         f.write(runtime["code"])
-    proc = subprocess.Popen([sys.executable, "-m", "kernel_helpers.course.harness.batch", path,
-                             "--labs", *runtime["labs"], "--timeout", str(runtime["timeout"]),
-                             "--sweep"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, close_fds=True, cwd=folder)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        try:
-            event = json.loads(line[:VERDICT_BYTES * 4])
-        except ValueError:
-            continue
-        kind = event.get("event") if isinstance(event, dict) else None
-        if kind == "lab":
-            piece, own = _lab_verdict(event.get("piece")), _lab_verdict(event.get("own"))
-            if piece and own:
-                _emit({"event": "runtime-lab", "lab": str(event.get("lab", ""))[:8],
-                       "piece": piece, "own": own})
-        elif kind in ("tampered", "error"):
-            _emit({"event": f"runtime-{kind}", "lab": str(event.get("lab", ""))[:8],
-                   "message": str(event.get("message", ""))[:500]})
-    proc.wait()
+    course = load_course()
+    try:
+        grade_labs(Path(path), course, [course.lab(key) for key in runtime["labs"]],
+                   float(runtime["timeout"]), sweep_after=True, emit=_relay)
+    except LabkitError as err:
+        _relay({"event": "error", "message": str(err)})
 
 
 def _init(job: dict[str, Any]) -> None:

@@ -205,14 +205,22 @@ def test_a_runtime_attacking_the_grader_changes_no_verdict(root: None, tmp_path:
         assert attempt["unhide_gradebook"] == "ok" and attempt["write_gradebook"] == "ok"
 
 
-def test_a_runtime_that_kills_its_judge_scores_nothing(root: None, tmp_path: Path) -> None:
+def test_a_runtime_cannot_kill_or_stop_its_judge(root: None, tmp_path: Path) -> None:
+    """The judge is the sandbox's PID 1: signals from the runtime (its parent, PID 1) do
+    nothing, so the reference that sends them is judged as usual, and the signals the
+    judge ignores are not ignored in the runtime (TERM still stops its container)."""
     folder = tmp_path / "nils"
     folder.mkdir()
-    path = runtime_file(folder)  # the reference, plus a kill of the judge before it runs
-    write_slot("run", "def run(spec):\n    os.kill(os.getppid(), 9)\n" + _reference_body(), path)
+    path = runtime_file(folder)
+    write_slot("run", """def run(spec):
+    import signal
+    assert os.getppid() == 1, "the judge is the sandbox's PID 1"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    for sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT):
+        os.kill(os.getppid(), sig)
+""" + _reference_body(), path)
     rows = _grade([folder], tmp_path / "book.csv")
-    assert {(r.status, r.points) for r in rows} == {("not-run", 0)}, rows
-    assert all("ended before this lab" in r.reason for r in rows)
+    assert {(r.status, r.own_status) for r in rows} == {("pass", "pass")}, rows
 
 
 def _reference_body() -> str:

@@ -2,10 +2,12 @@
 
     python -m kernel_helpers.course.harness.batch FILE --labs 01 03 [--timeout S] [--sweep]
 
-`labkit course grade` starts this inside the learner's sandbox (`course.judge`). One
-process for all labs, so everything the judge runs is imported before the learner's
-runtime first runs, and the earlier labs' own-runtime verdicts (which decide the
-stand-ins) are judged once. After each lab it prints one JSON line:
+`labkit course grade` runs `grade_labs` in the learner's sandbox's PID 1 (`course.judge`),
+which the learner's runtime cannot signal (the kernel drops a SIGKILL sent to a pid
+namespace's init from inside it). One process for all labs, so everything the judge
+runs is imported before the learner's runtime first runs, and the earlier labs'
+own-runtime verdicts (which decide the stand-ins) are judged once. As a command, after
+each lab it prints one JSON line:
 ``{"event": "lab", "lab": "03", "piece": LabVerdict, "own": LabVerdict}``.
 
 What the learner's runtime could do to the judge, and why it changes no verdict:
@@ -18,7 +20,8 @@ What the learner's runtime could do to the judge, and why it changes no verdict:
 - leave a process that moved itself out of the case's cgroup (it can see the sandbox's
   whole cgroup tree) to meddle with later cases: with ``--sweep`` (only in a sandbox's pid
   namespace) every process but the judge's ancestors and the judge dies after each case;
-- kill the judge: then no verdict comes, which the grader scores as nothing passed.
+- kill the judge: it is the sandbox's PID 1, so a signal from inside does nothing (run as
+  a command, elsewhere, no verdict would come, which the grader scores as nothing passed).
 
 Taught in: lab 00 (the instructor's side).
 """
@@ -31,6 +34,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from kernel_helpers.course.catalog import Course, Lab, load_course
 from kernel_helpers.course.harness import sandbox
@@ -111,14 +115,18 @@ class GuardedGrader(Grader):
         return verdict
 
 
-def _emit(event: dict[str, object]) -> None:
+def _emit(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event) + "\n")
     sys.stdout.flush()
 
 
+Emit = Callable[[dict[str, Any]], None]
+
+
 def grade_labs(path: Path, course: Course, labs: list[Lab], timeout: float,
-               sweep_after: bool) -> None:
-    """Judge each lab, own score first (cached for later labs' stand-ins), then the piece."""
+               sweep_after: bool, emit: Emit = _emit) -> None:
+    """Judge each lab, own score first (cached for later labs' stand-ins), then the piece;
+    `emit` gets one event per lab (or "tampered", which ends grading)."""
     digest = kit_digest()
     sandbox.enter_judge_namespace()
     with sandbox.scratch() as scratch:
@@ -131,9 +139,9 @@ def grade_labs(path: Path, course: Course, labs: list[Lab], timeout: float,
                 if any(c.status != "pass" for c in own.cases) or grader._stand_ins(lab)[0]:
                     piece = grader.grade(lab, "piece")
             except Tampered as err:
-                _emit({"event": "tampered", "lab": f"{lab.number:02d}", "message": str(err)})
+                emit({"event": "tampered", "lab": f"{lab.number:02d}", "message": str(err)})
                 return
-            _emit({"event": "lab", "lab": f"{lab.number:02d}", "piece": piece.as_dict(),
+            emit({"event": "lab", "lab": f"{lab.number:02d}", "piece": piece.as_dict(),
                    "own": own.as_dict()})
 
 

@@ -38,6 +38,8 @@ OUTPUT_CAP = 30_000
 """Bytes of the runtime's output kept for messages (the rest is never read)."""
 KIT_ROOT = str(Path(__file__).resolve().parents[3])
 PROBE_DIR = "labkit-probe"
+RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                 signal.SIGQUIT)
 RUNTIME_DENIED = ("SYS_PTRACE", "DAC_READ_SEARCH", "SYS_MODULE", "SYS_RAWIO", "SYS_BOOT",
                   "SYS_TIME", "SYSLOG", "MAC_ADMIN", "MAC_OVERRIDE", "CHECKPOINT_RESTORE")
 """Capabilities the learner's runtime never gets (no lab needs them): without SYS_PTRACE it
@@ -169,6 +171,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
             LINUX.unshare(Namespace.MNT.flag)
             for cap in RUNTIME_DENIED:  # gone from the bounding set: after exec, for good
                 LINUX.prctl(PR_CAPBSET_DROP, CAP_NUMBER[cap])
+            for sig in RESET_SIGNALS:  # a judge that ignores them (a sandbox's PID 1) must not
+                signal.signal(sig, signal.SIG_DFL)  # pass that on: TERM stops a container
 
         env = dict(os.environ, PYTHONPATH=KIT_ROOT, PYTHONDONTWRITEBYTECODE="1")
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
