@@ -1,6 +1,6 @@
 """Grade every runtime lab of one learner's file in one judge process, both scores, streamed.
 
-    python -m kernel_helpers.course.harness.batch FILE --labs 01 03 [--timeout S] [--sweep]
+    python -m kernel_helpers.course.harness.batch FILE --labs 01 03 [--timeout S]
 
 `labkit course grade` runs `grade_labs` in the learner's sandbox's PID 1 (`course.judge`),
 which the learner's runtime cannot signal (the kernel drops a SIGKILL sent to a pid
@@ -18,8 +18,8 @@ What the learner's runtime could do to the judge, and why it changes no verdict:
   with a "tampered" event (the judge imports nothing after the first case that matters:
   it is all imported by then, and a patched module is never trusted);
 - leave a process that moved itself out of the case's cgroup (it can see the sandbox's
-  whole cgroup tree) to meddle with later cases: with ``--sweep`` (only in a sandbox's pid
-  namespace) every process but the judge's ancestors and the judge dies after each case;
+  whole cgroup tree) to meddle with later cases: with `sweep_after` (only in a grading
+  sandbox) every process but the judge and its ancestors dies after each case;
 - kill the judge: it is the sandbox's PID 1, so a signal from inside does nothing (run as
   a command, elsewhere, no verdict would come, which the grader scores as nothing passed).
 
@@ -127,6 +127,9 @@ def grade_labs(path: Path, course: Course, labs: list[Lab], timeout: float,
                sweep_after: bool, emit: Emit = _emit) -> None:
     """Judge each lab, own score first (cached for later labs' stand-ins), then the piece;
     `emit` gets one event per lab (or "tampered", which ends grading)."""
+    if sweep_after and not in_sandbox():
+        raise LabkitError("sweeping after each case", "would kill the machine's processes here "
+                          "(this is not a grading sandbox)", "grade with `labkit course grade`")
     digest = kit_digest()
     sandbox.enter_judge_namespace()
     with sandbox.scratch() as scratch:
@@ -150,17 +153,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--labs", nargs="+", required=True)
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT)
-    parser.add_argument("--sweep", action="store_true",
-                        help="after each case, kill every other process (a sandbox only)")
     args = parser.parse_args(argv)
-    if args.sweep and not in_sandbox():
-        print(json.dumps({"event": "error", "message": "--sweep outside a grading sandbox would "
-                          "kill the machine's processes"}))
-        return 2
     course = load_course()
     try:
         grade_labs(args.file.resolve(), course, [course.lab(k) for k in args.labs],
-                   args.timeout, args.sweep)
+                   args.timeout, sweep_after=False)
     except LabkitError as err:
         _emit({"event": "error", "message": str(err)})
         return 2
