@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="grade: write a report per learner (why each step failed) here")
     course.add_argument("--step-timeout", type=float, default=30.0,
                         help="grade: seconds a step's check may run before it counts as timed out")
+    course.add_argument("--jobs", type=int, default=1,
+                        help="grade: learners graded at the same time, each in their own sandbox")
     course.add_argument("--case-timeout", type=float, default=10.0,
                         help="grade: seconds one case of a runtime lab may take (myruntime.py)")
     course.add_argument("labs", nargs="*",
@@ -87,7 +89,7 @@ def _cmd_course(args: argparse.Namespace) -> int:
     course = load_course()
     if args.action == "grade":
         return _grade([Path(p) for p in args.labs], args.csv, args.report, args.step_timeout,
-                      args.case_timeout)
+                      args.case_timeout, args.jobs)
     if args.action == "release":
         return _release(args.labs)
     labs = [course.lab(key) for key in args.labs] or list(course.labs)
@@ -146,13 +148,14 @@ def _validate(labs: list[Lab]) -> int:
 
 
 def _grade(submissions: list[Path], gradebook: Path | None, reports: Path | None,
-           step_timeout: float, case_timeout: float) -> int:
+           step_timeout: float, case_timeout: float, jobs: int) -> int:
     """Score each learner in a sandbox; stream a line per step; write the CSV and reports."""
     from kernel_helpers.course.grade import grade_batch
     from kernel_helpers.course.checks import fail
     if not submissions:
         raise fail("no submission was given", "labkit course grade alice/ bob/ --csv book.csv")
-    rows = grade_batch(submissions, gradebook, reports, step_timeout, case_timeout=case_timeout)
+    rows = grade_batch(submissions, gradebook, reports, step_timeout, case_timeout=case_timeout,
+                       jobs=jobs)
     learners = sorted({row.learner for row in rows})
     for learner in learners:
         mine = [row for row in rows if row.learner == learner]

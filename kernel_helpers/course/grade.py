@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from kernel_helpers.course import submission
 from kernel_helpers.course.catalog import Course, Lab, load_course
@@ -106,48 +108,80 @@ def _bad_row(sub: submission.Submission) -> Row:
                sub.lab.points if sub.lab else 0, f"{sub.path.name} {sub.problem}")
 
 
+class _Lines(io.TextIOBase):
+    """A writer shared by grading threads: each progress line is written whole, and flushed."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self.out, self.lock = out, threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            self.out.write(text)
+            self.out.flush()
+        return len(text)
+
+
+def _grade_file(number: int, total: int, path: Path, course: Course, hide: list[str],
+                step_timeout: float, case_timeout: float, say: TextIO) -> list[Row]:
+    """One file of one learner: their runtime, a notebook, or a bad file's row."""
+    if path.name == FILE_NAME:
+        learner = submission.learner_of(path)
+        say.write(f"[{number}/{total}] {learner}  runtime  {path.name}\n")
+        return grade_runtime(learner, path, course, hide, say, case_timeout)
+    sub = submission.read(path, course)
+    say.write(f"[{number}/{total}] {sub.learner}  {sub.lab.id if sub.lab else '-'}  "
+              f"{path.name}\n")
+    if sub.problem:
+        row = _bad_row(sub)
+        gradebook_say(say, row, time.monotonic())
+        return [row]
+    return grade_one(sub, hide, step_timeout, say)
+
+
 def grade_batch(paths: list[Path], gradebook: Path | None = None, reports: Path | None = None,
                 step_timeout: float = STEP_TIMEOUT, say: TextIO = sys.stdout,
-                course: Course | None = None, case_timeout: float = CASE_TIMEOUT) -> list[Row]:
-    """Grade every submission in turn; bad files become rows; returns all rows."""
+                course: Course | None = None, case_timeout: float = CASE_TIMEOUT,
+                jobs: int = 1) -> list[Row]:
+    """Grade every learner (`jobs` at a time, each in their own sandboxes); bad files become
+    rows; returns all rows, in the order the learners were given."""
     course = course or load_course()
     files = submission.expand(paths)
     before = gradebook.read_text(encoding="utf-8") if gradebook and gradebook.exists() else ""
     hide = _hidden(files, [p for p in (gradebook and gradebook.parent, reports) if p])
     digest = kit_digest()
-    rows: list[Row] = []
+    learners: dict[Path, list[tuple[int, Path]]] = {}
     for number, path in enumerate(files, 1):
-        if path.name == FILE_NAME:
-            learner = submission.learner_of(path)
-            say.write(f"[{number}/{len(files)}] {learner}  runtime  {path.name}\n")
-            say.flush()
-            rows += grade_runtime(learner, path, course, hide, say, case_timeout)
-            _after(learner, path, rows, digest, gradebook, before, reports)
-            continue
-        sub = submission.read(path, course)
-        say.write(f"[{number}/{len(files)}] {sub.learner}  {sub.lab.id if sub.lab else '-'}  "
-                  f"{path.name}\n")
-        say.flush()
-        if sub.problem:
-            new = [_bad_row(sub)]
-            gradebook_say(say, new[0], time.monotonic())
-        else:
-            new = grade_one(sub, hide, step_timeout, say)
-        rows += new
-        _after(sub.learner, path, rows, digest, gradebook, before, reports)
-    return rows
+        learners.setdefault(path.absolute().parent, []).append((number, path))
+    lines = cast(TextIO, _Lines(say))
+
+    def one_learner(items: list[tuple[int, Path]]) -> list[Row]:
+        return [row for number, path in items for row in _grade_file(
+            number, len(files), path, course, hide, step_timeout, case_timeout, lines)]
+
+    done: dict[Path, list[Row]] = {}
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = {pool.submit(one_learner, items): folder for folder, items in learners.items()}
+        for future in as_completed(futures):
+            folder = futures[future]
+            done[folder] = future.result()
+            rows = [row for key in learners if key in done for row in done[key]]
+            _after(submission.learner_of(learners[folder][0][1]), folder, rows, digest,
+                   gradebook, before, reports)
+    return [row for key in learners for row in done[key]]
 
 
-def _after(learner: str, path: Path, rows: list[Row], digest: str, gradebook: Path | None,
+def _after(learner: str, folder: Path, rows: list[Row], digest: str, gradebook: Path | None,
            before: str, reports: Path | None) -> None:
-    """After each file: the gradebook and the learner's report, then the kit's integrity."""
+    """After each learner: the gradebook and their report, then the kit's integrity."""
     if gradebook:
         write_gradebook(gradebook, before, rows)
     if reports:
         write_report(reports, learner, [r for r in rows if r.learner == learner])
     if kit_digest() != digest:
         raise LabkitError(f"the kit's files under {KIT_ROOT}",
-                          f"changed while {learner}'s {path.name} was graded",
+                          f"changed while {learner}'s files in {folder} were graded (with "
+                          "--jobs above 1: or those of a learner graded at the same time)",
                           "restore the kit (git checkout), grade that learner alone in a "
                           "throwaway VM, and grade the rest again")
 

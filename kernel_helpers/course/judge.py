@@ -1,8 +1,8 @@
 """Inside a learner's sandbox: the judge (its PID 1) and one fresh check process per step.
 
-``python -m kernel_helpers.course.judge init`` is started by `sandbox.Sandbox`
-already in the sandbox's cgroup and new mount, net, ipc, uts and cgroup
-namespaces. It forks the sandbox's PID 1, which mounts a private view
+``python -m kernel_helpers.course.judge init`` is started by `sandbox.Sandbox`;
+it joins the sandbox's cgroup and takes new mount, net, ipc, uts and cgroup
+namespaces (`sandbox.enter`), then forks the sandbox's PID 1, which mounts a private view
 (`sandbox_mounts`), then reads the job (JSON on stdin) and, per step, starts
 ``... judge step ID``: a new interpreter that imports the checks before any
 learner code exists in it, loads the learner's definitions as data and runs the
@@ -41,7 +41,7 @@ from kernel_helpers._sys.linux import PR_SET_DUMPABLE
 from kernel_helpers.course import checks
 from kernel_helpers.course.catalog import load_course
 from kernel_helpers.course.harness.batch import grade_labs
-from kernel_helpers.course.sandbox import kit_digest
+from kernel_helpers.course.sandbox import enter, kit_digest
 from kernel_helpers.course.sandbox_mounts import private_view
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.security.capabilities import PR_CAPBSET_DROP
@@ -221,6 +221,7 @@ def _init(job: dict[str, Any]) -> None:
 def _launcher() -> int:
     """Outside the new pid namespace still: fork its PID 1 and wait for it."""
     job = json.loads(sys.stdin.readline())
+    enter(job["cgroup_folders"])
     pid = os.fork()
     if pid == 0:
         code = 0

@@ -41,6 +41,16 @@ SUFFIX = "g"
 KIT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def enter(folders: list[str]) -> None:
+    """In the judge's launcher, before any learner code exists: join every group, then new
+    namespaces (the pid namespace is for the PID 1 it forks next). Done there rather than
+    in a preexec_fn, so sandboxes can be started from several threads."""
+    for path in folders:
+        with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as f:
+            f.write(str(os.getpid()))
+    unshare(set(NAMESPACES))
+
+
 def kit_digest(root: Path = KIT_ROOT) -> str:
     """A hash of the kit's code and course files: must not change while learners are graded.
 
@@ -99,23 +109,17 @@ class Sandbox:
     def folders(self) -> list[str]:
         return sorted({path for group in self.groups for path in group.paths})
 
-    def _enter(self) -> None:
-        """In the judge's process, before exec: join every group, then new namespaces."""
-        for path in self.folders:
-            with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as f:
-                f.write(str(os.getpid()))
-        unshare(set(NAMESPACES))
-
     def start(self, job: dict[str, Any]) -> None:
         for path in (str(naming.STATE_ROOT), str(containers_fs_root())):
             os.makedirs(path, exist_ok=True)
-        job = dict(job, cgroup_mounts=sorted({str(Path(p).parents[1]) for p in self.folders}))
+        job = dict(job, cgroup_mounts=sorted({str(Path(p).parents[1]) for p in self.folders}),
+                   cgroup_folders=self.folders)
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "PYTHONPATH": str(KIT_ROOT), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "kernel_helpers.course.judge", "init"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd="/",
-                                     preexec_fn=self._enter, close_fds=True)
+                                     close_fds=True)
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.close()

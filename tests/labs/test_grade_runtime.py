@@ -35,9 +35,9 @@ COURSE = load_course()
 RUNTIME_STEPS = [s.id for lab in runtime_labs(COURSE) for s in lab.steps if s.slot]
 
 
-def _grade(paths: list[Path], book: Path) -> list[Row]:
+def _grade(paths: list[Path], book: Path, jobs: int = 1) -> list[Row]:
     rows = grade_batch(paths, book, book.parent / "reports", say=open(os.devnull, "w"),
-                       case_timeout=5)
+                       case_timeout=5, jobs=jobs)
     assert _kit_cgroups() == set(), "the sandbox's cgroups must be gone"
     return rows
 
@@ -91,6 +91,21 @@ def test_every_runtime_lab_both_scores_and_bad_files(root: None, tmp_path: Path)
     report = (tmp_path / "reports" / "carol.md").read_text()
     assert "forked before unsharing" in report and "| pid.run | fail |" in report
     assert "alice  total" in out
+
+
+def test_learners_graded_two_at_a_time_keep_their_order(root: None, tmp_path: Path) -> None:
+    folders = [tmp_path / name for name in ("gil", "hana", "ivo")]
+    for folder in folders:
+        folder.mkdir()
+    runtime_file(folders[0], base="template")
+    runtime_file(folders[1])
+    rows = _grade(folders, tmp_path / "book.csv", jobs=2)
+    assert [(r.learner, r.step, r.status) for r in rows] == [
+        *[("gil", step, "fail") for step in RUNTIME_STEPS],
+        *[("hana", step, "pass") for step in RUNTIME_STEPS],
+        ("ivo", "myruntime.py", "missing")]
+    assert [r["learner"] for r in csv.DictReader((tmp_path / "book.csv").open())] == [
+        r.learner for r in rows]
 
 
 ATTACK = '''
