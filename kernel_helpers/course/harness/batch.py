@@ -14,9 +14,11 @@ What the learner's runtime could do to the judge, and why it changes no verdict:
 - ptrace it, read its memory, open its stdout: the runtime has no CAP_SYS_PTRACE and the
   judge is not dumpable (`judge.RUNTIME_DENIED`, `sandbox.enter_judge_namespace`);
 - patch the kit's files on disk (root can remount a read-only bind): the kit's digest is
-  taken before any learner code runs and again after every case; a change ends grading
-  with a "tampered" event (the judge imports nothing after the first case that matters:
-  it is all imported by then, and a patched module is never trusted);
+  taken before any learner code runs and again after every case, before the judge uses
+  a module it has not imported yet; a change ends grading with a "tampered" event;
+- mount a fake /proc/PID, cgroup folder or module folder over the real one: the judge's
+  mount namespace receives nothing from the runtime's but the scratch folder
+  (`sandbox.enter_judge_namespace`);
 - leave a process that moved itself out of the case's cgroup (it can see the sandbox's
   whole cgroup tree) to meddle with later cases: with `sweep_after` (only in a grading
   sandbox) every process but the judge and its ancestors dies after each case;
