@@ -10,6 +10,7 @@ Taught in: lab 01 (the stand-in notes in every check).
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -47,6 +48,48 @@ def reference_slot(name: str, as_of_lab: int = 99) -> str:
         elif int(guard.group(1)) <= as_of_lab:
             lines.append(line[:guard.start()])
     return "\n".join(lines) + "\n"
+
+
+REFERENCE_NAMES = ("kernel_helpers.learn.reference", "kernel_helpers.learn.borrow",
+                   "kernel_helpers.course", "learn.reference", "learn.borrow", "lk.reference",
+                   "lk.borrow")
+"""Names by which a learner's file would reach the course's own runtime or its checks."""
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def reaches_reference(text: str) -> str:
+    """The first name in a runtime file (outside slots checkpoint wrote) that reaches the
+    course's reference runtime or checks, or ''. A screen for the plain route only: code
+    that builds the name at run time is not caught."""
+    parsed = parse(text)
+    own = [parsed.head, parsed.tail, *(c for c in parsed.slots.values() if not is_borrowed(c))]
+    for part in own:
+        try:
+            tree = ast.parse(part)
+        except SyntaxError:
+            continue
+        bare = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Attribute):
+                names = [_dotted(node)]
+            elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  and id(node) not in bare):
+                names = [node.value]
+            for name in names:
+                found = next((bad for bad in REFERENCE_NAMES if bad in name), "")
+                if found:
+                    return found
+    return ""
 
 
 def is_borrowed(code: str) -> bool:

@@ -320,3 +320,24 @@ def test_nbval_and_grade_agree_on_a_runtime_lab(root: None, tmp_path: Path) -> N
         assert _nbval_done(folder, folder / lab.notebook.name) == graded, learner
     assert graded == {"pid.parent": False, "pid.run": True, "pid.exit-status": False,
                       "pid.nested": False}
+
+
+def test_a_runtime_that_calls_the_course_reference_is_not_graded_as_its_own(
+        root: None, tmp_path: Path) -> None:
+    """Importing the reference (or keeping this lab's slot as checkpoint's borrowed call)
+    fails the lab, piece and own, with a sentence that says so."""
+    from kernel_helpers.course.runtime_check import judge
+    from kernel_helpers.learn.borrow import borrowed_slot
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    imported = runtime_file(tmp_path / "a", enter_rootfs="def enter_rootfs(rootfs):\n"
+                            "    from kernel_helpers.learn.reference import enter_rootfs as e\n"
+                            "    return e(rootfs)\n")
+    borrowed = runtime_file(tmp_path / "b", enter_rootfs=borrowed_slot("enter_rootfs", "rootfs"))
+    for path, words in ((imported, "uses kernel_helpers.learn.reference"),
+                        (borrowed, "enter_rootfs is borrowed from the course")):
+        for mode in ("piece", "own"):
+            verdict = judge(path, "03", mode, "pivot")
+            assert verdict["cases"][0]["status"] == "fail", verdict
+            assert words in verdict["cases"][0]["message"], verdict
+    assert judge(borrowed, "01", "own", "pid1")["cases"][0]["status"] == "pass"

@@ -21,7 +21,7 @@ from kernel_helpers.course.catalog import Course, Lab
 from kernel_helpers.course.harness import sandbox
 from kernel_helpers.course.harness.cases import CASES, judge
 from kernel_helpers.course.harness.judge import CASE_TIMEOUT, run_case
-from kernel_helpers.course.standins import is_borrowed
+from kernel_helpers.course.standins import is_borrowed, reaches_reference
 from kernel_helpers.course.workfile import is_stub, parse, read_text
 
 ORCHESTRATION = "run"
@@ -65,7 +65,9 @@ class Grader:
         self.course = course
         self.scratch = scratch
         self.timeout = timeout
-        self.slots = parse(read_text(path)).slots
+        text = read_text(path)
+        self.slots = parse(text).slots
+        self.reaches = reaches_reference(text)
         self._own: dict[int, LabVerdict] = {}
         self._count = 0
 
@@ -124,7 +126,22 @@ class Grader:
     def _borrowed(self, lab: Lab) -> list[str]:
         return [s.name for s in lab.slots if is_borrowed(self.slots.get(s.name, ""))]
 
+    def _not_yours(self, lab: Lab) -> tuple[str, str] | None:
+        """(message, hint) when this lab's verdict could not be the learner's own work."""
+        if self.reaches:
+            return (f"myruntime.py uses {self.reaches}, the course's own runtime, so no verdict "
+                    "on it would be yours", "remove that import and write the slots yourself")
+        mine = self._borrowed(lab)
+        if mine:
+            return (f"{mine[0]} is borrowed from the course (labkit checkpoint wrote it), but it "
+                    f"is a slot of this lab", f"write your own {mine[0]} in myruntime.py")
+        return None
+
     def grade(self, lab: Lab, mode: str = "piece", only: str | None = None) -> LabVerdict:
+        refused = self._not_yours(lab)
+        if refused:
+            return LabVerdict(f"{lab.number:02d}", mode, [
+                CaseVerdict(case, step, "fail", *refused) for case, step in _cases(lab, only)], [])
         if mode == "own":
             borrowed = [name for earlier in self.course.labs if earlier.number <= lab.number
                         for name in self._borrowed(earlier)]
