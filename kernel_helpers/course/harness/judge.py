@@ -41,11 +41,13 @@ PROBE_DIR = "labkit-probe"
 RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
                  signal.SIGQUIT)
 RUNTIME_DENIED = ("SYS_PTRACE", "DAC_READ_SEARCH", "SYS_MODULE", "SYS_RAWIO", "SYS_BOOT",
-                  "SYS_TIME", "SYSLOG", "MAC_ADMIN", "MAC_OVERRIDE", "CHECKPOINT_RESTORE")
-"""Capabilities the learner's runtime never gets (no lab needs them): without SYS_PTRACE it
-cannot ptrace the judge, read its memory or open its pipes through /proc/PID/fd (the judge
-is not dumpable); without DAC_READ_SEARCH no open_by_handle_at past the mount namespace;
-without SYS_MODULE, SYS_RAWIO, SYS_BOOT no kernel-wide way around the judge."""
+                  "MAC_ADMIN", "MAC_OVERRIDE")
+"""Capabilities the learner's runtime never gets, each a way around the judge (no lab needs
+them): without SYS_PTRACE it cannot ptrace the judge, read its memory or open its pipes
+through /proc/PID/fd (the judge is not dumpable); without DAC_READ_SEARCH no
+open_by_handle_at past the mount namespace; without SYS_MODULE, SYS_RAWIO, SYS_BOOT no
+module, /dev/mem or kexec; without MAC_ADMIN/OVERRIDE no LSM policy against the judge.
+A lab whose containers must keep one of these cannot be judged here: say so first."""
 
 
 def probe_argv(folder: str) -> tuple[str, ...]:
