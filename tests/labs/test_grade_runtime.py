@@ -341,3 +341,24 @@ def test_a_runtime_that_calls_the_course_reference_is_not_graded_as_its_own(
             assert verdict["cases"][0]["status"] == "fail", verdict
             assert words in verdict["cases"][0]["message"], verdict
     assert judge(borrowed, "01", "own", "pid1")["cases"][0]["status"] == "pass"
+
+
+def test_a_runtime_that_rewrites_the_probe_shell_is_caught(root: None, tmp_path: Path) -> None:
+    """Root can rewrite the busybox image every rootfs is copied from (a shell forged to
+    unshare by itself would pass a runtime that does not): the judge's digest catches it.
+    The image here is a private one (LABKIT_DATA_ROOT), so nothing shared is touched."""
+    data = tmp_path / "data"
+    folder = tmp_path / "quinn"
+    folder.mkdir()
+    path = runtime_file(folder)
+    passwd = data / "images" / "busybox" / "rootfs" / "etc" / "passwd"
+    write_slot("run", f"def run(spec):\n    open({str(passwd)!r}, 'a').write('forged::0:0::/:/bin/sh\\n')\n"
+               + _reference_body(), path)
+    env = dict(os.environ, LABKIT_DATA_ROOT=str(data), PYTHONPATH=str(KIT_ROOT))
+    done = subprocess.run([sys.executable, "-m", "kernel_helpers.course.harness.batch", str(path),
+                           "--labs", "01", "03", "--timeout", "5"],
+                          capture_output=True, text=True, env=env, timeout=300, cwd="/")
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert passwd.read_text().endswith("forged::0:0::/:/bin/sh\n"), "the attack did not land"
+    assert events[0]["event"] == "tampered", events
+    assert "probe's shell changed during case 01.pid1" in events[0]["message"]

@@ -13,9 +13,10 @@ each lab it prints one JSON line:
 What the learner's runtime could do to the judge, and why it changes no verdict:
 - ptrace it, read its memory, open its stdout: the runtime has no CAP_SYS_PTRACE and the
   judge is not dumpable (`judge.RUNTIME_DENIED`, `sandbox.enter_judge_namespace`);
-- patch the kit's files on disk (root can remount a read-only bind): the kit's digest is
-  taken before any learner code runs and again after every case, before the judge uses
-  a module it has not imported yet; a change ends grading with a "tampered" event;
+- patch the kit's files on disk (root can remount a read-only bind), or the probe's shell
+  (the host's /bin/sh, the busybox image): their digest is taken before any learner code
+  runs and again after every case, before the judge uses a module it has not imported
+  yet; a change ends grading with a "tampered" event;
 - mount a fake /proc/PID, cgroup folder or module folder over the real one: the judge's
   mount namespace receives nothing from the runtime's but the scratch folder
   (`sandbox.enter_judge_namespace`);
@@ -31,6 +32,7 @@ Taught in: lab 00 (the instructor's side).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -45,6 +47,24 @@ from kernel_helpers.course.harness.judge import CASE_TIMEOUT
 from kernel_helpers.course.harness.labs import CaseVerdict, Grader, LabVerdict
 from kernel_helpers.course.sandbox import kit_digest
 from kernel_helpers.errors import LabkitError
+from kernel_helpers.rootfs.busybox import busybox_rootfs
+
+
+def probe_digest() -> str:
+    """A hash of what a case's probe runs: the host's /bin/sh (lab 01's cases run on the
+    host's root) and the busybox image every rootfs is copied from. Root can rewrite
+    either on the host; a shell forged to unshare by itself would pass a runtime that
+    does not."""
+    digest = hashlib.sha256()
+    image = busybox_rootfs()
+    for path in [Path(os.path.realpath("/bin/sh")), *sorted(image.rglob("*"))]:
+        if path.is_file() and not path.is_symlink():
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _digest() -> str:
+    return kit_digest() + probe_digest()
 
 
 class Tampered(Exception):
@@ -113,8 +133,9 @@ class GuardedGrader(Grader):
         verdict = super()._run(lab, case_id, step_id, stand_ins)
         if self.sweep_after:
             sweep()
-        if kit_digest() != self.digest:
-            raise Tampered(f"the kit's files changed during case {lab.number:02d}.{case_id}")
+        if _digest() != self.digest:
+            raise Tampered(f"the kit's files or the probe's shell changed during case "
+                           f"{lab.number:02d}.{case_id}")
         return verdict
 
 
@@ -133,7 +154,7 @@ def grade_labs(path: Path, course: Course, labs: list[Lab], timeout: float,
     if sweep_after and not in_sandbox():
         raise LabkitError("sweeping after each case", "would kill the machine's processes here "
                           "(this is not a grading sandbox)", "grade with `labkit course grade`")
-    digest = kit_digest()
+    digest = _digest()
     sandbox.enter_judge_namespace()
     with sandbox.scratch() as scratch:
         grader = GuardedGrader(path, course, scratch, timeout, digest=digest,

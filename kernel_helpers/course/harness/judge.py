@@ -108,10 +108,9 @@ def _prepare(run: Run, scratch: Path) -> dict[str, Any]:
     run.host_root = (root.dev, root.root)
     run.scratch_dev = next(m.dev for m in reversed(table) if m.target == str(scratch))
     if run.rootfs is not None:
-        base = scratch / ".busybox"  # copied once per judge; each case gets hard links to it
-        if not base.exists():
-            shutil.copytree(busybox_rootfs(), base, symlinks=True)
-        shutil.copytree(base, run.rootfs, symlinks=True, copy_function=os.link)
+        # A real copy per case (2 MB on tmpfs): nothing a runtime writes in its rootfs
+        # reaches the next case's, as hard links to one shared copy would.
+        shutil.copytree(busybox_rootfs(), run.rootfs, symlinks=True)
         probe_host, probe_inside = Path(run.rootfs, PROBE_DIR), f"/{PROBE_DIR}"
     else:
         probe_host = probe_inside = run.case_dir / PROBE_DIR  # type: ignore[assignment]
