@@ -39,7 +39,7 @@ from kernel_helpers.course.harness.judge import CASE_TIMEOUT
 from kernel_helpers.course.workfile import FILE_NAME
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.course.grade_runtime import grade_runtime
-from kernel_helpers.course.gradebook import Row, write_gradebook, write_report
+from kernel_helpers.course.gradebook import Row, check_columns, write_gradebook, write_report
 from kernel_helpers.course.gradebook import say as gradebook_say
 
 STEP_TIMEOUT = 30.0
@@ -148,6 +148,8 @@ def grade_batch(paths: list[Path], gradebook: Path | None = None, reports: Path 
     course = course or load_course()
     files = submission.expand(paths)
     before = gradebook.read_text(encoding="utf-8") if gradebook and gradebook.exists() else ""
+    if gradebook:
+        check_columns(gradebook, before)
     hide = _hidden(files, [p for p in (gradebook and gradebook.parent, reports) if p])
     digest = kit_digest()
     learners: dict[Path, list[tuple[int, Path]]] = {}

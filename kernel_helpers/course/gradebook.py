@@ -12,6 +12,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TextIO
 
+from kernel_helpers.errors import InvalidValue
 from kernel_helpers.files import write_atomic
 
 
@@ -42,6 +43,15 @@ def say(out: TextIO, row: Row, started: float) -> None:
     out.write(f"{row.learner}  {row.lab}  {row.step:<24} {row.status:<8} "
               f"{row.points}/{row.max_points}{own}  {time.monotonic() - started:6.1f}s{reason}\n")
     out.flush()
+
+
+def check_columns(path: Path, before: str) -> None:
+    """Refuse, before grading, a gradebook whose header is not this labkit's columns."""
+    header = before.splitlines()[0] if before.strip() else ""
+    if header and next(csv.reader([header])) != [f.name for f in fields(Row)]:
+        raise InvalidValue(str(path), f"has other columns ({header[:80]})",
+                           "give a new --csv file (this labkit writes "
+                           f"{','.join(f.name for f in fields(Row))})")
 
 
 def write_gradebook(path: Path, before: str, rows: list[Row]) -> None:

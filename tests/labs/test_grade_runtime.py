@@ -362,3 +362,12 @@ def test_a_runtime_that_rewrites_the_probe_shell_is_caught(root: None, tmp_path:
     assert passwd.read_text().endswith("forged::0:0::/:/bin/sh\n"), "the attack did not land"
     assert events[0]["event"] == "tampered", events
     assert "probe's shell changed during case 01.pid1" in events[0]["message"]
+
+
+def test_a_gradebook_with_other_columns_is_refused_before_grading(tmp_path: Path) -> None:
+    from kernel_helpers.errors import InvalidValue
+    book = tmp_path / "book.csv"
+    book.write_text("learner,submission,lab,step,status,points,max_points,reason\n")
+    with pytest.raises(InvalidValue, match="has other columns"):
+        grade_batch([tmp_path], book, say=open(os.devnull, "w"))
+    assert book.read_text().count("\n") == 1
