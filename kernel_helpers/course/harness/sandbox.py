@@ -4,6 +4,9 @@ per case, and the janitor that removes and reports whatever the runtime left.
 - The judge (this process) takes its own mount namespace, a *slave* of the host's (nothing
   flows back to the machine) and *shared* inside (a learner mount that forgets MS_PRIVATE
   propagates into the judge's table, where it is counted, and never onto the machine).
+- It also takes its own uts and ipc namespaces (lab 02): a runtime that sets the hostname
+  before unsharing, or makes a queue in the wrong namespace, changes only the judge's copy,
+  where the case sees it, and never the machine's.
 - Each case runs in a fresh cgroup under the kit's `labkit/` subtree with pids.max and
   memory.max; killing it (cgroup.kill, or freeze-kill-thaw on v1) reaches every process
   the runtime made, detached or not.
@@ -37,8 +40,9 @@ MEMORY_MAX = 256 << 20
 
 
 def enter_judge_namespace() -> None:
-    """Own mount namespace: a slave of the host's, shared with the runtimes it starts."""
-    unshare({Namespace.MNT})
+    """Own mount namespace: a slave of the host's, shared with the runtimes it starts; own uts
+    and ipc namespaces, so no runtime's mistake renames the machine or touches its IPC objects."""
+    unshare({Namespace.MNT, Namespace.UTS, Namespace.IPC})
     LINUX.mount(None, "/", None, MS_REC | MS_SLAVE)
     LINUX.mount(None, "/", None, MS_REC | MS_SHARED)
 
