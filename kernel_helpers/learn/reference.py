@@ -82,8 +82,8 @@ def enter_userns(unshared: lk.Sync, mapped: lk.Sync) -> None:
     lk.unshare(lk.CLONE_NEWUSER)         # no ids are mapped yet: we are "nobody" here
     unshared.release()                   # the parent may write our maps now
     mapped.wait()                        # ... and has written them
-    os.setresgid(0, 0, 0)                # groups first: after setresuid we could not
-    os.setresuid(0, 0, 0)                # root inside, spec.uid_map's outside uid on the host
+    lk.setresgid(0, 0, 0)                # gid 0 here: spec.gid_map's outside gid
+    lk.setresuid(0, 0, 0)                # root inside, spec.uid_map's outside uid on the host
 
 # --- lab 04: write_id_maps ---
 def write_id_maps(pid: int, spec: lk.Spec) -> None:

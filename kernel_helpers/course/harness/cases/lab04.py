@@ -129,12 +129,12 @@ def root_inside(run: Run) -> Fail | None:
     if host_gids != [gid] * 4 or _ids(inside, "Gid") != [0] * 4:
         return Fail("the container's command keeps a host group: its gid is not gid 0 inside "
                     "(spec.gid_map's outside gid on the host)",
-                    "os.setresgid(0, 0, 0) before os.setresuid (after it, the right is gone)")
+                    "after mapped.wait(), os.setresgid(0, 0, 0) as well as os.setresuid(0, 0, 0)")
     return None
 
 
 CASES = (
-    Case("userns", 0, True, (started, own_userns, no_leftovers), extra=_ids_asked),
+    Case("userns", 0, True, (started, own_userns, no_leftovers), extra=_ids_asked, look=look),
     Case("id-maps", 0, True, (started, own_userns, maps_asked, no_leftovers),
          extra=_ids_asked, look=look),
     Case("setgroups", 0, True, (started, own_userns, setgroups_denied, no_leftovers),
