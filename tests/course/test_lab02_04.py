@@ -41,7 +41,7 @@ EXPECTED_WORDS = {
     "never denies setgroups": "setgroups of the container is 'allow'",
     "denies setgroups after gid_map, ignoring the error": "setgroups of the container is 'allow'",
     "unshares CLONE_NEWNS for CLONE_NEWUSER": "PID must be in a new user namespace",
-    "writes its own maps": "run's child failed before exec: write_knob('/proc/self/uid_map'",
+    "writes its own maps": "failed before exec: myruntime: write_knob('/proc/self/uid_map'",
     "never unshares the user namespace": "PID must be in a new user namespace",
     "execs before the parent wrote the maps": "runs as the host's root",
     "never becomes root inside": "runs as the host's root",
