@@ -88,11 +88,10 @@ def enter_userns(unshared: lk.Sync, mapped: lk.Sync) -> None:
 # --- lab 04: write_id_maps ---
 def write_id_maps(pid: int, spec: lk.Spec) -> None:
     """In the parent: map the child's user namespace, setgroups denied before the gid map."""
-    uid_map = spec.uid_map
-    gid_map = spec.gid_map or uid_map
     lk.write_knob(f"/proc/{pid}/setgroups", "deny")  # refused once gid_map is written
-    lk.write_knob(f"/proc/{pid}/uid_map", "%d %d %d\n" % uid_map)
-    lk.write_knob(f"/proc/{pid}/gid_map", "%d %d %d\n" % gid_map)
+    for name, row in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map or spec.uid_map)):
+        inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
+        lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
 
 # --- the command line ---
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ def test_lab03_piece_passes_through_a_named_stand_in(tmp_path: Path) -> None:
                         mount_pseudo_fs=reference_slot("mount_pseudo_fs"))
     piece = judge(path, "03", "piece")
     assert all(c["status"] == "pass" for c in piece["cases"]), piece
-    assert piece["notes"] == ["stand-in used for run (lab 01): yours is still the stub"]
+    assert piece["notes"] == ["stand-in used for run (lab 01): yours is still the stub",
+                              "stand-in used for enter_uts_ipc (lab 02): yours is still the stub"]
     own = judge(path, "03", "own", "pivot")
     assert _case(own, "pivot")["status"] == "fail"
 

@@ -88,16 +88,18 @@ def _map_fail(kind: str, asked: Row, got: list[Row]) -> Fail | None:
     if len(got) == 1 and got[0][1] != asked[1]:
         return Fail(f"the container's {field} maps root to another outside {kind} than "
                     f"spec.{field} asked for (this run asked for a different one than the "
-                    "notebook's)", f"write '%d %d %d\\n' % spec.{field}, not fixed numbers")
+                    "notebook's)", f"write the numbers of spec.{field} (inside, outside, "
+                                   "count), not fixed ones")
     return Fail(f"the container's {field} is not the one line spec.{field} asked for",
-                f"write exactly '%d %d %d\\n' % spec.{field} to /proc/PID/{field}")
+                f"write exactly one line, 'inside outside count' of spec.{field}, to "
+                f"/proc/PID/{field}")
 
 
 def maps_asked(run: Run) -> Fail | None:
-    uid = tuple(run.spec["uid_map"])
-    gid = tuple(run.spec["gid_map"])
-    return (_map_fail("uid", uid, _rows(run.seen.get("uid_map")))  # type: ignore[arg-type]
-            or _map_fail("gid", gid, _rows(run.seen.get("gid_map"))))  # type: ignore[arg-type]
+    uid: Row = tuple(run.spec["uid_map"])
+    gid: Row = tuple(run.spec["gid_map"])
+    return (_map_fail("uid", uid, _rows(run.seen.get("uid_map")))
+            or _map_fail("gid", gid, _rows(run.seen.get("gid_map"))))
 
 
 def setgroups_denied(run: Run) -> Fail | None:
