@@ -79,6 +79,7 @@ def mount_pseudo_fs() -> None:
 # --- lab 04: enter_userns ---
 def enter_userns(unshared: lk.Sync, mapped: lk.Sync) -> None:
     """In the child, last before exec: a new user namespace, mapped by the parent, and root in it."""
+    os.setgroups([])                     # setgroups is denied inside: drop the host's groups now
     lk.unshare(lk.CLONE_NEWUSER)         # no ids are mapped yet: we are "nobody" here
     unshared.release()                   # the parent may write our maps now
     mapped.wait()                        # ... and has written them

@@ -90,10 +90,13 @@ print(f"mapping its own uid: uid {uid_after}, uid_map {row}")
 #
 # **Exercise.** Write `enter_userns(unshared, mapped)`, run by the child:
 #
-# 1. `lk.unshare(lk.CLONE_NEWUSER)`;
-# 2. `unshared.release()`: the parent may now write the maps;
-# 3. `mapped.wait()`: it has;
-# 4. `lk.setresgid(0, 0, 0)` and `lk.setresuid(0, 0, 0)`: the child is still the
+# 1. `os.setgroups([])`: drop the supplementary groups the runtime has (`sudo`
+#    gives root group 0). With `setgroups` denied, the container could never drop
+#    them, and would keep the host's group root for every file it opens;
+# 2. `lk.unshare(lk.CLONE_NEWUSER)`;
+# 3. `unshared.release()`: the parent may now write the maps;
+# 4. `mapped.wait()`: it has;
+# 5. `lk.setresgid(0, 0, 0)` and `lk.setresuid(0, 0, 0)`: the child is still the
 #    host's root (uid 0 outside, which the map does not cover); taking uid 0
 #    *inside* makes it `spec.uid_map`'s outside uid on the host.
 #
@@ -118,9 +121,10 @@ print(f"mapping its own uid: uid {uid_after}, uid_map {row}")
 #         write_id_maps(pid, spec)
 #         mapped.release()
 #
-# The check holds the container and reads, from the host, the Uid and Gid lines
-# of its `/proc/PID/status` (the asked outside ids), and the same file from a
-# process that joined its user namespace (0 there). A child that `exec`s before
+# The check holds the container and reads, from the host, the Uid, Gid and Groups
+# lines of its `/proc/PID/status` (the asked outside ids, and no host group), and
+# the same file from a process that joined its user namespace (0 there). It starts
+# your runtime as `sudo` would, with group 0 among its supplementary groups. A child that `exec`s before
 # the parent wrote the maps, or never takes uid 0, is still the host's root.
 
 # %% labkit={"kind": "slot", "slot": "enter_userns"}

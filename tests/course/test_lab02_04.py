@@ -46,6 +46,7 @@ EXPECTED_WORDS = {
     "execs before the parent wrote the maps": "runs as the host's root",
     "never becomes root inside": "runs as the host's root",
     "setresuid only": "keeps a host group",
+    "keeps the host's supplementary groups": "keeps the runtime's supplementary groups",
 }
 
 

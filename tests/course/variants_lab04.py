@@ -35,7 +35,7 @@ WRONG_MAPS = {  # step user.id-maps
 }
 
 _ENTER = "def enter_userns(unshared, mapped):\n"
-_UNSHARE = "    lk.unshare(lk.CLONE_NEWUSER)\n"
+_UNSHARE = "    os.setgroups([])\n    lk.unshare(lk.CLONE_NEWUSER)\n"
 _HANDSHAKE = "    unshared.release()\n    mapped.wait()\n"
 _ROOT = "    os.setresgid(0, 0, 0)\n    os.setresuid(0, 0, 0)\n"
 
@@ -56,6 +56,8 @@ WRONG_ENTER = {  # step user.root-inside
         "execs before the parent wrote the maps": _ENTER + _UNSHARE + "    unshared.release()\n",
         "never becomes root inside": _ENTER + _UNSHARE + _HANDSHAKE,
         "setresuid only": _ENTER + _UNSHARE + _HANDSHAKE + "    os.setresuid(0, 0, 0)\n",
+        "keeps the host's supplementary groups": _ENTER + "    lk.unshare(lk.CLONE_NEWUSER)\n"
+                                                 + _HANDSHAKE + _ROOT,
     },
 }
 

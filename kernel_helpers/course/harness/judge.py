@@ -167,9 +167,11 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
             LINUX.unshare(Namespace.MNT.flag)
 
         env = dict(os.environ, PYTHONPATH=KIT_ROOT, PYTHONDONTWRITEBYTECODE="1")
+        # extra_groups: root as sudo starts it, in group 0 besides (lab 04: a container whose
+        # command keeps a host group is seen, even where the judge itself has none)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
                                 pass_fds=(report_w,), preexec_fn=into_case, cwd=case_dir,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, extra_groups=[0])
         os.close(report_w)
         run.runtime_ns = {k: v.inode for k, v in namespaces_of(proc.pid).items()}
         assert proc.stdin is not None

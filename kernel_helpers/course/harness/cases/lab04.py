@@ -132,6 +132,11 @@ def root_inside(run: Run) -> Fail | None:
         return Fail("the container's command keeps a host group: its gid is not gid 0 inside "
                     "(spec.gid_map's outside gid on the host)",
                     "after mapped.wait(), os.setresgid(0, 0, 0) as well as os.setresuid(0, 0, 0)")
+    _, first, count = run.spec["gid_map"]
+    if any(not first <= g < first + count for g in _ids(host, "Groups")):
+        return Fail("the container's command keeps the runtime's supplementary groups (group 0 "
+                    "on the host): setgroups is denied inside, so it can never drop them",
+                    "os.setgroups([]) in enter_userns, before lk.unshare(lk.CLONE_NEWUSER)")
     return None
 
 
