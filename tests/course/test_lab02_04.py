@@ -136,3 +136,12 @@ def test_cli_options_reach_the_spec(tmp_path: Path) -> None:
                           env=dict(os.environ, PYTHONPATH=KIT_ROOT))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["lk-cli", "0", "0", "200000", "1000", "0", "200000", "1000"]
+
+
+def test_a_slot_run_never_calls_is_not_blamed(tmp_path: Path) -> None:
+    """Lab 02's slot is right but lab 01's run never calls it: run stands in, not the slot."""
+    path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=1))
+    piece = judge(path, "03", "piece", "pivot")
+    assert _statuses(piece) == ["pass"]
+    assert piece["notes"] == ["stand-in used for run (lab 01): yours does not call enter_uts_ipc "
+                              "(lab 02) yet"]
