@@ -70,6 +70,12 @@ RIGHT = {  # correct, written differently from the reference
         with open(f"/proc/{pid}/{name}", "w") as f:
             print(*row, file=f)
 ''',
+        "each map as two lines, root first": '''def write_id_maps(pid, spec):
+    lk.write_knob(f"/proc/{pid}/setgroups", "deny")
+    for name, (inside, outside, count) in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map)):
+        lines = f"{inside} {outside} 1\\n{inside + 1} {outside + 1} {count - 1}\\n"
+        lk.write_knob(f"/proc/{pid}/{name}", lines)
+''',
     },
     "enter_userns": {
         "setuid before setgid, os.setuid/os.setgid": _ENTER + _UNSHARE + _HANDSHAKE

@@ -40,8 +40,18 @@ def _ids_asked() -> dict[str, Any]:
 
 
 def _rows(text: str | None) -> list[Row]:
-    return [(int(a), int(b), int(c)) for a, b, c in
-            (line.split() for line in (text or "").splitlines() if line.strip())]
+    """A map's lines, with lines that continue each other merged: "0 X 1" and "1 X+1 N-1"
+    map exactly what "0 X N" maps, so both are right."""
+    rows = sorted((int(a), int(b), int(c)) for a, b, c in
+                  (line.split() for line in (text or "").splitlines() if line.strip()))
+    merged: list[Row] = []
+    for inside, outside, count in rows:
+        if merged and merged[-1][0] + merged[-1][2] == inside and \
+                merged[-1][1] + merged[-1][2] == outside:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + count)
+        else:
+            merged.append((inside, outside, count))
+    return merged
 
 
 def _status_inside(pid: int) -> dict[str, str]:
