@@ -92,7 +92,8 @@ def _map_fail(kind: str, asked: Row, got: list[Row]) -> Fail | None:
                     "nobody", f"in write_id_maps, write one line to /proc/PID/{field}, from "
                     "the parent, before releasing the child")
     if len(got) == 1 and got[0][:2] == asked[:2]:
-        return Fail(f"the container's {field} maps {got[0][2]} ids, not the count spec.{field} "
+        many = "1 id" if got[0][2] == 1 else "another number of ids"  # never this run's numbers
+        return Fail(f"the container's {field} maps {many}, not the count spec.{field} "
                     "asked for", f"write all three numbers of spec.{field}: 'inside outside "
                     "count'")
     if len(got) == 1 and got[0][1] != asked[1]:
