@@ -68,7 +68,10 @@ HINTS: dict[tuple[str, int], str] = {
                              "create it first (os.makedirs)",
     ("mount", errno.EBUSY): "something is already mounted there in a way that conflicts",
     ("mount", errno.ENODEV): "this kernel does not know that filesystem type",
-    ("mount", errno.EPERM): "mounting needs root (CAP_SYS_ADMIN) in the mount namespace's owner",
+    ("mount", errno.EPERM): "mounting needs root (CAP_SYS_ADMIN) in the mount namespace's owner "
+                            "(for proc: the pid namespace's; sysfs: the net namespace's), so a "
+                            "runtime whose pid namespace is the host's enters its user "
+                            "namespace after the mounts (lab 04)",
     ("umount2", errno.EINVAL): "the path is not a mount point (or the flags are wrong)",
     ("umount2", errno.EBUSY): "something still uses the mount: add MNT_DETACH to detach it lazily",
     ("umount2", errno.ENOENT): "no such path inside the current root",

@@ -46,6 +46,8 @@ EXPECTED_WORDS = {
     "never unshares the user namespace": "PID must be in a new user namespace",
     "execs before the parent wrote the maps": "runs as the host's root",
     "never becomes root inside": "runs as the host's root",
+    "enters the user namespace first, its pid namespace the host's":
+        "enters its user namespace after the mounts (lab 04)",
     "setresuid only": "keeps a host group",
     "keeps the host's supplementary groups": "keeps the runtime's supplementary groups",
 }

@@ -7,6 +7,19 @@ for the rest; every run of a case asks for different ids, so fixed numbers fail.
 
 from __future__ import annotations
 
+from kernel_helpers.course.standins import reference_slot  # the instructor's tree
+
+
+def _userns_first() -> str:
+    """The reference run with enter_userns moved first in the child, as runc orders it."""
+    lines = reference_slot("run").splitlines()
+    call = [n for n, line in enumerate(lines) if "enter_userns(" in line or "if spec.uid_map:" in
+            line and n + 1 < len(lines) and "enter_userns(" in lines[n + 1]]
+    moved = [lines[n] for n in call]
+    rest = [line for n, line in enumerate(lines) if n not in call]
+    at = next(n for n, line in enumerate(rest) if "enter_uts_ipc(" in line)
+    return "\n".join(rest[:at] + moved + rest[at:]) + "\n"
+
 _MAPS = "def write_id_maps(pid, spec):\n"
 _DENY = "    lk.write_knob(f'/proc/{pid}/setgroups', 'deny')\n"
 _UID = "    lk.write_knob(f'/proc/{pid}/uid_map', '%d %d %d\\n' % spec.uid_map)\n"
@@ -51,6 +64,8 @@ WRONG_ENTER = {  # step user.root-inside
 ''' + _ROOT,
         "unshares CLONE_NEWNS for CLONE_NEWUSER": _ENTER + "    lk.unshare(lk.CLONE_NEWNS)\n"
                                                   + _HANDSHAKE + _ROOT,
+        "enters the user namespace first, its pid namespace the host's": {
+            "run": _userns_first()},
     },
     "root-inside": {
         "execs before the parent wrote the maps": _ENTER + _UNSHARE + "    unshared.release()\n",

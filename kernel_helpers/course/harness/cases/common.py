@@ -30,7 +30,7 @@ def started(run: Run) -> Fail | None:
             if line.strip()]
     failed = next((line for line in reversed(said) if " failed with " in line), None)
     if failed and (not raised or raised.startswith("ChildProcessError")):
-        return Fail(f"run's child failed before exec: {failed[:300]}",  # the cause, not the Sync
+        return Fail(f"run's child failed before exec: {failed[:500]}",  # the cause, not the Sync
                     "the error names the call that failed and why; fix it there")
     if raised and "root-moved" in run.report:
         return SHARED_MOUNT_NS
