@@ -21,7 +21,9 @@ from typing import Any
 
 from kernel_helpers.course.catalog import Course, Step, load_course
 from kernel_helpers.course.workfile import default_path
+from kernel_helpers._sys import LINUX
 from kernel_helpers.errors import KernelError, LabkitError, NotFound
+from kernel_helpers.namespaces import Namespace
 
 KIT_ROOT = str(Path(__file__).resolve().parents[2])
 OVERALL_TIMEOUT = 300.0
@@ -117,21 +119,28 @@ def report(lab: str, path: Path | None = None) -> tuple[bool, str]:
     return all(v.passed for v in piece), "\n".join(lines)
 
 
+def _throwaway_uts_ipc() -> None:
+    LINUX.unshare(Namespace.UTS.flag | Namespace.IPC.flag)
+
+
 def try_runtime(argv: list[str], rootfs: str | None = None, path: Path | None = None,
-                timeout: float = 30.0) -> tuple[int, str]:
-    """Run ``python myruntime.py run [--rootfs ROOTFS] -- ARGV`` as a learner would in a terminal.
+                timeout: float = 30.0, options: tuple[str, ...] = ()) -> tuple[int, str]:
+    """Run ``python myruntime.py run [--rootfs ROOTFS] [OPTIONS] -- ARGV`` as a learner would in
+    a terminal, e.g. ``options=("--hostname", "web1")``.
 
     For notebook demos: returns (exit status, output) and never raises for the learner's
-    bugs; a runtime that hangs is killed (its whole process group) after `timeout`.
+    bugs; a runtime that hangs is killed (its whole process group) after `timeout`. The
+    runtime starts in throwaway uts and ipc namespaces: one that sets the hostname before
+    unsharing (lab 02's classic mistake) renames only those, never the learner's machine.
     """
     import signal
     path = path or default_path()
     argv_full = [sys.executable, str(path), "run", *(["--rootfs", rootfs] if rootfs else []),
-                 "--", *argv]
+                 *options, "--", *argv]
     env = dict(os.environ, PYTHONPATH=KIT_ROOT)
     proc = subprocess.Popen(argv_full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, env=env, cwd="/",
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_throwaway_uts_ipc)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

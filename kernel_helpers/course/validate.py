@@ -75,7 +75,8 @@ def validate_runtime_lab(lab: Lab, folder: Path) -> dict[str, list[str]]:
         for case, named in table.items():
             for mistake, code in named.items():
                 count += 1
-                verdict = judge(file(f"wrong-{step.id}-{count}", **{slot: code}), number, "own",
+                slots = code if isinstance(code, dict) else {slot: code}  # a mistake in run too
+                verdict = judge(file(f"wrong-{step.id}-{count}", **slots), number, "own",
                                 case)["cases"]
                 if all(c["status"] == "pass" for c in verdict):
                     problems[step.id].append(f"the wrong runtime '{mistake}' passes case {case}")

@@ -28,8 +28,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--rootfs", help="the container's root directory, or `busybox` (lab 03)")
     run.add_argument("--pidfile", help="write the container's host pid here")
     run.add_argument("--hostname", help="the container's hostname (lab 02)")
+    run.add_argument("--uid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
+                     help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
+    run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
+                     help="the same for gids (default: the uid map's numbers) (lab 04)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     return parser
+
+
+def _id_map(text: str) -> tuple[int, int, int]:
+    """'0:100000:65536' -> (0, 100000, 65536), or argparse's one-line error."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an id map; use INSIDE:OUTSIDE:COUNT "
+                                         "with a count of at least 1, e.g. 0:100000:65536")
+    inside, outside, count = (int(p) for p in parts)
+    return inside, outside, count
 
 
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
@@ -49,7 +63,8 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
         shutil.copytree(busybox_rootfs(), rootfs, symlinks=True)
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
-                          hostname=args.hostname))
+                          hostname=args.hostname, uid_map=args.uid_map,
+                          gid_map=args.gid_map or args.uid_map))
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -21,21 +21,36 @@ from kernel_helpers import learn as lk
 def run(spec: lk.Spec) -> int:
     """Run spec.argv as PID 1 of a new pid namespace, wait for it, and return its exit status."""
     lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
+    unshared, mapped = lk.Sync(), lk.Sync()          # lab>=04
     pid = os.fork()                      # the first one is its PID 1
     if pid == 0:
         try:
+            enter_uts_ipc(spec.hostname)             # lab>=02
             if spec.rootfs:                          # lab>=03
                 enter_rootfs(spec.rootfs)            # lab>=03
                 mount_pseudo_fs()                    # lab>=03
+            if spec.uid_map:                         # lab>=04
+                enter_userns(unshared, mapped)       # lab>=04
             os.execvp(spec.argv[0], list(spec.argv))
         except BaseException as err:
             print(f"myruntime: {err}", file=sys.stderr)
         os._exit(127)                    # only reached if something failed before exec
+    if spec.uid_map:                                 # lab>=04
+        unshared.wait()                              # lab>=04
+        write_id_maps(pid, spec)                     # lab>=04
+        mapped.release()                             # lab>=04
     lk.write_pidfile(spec, pid)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+# --- lab 02: enter_uts_ipc ---
+def enter_uts_ipc(hostname: str | None) -> None:
+    """Give the container its own hostname and its own System V IPC objects."""
+    lk.unshare(lk.CLONE_NEWUTS | lk.CLONE_NEWIPC)   # first: the host keeps its name
+    if hostname:
+        lk.sethostname(hostname)
 
 # --- lab 03: enter_rootfs ---
 def enter_rootfs(rootfs: str) -> None:
@@ -60,6 +75,24 @@ def mount_pseudo_fs() -> None:
     for name, (major, minor) in devices.items():
         lk.mknod(f"/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(f"/dev/{name}", 0o666)  # mknod's mode is cut by the umask
+
+# --- lab 04: enter_userns ---
+def enter_userns(unshared: lk.Sync, mapped: lk.Sync) -> None:
+    """In the child, last before exec: a new user namespace, mapped by the parent, and root in it."""
+    os.setgroups([])                     # setgroups is denied inside: drop the host's groups now
+    lk.unshare(lk.CLONE_NEWUSER)         # no ids are mapped yet: we are "nobody" here
+    unshared.release()                   # the parent may write our maps now
+    mapped.wait()                        # ... and has written them
+    lk.setresgid(0, 0, 0)                # gid 0 here: spec.gid_map's outside gid
+    lk.setresuid(0, 0, 0)                # root inside, spec.uid_map's outside uid on the host
+
+# --- lab 04: write_id_maps ---
+def write_id_maps(pid: int, spec: lk.Spec) -> None:
+    """In the parent: map the child's user namespace, setgroups denied before the gid map."""
+    lk.write_knob(f"/proc/{pid}/setgroups", "deny")  # refused once gid_map is written
+    for name, row in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map or spec.uid_map)):
+        inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
+        lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
 
 # --- the command line ---
 if __name__ == "__main__":

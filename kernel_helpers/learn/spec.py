@@ -31,6 +31,12 @@ class Spec:
     """Start of every name the runtime makes on the machine (cgroups, links), so leftovers are found."""
     cgroup_parent: str | None = None
     """Where the runtime's cgroups go (lab 05), relative to the cgroup root."""
+    # lab 04: user namespaces
+    uid_map: tuple[int, int, int] | None = None
+    """(inside, outside, count): uids inside..inside+count-1 are outside.. on the host (lab 04).
+    None: no user namespace, the container's root is the host's root."""
+    gid_map: tuple[int, int, int] | None = None
+    """The same for group ids (lab 04); None with a uid_map: use the uid_map's numbers."""
 
 
 def write_pidfile(spec: Spec, pid: int) -> None:

@@ -12,7 +12,7 @@ sentence saying what that errno means for *that* syscall::
 
 Netlink verbs (veth, addresses, routes) come with the networking lab.
 
-Taught in: lab 01, lab 03.
+Taught in: lab 01, lab 02, lab 03, lab 04.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ __all__ = ["CLONE_NEWCGROUP", "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CL
            "MS_REMOUNT", "MS_SHARED", "MS_SLAVE", "PR_CAPBSET_DROP", "PR_SET_NO_NEW_PRIVS",
            "PR_SET_PDEATHSIG", "SyscallError", "capget", "capset", "chroot", "error_for",
            "mknod", "mount", "pivot_root", "prctl", "seccomp_load", "sethostname", "setns",
+           "setresgid", "setresuid",
            "umount2", "unshare", "write_knob"]
 
 HINTS: dict[tuple[str, int], str] = {
@@ -67,7 +68,10 @@ HINTS: dict[tuple[str, int], str] = {
                              "create it first (os.makedirs)",
     ("mount", errno.EBUSY): "something is already mounted there in a way that conflicts",
     ("mount", errno.ENODEV): "this kernel does not know that filesystem type",
-    ("mount", errno.EPERM): "mounting needs root (CAP_SYS_ADMIN) in the mount namespace's owner",
+    ("mount", errno.EPERM): "mounting needs root (CAP_SYS_ADMIN) in the mount namespace's owner "
+                            "(for proc: the pid namespace's; sysfs: the net namespace's), so a "
+                            "runtime whose pid namespace is the host's enters its user "
+                            "namespace after the mounts (lab 04)",
     ("umount2", errno.EINVAL): "the path is not a mount point (or the flags are wrong)",
     ("umount2", errno.EBUSY): "something still uses the mount: add MNT_DETACH to detach it lazily",
     ("umount2", errno.ENOENT): "no such path inside the current root",
@@ -91,6 +95,16 @@ HINTS: dict[tuple[str, int], str] = {
     ("write_knob", errno.EINVAL): "the kernel refused that value for this file",
     ("write_knob", errno.ENOENT): "no such cgroup file: is the controller enabled for the "
                                   "group (cgroup.subtree_control on v2)?",
+    ("write_knob", errno.EPERM): "the kernel refused this write; for /proc/PID/uid_map, gid_map "
+                                 "or setgroups: PID must be in a new user namespace, the maps "
+                                 "are written from its parent (never by PID itself), once each, "
+                                 "and setgroups before gid_map",
+    ("setresuid", errno.EINVAL): "that uid is not mapped in this user namespace: wait until the "
+                                 "parent has written uid_map",
+    ("setresgid", errno.EINVAL): "that gid is not mapped in this user namespace: wait until the "
+                                 "parent has written gid_map",
+    ("setresuid", errno.EPERM): "changing uids needs CAP_SETUID in this user namespace",
+    ("setresgid", errno.EPERM): "changing gids needs CAP_SETGID in this user namespace",
     ("write_knob", errno.EBUSY): "the group cannot change now (v2: a group with processes "
                                  "cannot enable controllers for children)",
 }
@@ -227,3 +241,13 @@ def seccomp_load(program: bytes) -> None:
 def write_knob(path: str, value: str) -> None:
     """One write(2) of `value` to a kernel file (a cgroup knob, /proc/sys)."""
     _call("write_knob", LINUX.write_knob, path, value)
+
+
+def setresuid(ruid: int, euid: int, suid: int) -> None:
+    """setresuid(2): in a new user namespace, (0, 0, 0) makes the caller root there. man 2 setresuid."""
+    _call("setresuid", LINUX.setresuid, ruid, euid, suid)
+
+
+def setresgid(rgid: int, egid: int, sgid: int) -> None:
+    """setresgid(2): the same for group ids. man 2 setresgid."""
+    _call("setresgid", LINUX.setresgid, rgid, egid, sgid)

@@ -17,51 +17,76 @@
 # `/proc/sysvipc/*`) lists only the namespace's own. When the last process of
 # an ipc namespace exits, its objects are destroyed with it, so a container
 # leaves no stale shared memory behind.
+#
+# In this lab your runtime, `myruntime.py`, gains one function,
+# `enter_uts_ipc(hostname)`, which `run`'s child calls before `exec`:
+# `docker run --hostname web1` is exactly this.
 
 # %% labkit={"kind": "setup"}
 import socket
+import sys
 from kernel_helpers import ipc
 from kernel_helpers._sys import LINUX as kernel
-from kernel_helpers.course import verify
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.namespaces import Namespace, namespaces_of, unshare
 from kernel_helpers.process import run_in_child
-from kernel_helpers.rootfs import busybox_rootfs
-from kernel_helpers.runtime.foreground import run_captured
-from kernel_helpers.spec import ContainerSpec
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
 # %% [markdown] labkit={"step": "uts.hostname"}
 # ## Step 1: a hostname of your own
 #
-# A demonstration: a container started with `--hostname web1` has its own uts
-# namespace. The notebook's hostname does not change.
+# Watch a child process take a uts namespace of its own and rename it. The
+# notebook (and the machine) keep their name: the child changed its copy.
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
-code, output = run_captured(ContainerSpec(("hostname",), rootfs=str(busybox_rootfs()),
-                                          hostname="web1"))
-print("inside: ", output.strip())
-print("outside:", socket.gethostname())
-
-# %% [markdown] labkit={"step": "uts.hostname"}
-# `kernel` is the kit's system-call layer (`kernel.sethostname(name)`,
-# `kernel.mount(...)`, ...): thin wrappers over the C library that turn errors
-# into one clear sentence.
-#
-# **Exercise.** Write `set_hostname_in_new_uts(name)`: move the calling process
-# into a new uts namespace, then set its hostname to `name`. The check runs it
-# in a child process and then looks at the hostname *and* the namespace inode,
-# inside and outside. (Forget the `unshare`, and only the check's sandbox gets
-# renamed, not your machine.)
-
-# %% labkit={"kind": "exercise"}
-def set_hostname_in_new_uts(name):
-    """Give the calling process its own uts namespace with hostname `name`."""
-    ### BEGIN SOLUTION
+def rename(name):
     unshare({Namespace.UTS})
     kernel.sethostname(name)
-    ### END SOLUTION
+    return socket.gethostname(), namespaces_of("self")["uts"].inode
 
-# %% labkit={"kind": "check"}
-verify("uts.hostname", set_hostname_in_new_uts)
+inside_name, inside_ns = run_in_child(rename, "web1")
+print(f"the child's uts namespace {inside_ns} is named {inside_name!r}")
+print(f"ours, {namespaces_of('self')['uts'].inode}, is still named {socket.gethostname()!r}")
+
+# %% [markdown] labkit={"step": "uts.hostname"}
+# The order matters. `sethostname` renames the namespace the caller is in
+# *now*: called before `unshare`, it renames the host (and the new namespace
+# then copies the new name, so from inside all looks right). The check
+# catches this: it runs your runtime from a private uts namespace of its own
+# and looks whether *that* name changed, so the check never renames your
+# machine. (The demos below, which run your runtime as a terminal would, also
+# start it in a throwaway uts namespace, for the same reason.)
+#
+# **Exercise.** Write `enter_uts_ipc(hostname)` in your runtime:
+#
+# 1. `lk.unshare(lk.CLONE_NEWUTS | lk.CLONE_NEWIPC)`: a uts and an ipc namespace
+#    in one call (step 2 explains the ipc part);
+# 2. if `hostname` is set, `lk.sethostname(hostname)`.
+
+# %% labkit={"kind": "slot", "slot": "enter_uts_ipc"}
+# enter_uts_ipc(hostname): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "uts.hostname"}
+# Then call it from **your** `run`, in the child, first thing after `fork`
+# (before `enter_rootfs` once you have lab 03):
+#
+#     if pid == 0:
+#         enter_uts_ipc(spec.hostname)
+#         ...
+#         os.execvp(spec.argv[0], list(spec.argv))
+#
+# It must be the child: a namespace made by `unshare` is the caller's, and the
+# runtime (the parent) is not the container. The check starts your runtime with
+# a hostname it picks at random for each run, holds the container, and asks the
+# kernel from the host side: it joins the container's uts namespace (`setns`)
+# and calls `uname`, compares namespace ids, and checks its own name is
+# unchanged. If your `run` does not call `enter_uts_ipc` yet, the check uses the
+# course's `run` as a stand-in and says so.
+
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): add the call in the child, before exec.
 
 # %% [markdown] labkit={"step": "ipc.queue"}
 # ## Step 2: IPC objects that stay inside
@@ -86,26 +111,32 @@ print("our ipc namespace", namespaces_of("self")["ipc"].inode,
 # The child's queue vanished when the child exited: its ipc namespace died with
 # its last process.
 #
-# **Exercise.** Write `queue_in_new_ipc(key)`: enter a new ipc namespace,
-# create a message queue under `key`, and return the set of message-queue keys
-# the process can now see.
-
-# %% labkit={"kind": "exercise"}
-def queue_in_new_ipc(key):
-    """Make a message queue under `key` in a new ipc namespace; return the visible keys."""
-    ### BEGIN SOLUTION
-    unshare({Namespace.IPC})
-    ipc.make("msg", key)
-    return ipc.keys("msg")
-    ### END SOLUTION
+# Your `enter_uts_ipc` already asks for `CLONE_NEWIPC`. The check proves it from
+# the host: it makes a queue under a random key in its own namespace and joins
+# the container's ipc namespace to see that the queue is not there; then it
+# makes a queue *inside* and sees that it is not outside. A runtime that unshares
+# the ipc namespace in the parent after `fork` fails: the parent moves, the
+# container stays in the host's namespace.
 
 # %% labkit={"kind": "check"}
-verify("ipc.queue", queue_in_new_ipc)
+check_runtime("02")
+
+# %% [markdown] labkit={"step": "ipc.queue"}
+# Your runtime now takes `--hostname`, as `docker run` does. The command here is
+# the host's Python (your runtime has no root filesystem until lab 03); it
+# prints the name it sees and the message queues its ipc namespace holds:
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+SHOW = ("import socket; print('hostname:', socket.gethostname()); "
+        "print(open('/proc/sysvipc/msg').read().strip())")
+print(*try_runtime([sys.executable, "-c", SHOW], options=("--hostname", "web1")), sep="\n")
+print("the notebook's hostname:", socket.gethostname())
 
 # %% [markdown]
 # ## What you saw
 #
 # - uts: the hostname is per namespace; `docker run --hostname` is one `unshare`
-#   and one `sethostname`.
+#   and one `sethostname`, in that order, in the container's process.
 # - ipc: same key, different objects; objects die with the namespace.
-# - Both are cheap: a new namespace is a few kernel structures, made in microseconds.
+# - Both are cheap: a new namespace is a few kernel structures, made in
+#   microseconds. `kernel_helpers/runtime/launch.py` is how `labkit run` does it.

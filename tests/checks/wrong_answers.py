@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 
-from kernel_helpers import ipc
 from kernel_helpers._sys import LINUX as kernel
 from kernel_helpers._sys.linux import MS_BIND
-from kernel_helpers.namespaces import Namespace, unshare
+from kernel_helpers.namespaces import Namespace
 
 
 def _status(pid: int, key: str) -> list[str]:
@@ -29,35 +28,10 @@ def ns_missing_some() -> dict[str, int]:
     return {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in ("pid", "uts", "ipc")}
 
 
-def hostname_without_unshare(name: str) -> None:
-    kernel.sethostname(name)
 
 
-def unshare_without_hostname(name: str) -> None:
-    unshare({Namespace.UTS})
 
 
-def queue_without_unshare(key: int) -> set[int]:
-    ipc.make("msg", key)
-    return ipc.keys("msg")
-
-
-def unshare_but_no_queue(key: int) -> set[int]:
-    unshare({Namespace.IPC})
-    return ipc.keys("msg")
-
-
-def uid_map_only(pid: int, outside: int, count: int) -> None:
-    with open(f"/proc/{pid}/uid_map", "w") as f:
-        f.write(f"0 {outside} {count}\n")
-
-
-def maps_to_host_root(pid: int, outside: int, count: int) -> None:
-    with open(f"/proc/{pid}/setgroups", "w") as f:
-        f.write("deny")
-    for name in ("uid_map", "gid_map"):
-        with open(f"/proc/{pid}/{name}", "w") as f:
-            f.write(f"0 0 {count}\n")
 
 
 def first_line_only(uid_map: str, uid: int) -> int | None:
@@ -81,9 +55,6 @@ WRONG = {
     "pid.parent": [lambda pid: os.getppid(), lambda pid: pid,
                    lambda pid: int(_status(pid, "Pid")[0])],
     "pid.nested": [lambda pid: [pid], lambda pid: [int(x) for x in _status(pid, "NSpid")][::-1]],
-    "uts.hostname": [hostname_without_unshare, unshare_without_hostname],
-    "ipc.queue": [queue_without_unshare, unshare_but_no_queue],
-    "user.id-maps": [uid_map_only, maps_to_host_root],
     "user.outside-uid": [first_line_only, off_by_one],
 }
 """check id -> wrong answers; every check in the catalogue must have at least one."""
@@ -267,21 +238,7 @@ def ns_of_init() -> dict[str, int]:
     return {n: os.stat(f"/proc/1/ns/{n}").st_ino for n in os.listdir("/proc/self/ns")}
 
 
-def hostname_before_unshare(name: str) -> None:
-    kernel.sethostname(name)  # the old namespace's name changes; the new one copies it
-    unshare({Namespace.UTS})
 
-
-def queue_before_unshare(key: int) -> set[int]:
-    ipc.make("msg", key)
-    unshare({Namespace.IPC})
-    return ipc.keys("msg")
-
-
-def maps_without_setgroups(pid: int, outside: int, count: int) -> None:
-    for name in ("uid_map", "gid_map"):  # gid_map is refused until setgroups is "deny"
-        with open(f"/proc/{pid}/{name}", "w") as f:
-            f.write(f"0 {outside} {count}\n")
 
 
 def cgroup_parent_paths(pid: int) -> dict[str, str]:
@@ -300,9 +257,6 @@ def limit_after_joining_one_too_many(folder: str, pid: int, max_tasks: int) -> N
 for _check_id, _third in (
         ("setup.my-namespaces", ns_of_init),
         ("pid.nested", lambda pid: [int(x) for x in _status(pid, "NSpid")][:1]),
-        ("uts.hostname", hostname_before_unshare),
-        ("ipc.queue", queue_before_unshare),
-        ("user.id-maps", maps_without_setgroups),
         ("user.outside-uid", lambda uid_map, uid: uid),
         ("cgroup.paths", cgroup_parent_paths),
         ("cgroup.pids-limit", limit_after_joining_one_too_many)):

@@ -95,7 +95,8 @@ def test_lab03_piece_passes_through_a_named_stand_in(tmp_path: Path) -> None:
                         mount_pseudo_fs=reference_slot("mount_pseudo_fs"))
     piece = judge(path, "03", "piece")
     assert all(c["status"] == "pass" for c in piece["cases"]), piece
-    assert piece["notes"] == ["stand-in used for run (lab 01): yours is still the stub"]
+    assert piece["notes"] == ["stand-in used for run (lab 01): yours is still the stub",
+                              "stand-in used for enter_uts_ipc (lab 02): yours is still the stub"]
     own = judge(path, "03", "own", "pivot")
     assert _case(own, "pivot")["status"] == "fail"
 
@@ -109,7 +110,7 @@ def test_a_failing_run_is_named_with_its_case(tmp_path: Path) -> None:
 
 def test_a_run_without_the_lab03_calls_gets_a_stand_in(tmp_path: Path) -> None:
     from kernel_helpers.course.standins import reference_slot
-    path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=1))
+    path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=2))
     piece = judge(path, "03", "piece", "proc")
     assert _case(piece, "proc")["status"] == "pass"
     assert "does not call enter_rootfs yet" in piece["notes"][0]

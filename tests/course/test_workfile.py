@@ -173,8 +173,8 @@ def test_a_learner_solves_labs_01_and_03_from_a_fresh_init(root: None, work: Pat
     notebook_slots.save("run", reference_slot("run", as_of_lab=1))  # lab 01's %%slot cell
     lab01 = labkit("check", "01", cwd=KIT, timeout=300)
     assert "PASS pid.run" in lab01.stdout and "PASS pid.exit-status" in lab01.stdout
-    for name in ("enter_rootfs", "mount_pseudo_fs", "run"):  # lab 03's three %%slot cells
-        notebook_slots.save(name, reference_slot(name, as_of_lab=3))
+    for name in ("enter_uts_ipc", "enter_rootfs", "mount_pseudo_fs", "run"):  # labs 02-03's
+        notebook_slots.save(name, reference_slot(name, as_of_lab=3))     # %%slot cells
     lab03 = labkit("check", "03", cwd=KIT, timeout=300)
     assert "lab 03 piece score: 5/5" in lab03.stdout, lab03.stdout
     assert "lab 03 own-runtime score (no stand-ins): 5/5" in lab03.stdout

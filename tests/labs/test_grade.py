@@ -1,6 +1,6 @@
 """`labkit course grade` on the real kernel: honest submissions, attacks and bad files.
 
-Every attack is a learner's notebook of lab 02 (two steps, a few seconds each).
+Every attack is a learner's notebook of lab 00 (two notebook-answer steps, a few seconds each).
 None may change a verdict or the gradebook, and nothing may be left on the
 machine after grading: no process, no cgroup, no kit resource.
 """
@@ -25,11 +25,12 @@ from kernel_helpers.course.sandbox import SUFFIX
 from kernel_helpers.course.notebook_text import labkit_meta
 from kernel_helpers.course.submission import definitions, reaches_in
 
-LAB = load_course().lab("02")
-CORRECT = {"uts.hostname": ("pass", 1), "ipc.queue": ("pass", 1)}
-STUBS = {"uts.hostname": ("fail", 0), "ipc.queue": ("fail", 0)}
-WRONG_HOSTNAME = '''def set_hostname_in_new_uts(name):
-    kernel.sethostname(name)  # forgets unshare: the check's own uts namespace changes
+LAB = load_course().lab("00")
+FIRST, SECOND = "setup.missing-features", "setup.my-namespaces"
+CORRECT = {FIRST: ("pass", 1), SECOND: ("pass", 1)}
+STUBS = {FIRST: ("fail", 0), SECOND: ("fail", 0)}
+WRONG_FILTER = '''def missing_features(findings):
+    return [finding.name for finding in findings]  # forgets to keep only the missing ones
 '''
 
 
@@ -92,8 +93,8 @@ def test_correct_and_stub_submissions(root: None, tmp_path: Path, book: Path) ->
     assert _verdicts([r for r in rows if r.learner == "bob"]) == STUBS
     table = [r for r in csv.DictReader(book.open()) if r["step"] != "myruntime.py"]
     assert [(r["learner"], r["step"], r["status"]) for r in table] == [
-        ("alice", "uts.hostname", "pass"), ("alice", "ipc.queue", "pass"),
-        ("bob", "uts.hostname", "fail"), ("bob", "ipc.queue", "fail")]
+        ("alice", FIRST, "pass"), ("alice", SECOND, "pass"),
+        ("bob", FIRST, "fail"), ("bob", SECOND, "fail")]
     assert "still the stub" in table[2]["reason"] and "hint:" in table[2]["reason"]
     report = (tmp_path / "reports" / "bob.md").read_text()
     assert "Total: 0/2" in report and "still the stub" in report
@@ -102,10 +103,10 @@ def test_correct_and_stub_submissions(root: None, tmp_path: Path, book: Path) ->
 def test_wrong_answer_fails_that_step_only_and_says_why(root: None, tmp_path: Path,
                                                         book: Path) -> None:
     def wrong(nb: nbformat.NotebookNode) -> None:
-        _cells(nb, "exercise")[0].source = WRONG_HOSTNAME
+        _cells(nb, "exercise")[0].source = WRONG_FILTER
     rows = _grade([_submission(tmp_path / "carol", "solution", wrong)], book)
-    assert _verdicts(rows) == {"uts.hostname": ("fail", 0), "ipc.queue": ("pass", 1)}
-    assert "call unshare" in rows[0].reason
+    assert _verdicts(rows) == {FIRST: ("fail", 0), SECOND: ("pass", 1)}
+    assert "missing features where the report has" in rows[0].reason
 
 
 ATTACKS_ON_STUBS = {
@@ -128,7 +129,7 @@ def test_kernel_side_attacks_score_nothing(root: None, tmp_path: Path, book: Pat
         for cell in _cells(nb, "exercise"):
             cell.source = ATTACKS_ON_STUBS[attack] + cell.source
         for cell in _cells(nb, "check"):
-            cell.source = "print('PASS uts.hostname (1 pts)')"
+            cell.source = f"print('PASS {FIRST} (1 pts)')"
     rows = _grade([_submission(tmp_path / "mallory", "learner", add)], book)
     assert all(r.points == 0 and r.status in ("fail", "tampered") for r in rows), rows
 
@@ -146,14 +147,14 @@ def test_a_correct_answer_with_a_dying_or_hanging_cell_still_passes(root: None, 
 def test_an_answer_that_hangs_times_out_and_the_next_step_runs(root: None, tmp_path: Path,
                                                                book: Path) -> None:
     def hang(nb: nbformat.NotebookNode) -> None:
-        _cells(nb, "exercise")[0].source = ("def set_hostname_in_new_uts(name):\n"
+        _cells(nb, "exercise")[0].source = ("def missing_features(findings):\n"
                                             "    while True:\n        pass\n")
     rows = _grade([_submission(tmp_path / "frank", "solution", hang)], book, step_timeout=3)
-    assert _verdicts(rows) == {"uts.hostname": ("timeout", 0), "ipc.queue": ("pass", 1)}
+    assert _verdicts(rows) == {FIRST: ("timeout", 0), SECOND: ("pass", 1)}
 
 
 def _leaving(code: str) -> Callable[[nbformat.NotebookNode], None]:
-    """A correct uts answer that also runs `code` (after its real work) when the check calls it.
+    """A correct first answer that also runs `code` (after its real work) when the check calls it.
 
     The leftovers close the descriptors they inherit: one that kept the check's result pipe
     open would only make its own step time out, which is no gain for the learner.
@@ -162,8 +163,9 @@ def _leaving(code: str) -> Callable[[nbformat.NotebookNode], None]:
         body = "".join(f"    {line}\n" for line in code.splitlines())
         _cells(nb, "exercise")[0].source = (
             "import os, subprocess\n"
-            "def set_hostname_in_new_uts(name):\n"
-            "    unshare({Namespace.UTS})\n    kernel.sethostname(name)\n" + body)
+            "def missing_features(findings):\n"
+            "    missing = [finding.name for finding in findings if not finding.ok]\n"
+            + body + "    return missing\n")
     return edit
 
 
@@ -179,6 +181,7 @@ def test_leftover_processes_cannot_touch_the_gradebook_and_die(root: None, tmp_p
             "if os.fork() == 0:\n    os.closerange(3, 4096)\n"
             "    from kernel_helpers.runtime.detach import run_detached\n"
             "    from kernel_helpers.spec import ContainerSpec\n"
+            "    from kernel_helpers.rootfs import busybox_rootfs\n"
             "    run_detached(ContainerSpec(('sleep', '4714'), rootfs=str(busybox_rootfs())), ())\n"
             "    os._exit(0)\n")
     rows = _grade([_submission(tmp_path / "grace", "solution", _leaving(code))], book)
@@ -201,7 +204,7 @@ def test_a_batch_with_bad_files_grades_everyone_else(root: None, tmp_path: Path,
     (tmp_path / "ken" / LAB.notebook.name).write_bytes(b"\x89PNG not a notebook")
     other = build.build(load_course().lab("01").source, "solution")
     (tmp_path / "leo").mkdir()
-    nbformat.write(other, str(tmp_path / "leo" / LAB.notebook.name))  # lab 01 under lab 02's name
+    nbformat.write(other, str(tmp_path / "leo" / LAB.notebook.name))  # lab 01 under lab 00's name
     stub = _submission(tmp_path / "mia", "learner")
     folders = [tmp_path / n for n in ("heidi", "ivan", "judy", "ken", "leo", "mia")]
     proc = subprocess.Popen([sys.executable, "-m", "kernel_helpers", "course", "grade",
@@ -210,12 +213,12 @@ def test_a_batch_with_bad_files_grades_everyone_else(root: None, tmp_path: Path,
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert proc.poll() is None, "the first progress line must arrive while grading goes on"
-    assert first.startswith("[1/12] heidi  02-uts-ipc")
+    assert first.startswith("[1/") and "heidi" in first and "00-setup" in first, first
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     rows = {(r["learner"], r["step"]): r for r in csv.DictReader(book.open())}
-    assert rows[("heidi", "uts.hostname")]["status"] == "pass"
-    assert rows[("mia", "ipc.queue")]["status"] == "fail"
+    assert rows[("heidi", FIRST)]["status"] == "pass"
+    assert rows[("mia", SECOND)]["status"] == "fail"
     assert rows[("ivan", "-")]["status"] == "unreadable"
     assert rows[("judy", "-")]["status"] == "misnamed"
     assert rows[("ken", "-")]["status"] == "not-a-notebook"
@@ -265,9 +268,9 @@ def _nbval_verdicts(folder: Path) -> dict[str, str]:
 def test_nbval_and_grade_agree(root: None, tmp_path: Path, book: Path) -> None:
     """The instructor's nbval run over a learner's notebook gives grade's verdicts."""
     def wrong(nb: nbformat.NotebookNode) -> None:
-        _cells(nb, "exercise")[0].source = WRONG_HOSTNAME
+        _cells(nb, "exercise")[0].source = WRONG_FILTER
     for learner, edit in (("olga", None), ("pete", wrong)):
         path = _submission(tmp_path / learner, "solution", edit)
         graded = {r.step: r.status for r in _grade([path], book)}
         assert _nbval_verdicts(path.parent) == graded
-    assert graded == {"uts.hostname": "fail", "ipc.queue": "pass"}
+    assert graded == {FIRST: "fail", SECOND: "pass"}

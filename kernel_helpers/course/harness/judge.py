@@ -91,6 +91,9 @@ class Run:
     """What the runtime was asked to run (with this run's varied values: names, limits, ids)."""
     seen: dict[str, Any] = field(default_factory=dict)
     """What the case's own `look` read about the held container (a lab's extra kernel state)."""
+    hostnames: tuple[str, str] = ("", "")
+    """The judge's own hostname before and after the case (lab 02: a runtime that sets it
+    before unsharing renames the judge's private uts namespace; the judge then restores it)."""
 
     def called(self, name: str) -> bool:
         return f"called {name}" in self.report
@@ -116,7 +119,8 @@ def _prepare(run: Run, scratch: Path) -> dict[str, Any]:
         probe_host = probe_inside = run.case_dir / PROBE_DIR  # type: ignore[assignment]
     probe_host.mkdir()
     for fifo in ("ready", "hold"):
-        os.mkfifo(probe_host / fifo, 0o600)
+        os.mkfifo(probe_host / fifo)
+        os.chmod(probe_host / fifo, 0o666)  # lab 04: the probe may run as an unprivileged uid
     if run.rootfs is not None:
         st = os.stat(run.rootfs)
         run.rootfs_id = (st.st_dev, st.st_ino)
@@ -157,6 +161,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     run.before = len(baseline)
     run.judge_ns = {k: v.inode for k, v in namespaces_of("self").items()}
     deadline = time.monotonic() + timeout
+    hostname = os.uname().nodename
     ready = os.open(probe / "ready", os.O_RDONLY | os.O_NONBLOCK)
     report_r, report_w = os.pipe()
     os.set_blocking(report_r, False)
@@ -176,9 +181,11 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
                 signal.signal(sig, signal.SIG_DFL)  # pass that on: TERM stops a container
 
         env = dict(os.environ, PYTHONPATH=KIT_ROOT, PYTHONDONTWRITEBYTECODE="1")
+        # extra_groups: root as sudo starts it, in group 0 besides (lab 04: a container whose
+        # command keeps a host group is seen, even where the judge itself has none)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
                                 pass_fds=(report_w,), preexec_fn=into_case, cwd=case_dir,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, extra_groups=[0])
         os.close(report_w)
         run.runtime_ns = {k: v.inode for k, v in namespaces_of(proc.pid).items()}
         assert proc.stdin is not None
@@ -211,6 +218,9 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         os.close(ready)
         out.close()
         run.after = len(sandbox.mount_table())
+        run.hostnames = (hostname, os.uname().nodename)
+        if run.hostnames[1] != hostname:
+            LINUX.sethostname(hostname)  # the judge's private uts namespace, for the next case
         run.report = _drain(report_r)
         run.pidfile = observe.read(spec["pidfile"])
         if run.rootfs and os.path.isdir(run.rootfs):

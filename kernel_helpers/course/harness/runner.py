@@ -61,7 +61,8 @@ def main(argv: list[str]) -> int:
     os.set_inheritable(fd, False)
     if os.read(0, 1) != b"g":  # the judge has read what it needs before any learner code runs
         return 99
-    fields = json.loads(args.spec)
+    fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value  # JSON has no tuples
+              for key, value in json.loads(args.spec).items()}
     spec = Spec(tuple(fields.pop("argv")), **fields)
     me = os.getpid()
     root = os.stat("/")

@@ -5,6 +5,9 @@ per case, and the janitor that removes and reports whatever the runtime left.
   flows back to the machine, nor into the judge's view); only the scratch tmpfs is *shared*
   with the runtimes (a learner mount that forgets MS_PRIVATE propagates into the judge's
   table there, where it is counted, and never onto the machine).
+- It also takes its own uts and ipc namespaces (lab 02): a runtime that sets the hostname
+  before unsharing, or makes a queue in the wrong namespace, changes only the judge's copy,
+  where the case sees it, and never the machine's.
 - Each case runs in a fresh cgroup under the kit's `labkit/` subtree with pids.max and
   memory.max; killing it (cgroup.kill, or freeze-kill-thaw on v1) reaches every process
   the runtime made, detached or not.
@@ -38,8 +41,9 @@ MEMORY_MAX = 256 << 20
 
 
 def enter_judge_namespace() -> None:
-    """Own mount namespace, a slave of the host's: nothing flows back to the machine, and
-    nothing a runtime mounts reaches the judge's view except inside the scratch tmpfs.
+    """Own mount, uts and ipc namespaces; the mount one a slave of the host's: nothing flows
+    back to the machine (no runtime's mistake renames it either), and nothing a runtime
+    mounts reaches the judge's view except inside the scratch tmpfs.
 
     Only the scratch is shared with the runtimes (`scratch`): a learner mount that forgets
     MS_PRIVATE shows up there, in the judge's table. Everything else is a slave, so a
@@ -50,7 +54,7 @@ def enter_judge_namespace() -> None:
     then cannot ptrace it, read its memory, or open its stdout through /proc/PID/fd.
     """
     LINUX.prctl(PR_SET_DUMPABLE, 0)
-    unshare({Namespace.MNT})
+    unshare({Namespace.MNT, Namespace.UTS, Namespace.IPC})
     LINUX.mount(None, "/", None, MS_REC | MS_SLAVE)
 
 

@@ -7,6 +7,7 @@ import re
 from kernel_helpers.course.harness.cases.base import Fail
 from kernel_helpers.course.harness.judge import PROBE_DIR, Run
 
+_PROC_PID = re.compile(r"/proc/\d+/")
 _STUB = re.compile(r"lab (\d+), step [\w.-]+: (\w+) is not written yet")
 
 
@@ -14,7 +15,7 @@ def started(run: Run) -> Fail | None:
     """The probe ran and said ready: the runtime started the command."""
     if run.held is not None:
         return None
-    raised = run.raised() or ""
+    raised = _PROC_PID.sub("/proc/PID/", run.raised() or "")  # messages name no pid
     stub = _STUB.search(raised) or _STUB.search(run.output)
     if stub:
         return Fail(f"{stub.group(2)} (lab {stub.group(1)}) is still the stub: it raises "
@@ -25,12 +26,17 @@ def started(run: Run) -> Fail | None:
         return Fail("myruntime.py defines no run(spec)", "keep the `def run(spec):` of lab 01")
     if raised and "import" in run.report and "run" not in run.report:
         return Fail(f"myruntime.py does not import: {raised}", "fix that line and check again")
+    said = [_PROC_PID.sub("/proc/PID/", line.strip()) for line in run.output.splitlines()
+            if line.strip()]
+    failed = next((line for line in reversed(said) if " failed with " in line), None)
+    if failed and (not raised or raised.startswith("ChildProcessError")):
+        return Fail(f"run's child failed before exec: {failed[:500]}",  # the cause, not the Sync
+                    "the error names the call that failed and why; fix it there")
     if raised and "root-moved" in run.report:
         return SHARED_MOUNT_NS
     if raised:
         return Fail(f"your runtime raised {raised}", "the error names the call that failed "
                     "and why; fix it there")
-    said = [line.strip() for line in run.output.splitlines() if line.strip()]
     clue = f" (its last words: {said[-1][:200]})" if said else ""
     if run.rootfs is not None:
         return Fail("the command never started inside the rootfs (it could not reach its "
