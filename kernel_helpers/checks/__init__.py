@@ -10,6 +10,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.setup",
     "kernel_helpers.checks.processes",
     "kernel_helpers.checks.users",
+    "kernel_helpers.checks.uts_ipc",
     "kernel_helpers.checks.cgroups",
     "kernel_helpers.checks.union",
     "kernel_helpers.checks.network",
