@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from kernel_helpers import naming
 from kernel_helpers.cgroups import Cgroup, Limits, create, detect_layout
@@ -51,18 +51,25 @@ def enter(folders: list[str]) -> None:
     unshare(set(NAMESPACES))
 
 
+def files_digest(paths: Iterable[Path]) -> str:
+    """sha256 over each path and its bytes, in the order given: what must not change while
+    learners are graded. A non-regular file counts by its name only (a FIFO planted there
+    must not hang us)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if regular else b"\1"))
+    return digest.hexdigest()
+
+
 def kit_digest(root: Path = KIT_ROOT) -> str:
     """A hash of the kit's code and course files: must not change while learners are graded.
 
     Every file under kernel_helpers/, bytecode too: a forged .pyc stamped with its source's
     mtime and size would be imported by the next process in place of the unchanged .py.
     """
-    digest = hashlib.sha256()
-    for path in sorted([*(p for p in root.glob("kernel_helpers/**/*") if not p.is_dir()),
-                        *root.glob("labs/**/*.py"), root / "labs" / "course.toml"]):
-        regular = stat.S_ISREG(os.lstat(path).st_mode)  # a FIFO planted there must not hang us
-        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if regular else b"\1"))
-    return digest.hexdigest()
+    return files_digest(sorted([*(p for p in root.glob("kernel_helpers/**/*") if not p.is_dir()),
+                                *root.glob("labs/**/*.py"), root / "labs" / "course.toml"]))
 
 
 def _tree_pids(path: str) -> set[int]:

@@ -32,7 +32,6 @@ Taught in: lab 00 (the instructor's side).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -45,7 +44,7 @@ from kernel_helpers.course.catalog import Course, Lab, load_course
 from kernel_helpers.course.harness import sandbox
 from kernel_helpers.course.harness.judge import CASE_TIMEOUT
 from kernel_helpers.course.harness.labs import CaseVerdict, Grader, LabVerdict
-from kernel_helpers.course.sandbox import kit_digest
+from kernel_helpers.course.sandbox import files_digest, kit_digest
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.rootfs.busybox import busybox_rootfs
 
@@ -55,12 +54,8 @@ def probe_digest() -> str:
     host's root) and the busybox image every rootfs is copied from. Root can rewrite
     either on the host; a shell forged to unshare by itself would pass a runtime that
     does not."""
-    digest = hashlib.sha256()
-    image = busybox_rootfs()
-    for path in [Path(os.path.realpath("/bin/sh")), *sorted(image.rglob("*"))]:
-        if path.is_file() and not path.is_symlink():
-            digest.update(str(path).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    paths = [Path(os.path.realpath("/bin/sh")), *sorted(busybox_rootfs().rglob("*"))]
+    return files_digest(p for p in paths if p.is_file() and not p.is_symlink())
 
 
 def _digest() -> str:
