@@ -99,14 +99,14 @@ HINTS: dict[tuple[str, int], str] = {
                                  "or setgroups: PID must be in a new user namespace, the maps "
                                  "are written from its parent (never by PID itself), once each, "
                                  "and setgroups before gid_map",
+    ("write_knob", errno.EBUSY): "the group cannot change now (v2: a group with processes "
+                                 "cannot enable controllers for children)",
     ("setresuid", errno.EINVAL): "that uid is not mapped in this user namespace: wait until the "
                                  "parent has written uid_map",
     ("setresgid", errno.EINVAL): "that gid is not mapped in this user namespace: wait until the "
                                  "parent has written gid_map",
     ("setresuid", errno.EPERM): "changing uids needs CAP_SETUID in this user namespace",
     ("setresgid", errno.EPERM): "changing gids needs CAP_SETGID in this user namespace",
-    ("write_knob", errno.EBUSY): "the group cannot change now (v2: a group with processes "
-                                 "cannot enable controllers for children)",
 }
 """One sentence per (syscall, errno): what it means there and what to do."""
 

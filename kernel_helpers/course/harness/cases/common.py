@@ -11,6 +11,14 @@ _PROC_PID = re.compile(r"/proc/\d+/")
 _STUB = re.compile(r"lab (\d+), step [\w.-]+: (\w+) is not written yet")
 
 
+def shares_namespace(run: Run, kind: str) -> bool:
+    """True when the held container is still in the judge's or the runtime's `kind` namespace
+    (it never got one of its own)."""
+    held = run.held
+    assert held is not None
+    return held.ns.get(kind) in (run.judge_ns.get(kind), run.runtime_ns.get(kind))
+
+
 def started(run: Run) -> Fail | None:
     """The probe ran and said ready: the runtime started the command."""
     if run.held is not None:

@@ -18,7 +18,8 @@ from typing import Any
 from kernel_helpers import ipc
 from kernel_helpers._sys import LINUX
 from kernel_helpers.course.harness.cases.base import Case, Fail
-from kernel_helpers.course.harness.cases.common import no_leftovers, started
+from kernel_helpers.course.harness.cases.common import (no_leftovers, shares_namespace,
+                                                       started)
 from kernel_helpers.course.harness.judge import Run
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
@@ -80,9 +81,7 @@ def look_ipc(pid: int, run: Run) -> dict[str, Any]:
 
 
 def own_uts(run: Run) -> Fail | None:
-    held = run.held
-    assert held is not None
-    if held.ns.get("uts") in (run.judge_ns.get("uts"), run.runtime_ns.get("uts")):
+    if shares_namespace(run, "uts"):
         if run.hostnames[0] != run.hostnames[1]:
             return HOST_RENAMED
         return Fail("the container shares the host's uts namespace: a hostname set there "
@@ -121,9 +120,7 @@ def hostname_asked(run: Run) -> Fail | None:
 
 
 def own_ipc(run: Run) -> Fail | None:
-    held = run.held
-    assert held is not None
-    if held.ns.get("ipc") in (run.judge_ns.get("ipc"), run.runtime_ns.get("ipc")):
+    if shares_namespace(run, "ipc"):
         return Fail("the container shares the host's ipc namespace: its message queues, "
                     "semaphores and shared memory are the host's",
                     "unshare CLONE_NEWIPC in run's child (in enter_uts_ipc), never in the "

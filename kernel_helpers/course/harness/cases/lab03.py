@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kernel_helpers.course.harness.cases.base import Case, Fail
-from kernel_helpers.course.harness.cases.common import SHARED_MOUNT_NS, no_leftovers, started
+from kernel_helpers.course.harness.cases.common import (SHARED_MOUNT_NS, no_leftovers,
+                                                       shares_namespace, started)
 from kernel_helpers.course.harness.judge import Run
 from kernel_helpers.course.harness.observe import DEVICES
 
@@ -18,9 +19,7 @@ def host_mounts_unchanged(run: Run) -> Fail | None:
 
 
 def own_mount_namespace(run: Run) -> Fail | None:
-    held = run.held
-    assert held is not None
-    if held.ns.get("mnt") in (run.runtime_ns.get("mnt"), run.judge_ns.get("mnt")):
+    if shares_namespace(run, "mnt"):
         return SHARED_MOUNT_NS
     return None
 

@@ -22,7 +22,8 @@ from typing import Any
 from kernel_helpers._sys import LINUX
 from kernel_helpers.course.harness import observe
 from kernel_helpers.course.harness.cases.base import Case, Fail
-from kernel_helpers.course.harness.cases.common import no_leftovers, started
+from kernel_helpers.course.harness.cases.common import (no_leftovers, shares_namespace,
+                                                       started)
 from kernel_helpers.course.harness.judge import Run
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
@@ -74,9 +75,7 @@ def look(pid: int, run: Run) -> dict[str, Any]:
 
 
 def own_userns(run: Run) -> Fail | None:
-    held = run.held
-    assert held is not None
-    if held.ns.get("user") in (run.judge_ns.get("user"), run.runtime_ns.get("user")):
+    if shares_namespace(run, "user"):
         return Fail("the container runs in the host's user namespace: its root is the host's "
                     "root", "in enter_userns, lk.unshare(lk.CLONE_NEWUSER), called in run's "
                     "child when spec.uid_map is set")
