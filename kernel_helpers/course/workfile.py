@@ -34,7 +34,7 @@ BACKUPS = ".labkit-backups"
 
 HEADER = '''"""myruntime.py: my container runtime, grown lab by lab (labkit).
 
-Run it:    python3 myruntime.py run --rootfs busybox -- /bin/sh -c 'echo $$; ls /'
+Run it:    sudo /opt/labkit/venv/bin/python myruntime.py run --rootfs busybox -- /bin/sh -c 'echo $$; ls /'
 Check it:  labkit check 01     (the checks judge the containers it makes, from the host)
 
 Each lab adds functions between `# --- lab NN: name ---` markers. Write them here, in

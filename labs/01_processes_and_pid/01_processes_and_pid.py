@@ -73,7 +73,7 @@ verify("pid.parent", parent_of)
 # lab: `myruntime.py` in your work folder (`~/labkit-work`, or `$LABKIT_WORK`;
 # `labkit init` makes it). It is an ordinary Python program, and a command:
 #
-#     python3 ~/labkit-work/myruntime.py run -- /bin/sh -c 'echo I am PID $$'
+#     sudo /opt/labkit/venv/bin/python ~/labkit-work/myruntime.py run -- /bin/sh -c 'echo I am PID $$'
 #
 # A live demonstration first: the kit's own runtime starts `ps` in a container.
 # Inside, `ps` reads `/proc` and finds exactly one process: itself, as PID 1.
