@@ -50,13 +50,15 @@ module, /dev/mem or kexec; without MAC_ADMIN/OVERRIDE no LSM policy against the 
 A lab whose containers must keep one of these cannot be judged here: say so first."""
 
 
-def probe_argv(folder: str) -> tuple[str, ...]:
+def probe_argv(folder: str, before: str = "") -> tuple[str, ...]:
     """The container's command: say "ready" on one FIFO, exit with the code read from the other.
 
     A shell command, so it works on the host's root (lab 01) and in busybox (lab 03);
     `exec 4<>` opens the hold FIFO without blocking, so the judge can write to it at once.
+    `before` (a case's own first acts, ``{dir}`` standing for `folder`) runs before anything.
     """
-    return ("/bin/sh", "-c", f"exec 4<>{folder}/hold; echo ready > {folder}/ready; "
+    first = before.replace("{dir}", folder) + "; " if before else ""
+    return ("/bin/sh", "-c", f"{first}exec 4<>{folder}/hold; echo ready > {folder}/ready; "
                              f"read code <&4; exit $code")
 
 
@@ -103,7 +105,7 @@ class Run:
                     None)
 
 
-def _prepare(run: Run, scratch: Path) -> dict[str, Any]:
+def _prepare(run: Run, scratch: Path, before: str = "") -> dict[str, Any]:
     """Make the case folder (and rootfs copy with the probe's FIFOs); return the spec to give."""
     run.case_dir.mkdir()
     table = procfs.mounts("self")
@@ -126,7 +128,7 @@ def _prepare(run: Run, scratch: Path) -> dict[str, Any]:
         run.rootfs_id = (st.st_dev, st.st_ino)
         run.rootfs_listing = set(os.listdir(run.rootfs))
         run.rootfs_rel = "/" + os.path.relpath(run.rootfs, scratch)
-    run.argv = probe_argv(str(probe_inside))
+    run.argv = probe_argv(str(probe_inside), before)
     return {"argv": list(run.argv), "rootfs": run.rootfs,
             "pidfile": str(run.case_dir / "container.pid"), "run_prefix": "lkg",
             "cgroup_parent": None}
@@ -138,17 +140,20 @@ Look = Callable[[int, Run], dict[str, Any]]
 
 def run_case(path: Path, scratch: Path, name: str, release: int | None, with_rootfs: bool,
              stand_ins: list[str], trace: list[str], timeout: float = CASE_TIMEOUT,
-             extra: dict[str, Any] | None = None, look: Look | None = None) -> Run:
+             extra: dict[str, Any] | None = None, look: Look | None = None,
+             before: str = "", after: Look | None = None, netns: bool = False) -> Run:
     """Run the learner's runtime on one case; the janitor has cleaned up when this returns.
 
     `extra`: more Spec fields for this run (varied per run by the case); `look`: read more
-    kernel state while the probe holds the container, into `run.seen`.
+    kernel state while the probe holds the container, into `run.seen`; `before`: the probe's
+    first shell acts; `after`: read kernel state once the runtime exited, before the janitor,
+    into `run.seen["after"]`; `netns`: the runtime starts in a fresh network namespace.
     """
     case_dir = scratch / name
     run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
     group = sandbox.new_group()
     try:
-        spec = _prepare(run, scratch)
+        spec = _prepare(run, scratch, before)
     except BaseException:
         group.delete()
         shutil.rmtree(case_dir, ignore_errors=True)
@@ -174,7 +179,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
 
         def into_case() -> None:  # in the runner, before exec: its cgroup and its own mount table
             group.add(os.getpid())
-            LINUX.unshare(Namespace.MNT.flag)
+            LINUX.unshare(Namespace.MNT.flag | (Namespace.NET.flag if netns else 0))
             for cap in RUNTIME_DENIED:  # gone from the bounding set: after exec, for good
                 LINUX.prctl(PR_CAPBSET_DROP, CAP_NUMBER[cap])
             for sig in RESET_SIGNALS:  # a judge that ignores them (a sandbox's PID 1) must not
@@ -214,6 +219,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         code = proc.wait()
         runtime_done = not run.timed_out
         run.status = 128 - code if code < 0 else code
+        if after is not None and runtime_done:
+            run.seen["after"] = after(proc.pid, run)
     finally:
         os.close(ready)
         out.close()

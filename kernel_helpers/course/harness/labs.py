@@ -77,7 +77,8 @@ class Grader:
         trace = [s.name for s in lab.slots]
         run = run_case(self.path, self.scratch, f"c{self._count}-{case_id}", case.release,
                        case.rootfs, stand_ins, trace, self.timeout,
-                       case.extra() if case.extra else None, case.look)
+                       case.extra() if case.extra else None, case.look, case.before,
+                       case.after, case.netns)
         if run.timed_out:
             return CaseVerdict(case_id, step_id, "timeout",
                                f"the case did not finish within {self.timeout:g} seconds: the "

@@ -34,6 +34,16 @@ class Case:
     the demo's values passes)."""
     look: Look | None = None
     """Extra kernel state to read while the probe holds the container (into `run.seen`)."""
+    before: str = ""
+    """Shell the probe runs first, before it says ready; ``{dir}`` is the probe's folder as the
+    container sees it (lab 05: ``cat /proc/self/cgroup > {dir}/cgroup`` catches a container
+    that ran before its runtime put it in its cgroup)."""
+    after: Look | None = None
+    """Kernel state to read once the runtime has exited, before the janitor cleans up (into
+    `run.seen["after"]`; lab 05: is the container's cgroup gone)."""
+    netns: bool = False
+    """Start the runtime in a fresh network namespace the judge makes (lab 07): the runtime's
+    "host" side of any veth lives there, never on the machine, and dies with the case."""
 
 
 def judge(case: Case, run: Run) -> Fail | None:
