@@ -333,5 +333,5 @@ def _load_lab(name: str) -> dict[str, tuple[str, dict]]:
     return dict(module.BY_STEP)
 
 
-for _lab in ("variants_lab02", "variants_lab04"):
-    WRONG_BY_STEP.update(_load_lab(_lab))
+for _path in sorted(Path(__file__).resolve().parent.glob("variants_lab*.py")):
+    WRONG_BY_STEP.update(_load_lab(_path.stem))
