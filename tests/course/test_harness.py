@@ -135,3 +135,15 @@ def test_misbehaving_runtime_is_stopped_cleaned_and_scored(tmp_path: Path, name:
         words = {"forks a process that never exits": "processes still running",
                  "leaves a mount": "a mount at", "leaves a cgroup": "a cgroup it made"}[name]
         assert all(words in c["message"] for c in verdict["cases"]), verdict
+
+
+def test_a_standing_in_run_brings_later_labs_slots_along(tmp_path: Path) -> None:
+    """The reference run calls every lab's slots: at lab 02, lab 03's and 04's are the reference's."""
+    from kernel_helpers.course.catalog import load_course
+    from kernel_helpers.course.harness.labs import Grader
+    course = load_course()
+    grader = Grader(runtime_file(tmp_path), course, tmp_path)
+    later = grader._later(course.lab("02"), ["run"])
+    assert {"enter_rootfs", "mount_pseudo_fs", "enter_userns", "write_id_maps"} <= set(later)
+    assert "enter_uts_ipc" not in later and "run" not in later
+    assert grader._later(course.lab("02"), ["enter_uts_ipc"]) == []
