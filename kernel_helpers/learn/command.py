@@ -12,6 +12,7 @@ Taught in: lab 01.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
     run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
                      help="the same for gids (default: the uid map's numbers) (lab 04)")
+    run.add_argument("--ip", type=_address, metavar="ADDRESS/PREFIX",
+                     help="a network of its own: eth0 with this address, e.g. 10.22.0.5/24 "
+                          "(lab 07)")
+    run.add_argument("--gateway", help="the runtime's end of the cable, the container's default "
+                                       "route (default: the subnet's first address, .1) (lab 07)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     return parser
 
@@ -44,6 +50,26 @@ def _id_map(text: str) -> tuple[int, int, int]:
                                          "with a count of at least 1, e.g. 0:100000:65536")
     inside, outside, count = (int(p) for p in parts)
     return inside, outside, count
+
+
+def _address(text: str) -> str:
+    """'10.22.0.5/24' stays as it is, or argparse's one-line error."""
+    try:
+        iface = ipaddress.IPv4Interface(text)
+    except ValueError:
+        iface = None
+    if iface is None or "/" not in text or iface.ip in (iface.network.network_address,
+                                                         iface.network.broadcast_address):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a host address with its prefix "
+                                         "length; use e.g. 10.22.0.5/24")
+    return text
+
+
+def _gateway(address: str | None, gateway: str | None) -> str | None:
+    """The asked gateway, or the first address of the container's subnet (10.22.0.1)."""
+    if gateway or not address:
+        return gateway
+    return str(next(ipaddress.IPv4Interface(address).network.hosts()))
 
 
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
@@ -64,7 +90,8 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
-                          gid_map=args.gid_map or args.uid_map))
+                          gid_map=args.gid_map or args.uid_map, address=args.ip,
+                          gateway=_gateway(args.ip, args.gateway)))
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

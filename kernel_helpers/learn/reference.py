@@ -22,10 +22,16 @@ def run(spec: lk.Spec) -> int:
     """Run spec.argv as PID 1 of a new pid namespace, wait for it, and return its exit status."""
     lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
     unshared, mapped = lk.Sync(), lk.Sync()          # lab>=04
+    netns_made, connected = lk.Sync(), lk.Sync()     # lab>=07
     pid = os.fork()                      # the first one is its PID 1
     if pid == 0:
         try:
             enter_uts_ipc(spec.hostname)             # lab>=02
+            if spec.address:                         # lab>=07
+                lk.unshare(lk.CLONE_NEWNET)          # lab>=07
+                netns_made.release()                 # lab>=07
+                connected.wait()                     # lab>=07
+                configure_net(spec)                  # lab>=07
             if spec.rootfs:                          # lab>=03
                 enter_rootfs(spec.rootfs)            # lab>=03
                 mount_pseudo_fs()                    # lab>=03
@@ -35,6 +41,10 @@ def run(spec: lk.Spec) -> int:
         except BaseException as err:
             print(f"myruntime: {err}", file=sys.stderr)
         os._exit(127)                    # only reached if something failed before exec
+    if spec.address:                                 # lab>=07
+        netns_made.wait()                            # lab>=07
+        connect(spec, pid)                           # lab>=07
+        connected.release()                          # lab>=07
     if spec.uid_map:                                 # lab>=04
         unshared.wait()                              # lab>=04
         write_id_maps(pid, spec)                     # lab>=04
@@ -93,6 +103,31 @@ def write_id_maps(pid: int, spec: lk.Spec) -> None:
     for name, row in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map or spec.uid_map)):
         inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
         lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
+
+# --- lab 07: connect ---
+def connect(spec: lk.Spec, pid: int) -> str:
+    """In the parent, once the child has its own network namespace: a veth pair, the runtime's
+    end addressed as the gateway and up, the peer moved into the child's namespace."""
+    host_if = f"{spec.run_prefix}{pid}"              # unique while the container runs; <= 15
+    peer = f"{host_if}c"
+    lk.veth_add(host_if, peer)
+    lk.link_set_netns(peer, pid)                     # the container's end leaves this namespace
+    _, prefixlen = str(spec.address).split("/")      # run calls us only with an address
+    lk.addr_add(host_if, f"{spec.gateway}/{prefixlen}")   # the subnet's route comes with it
+    lk.link_up(host_if)
+    return host_if
+
+# --- lab 07: configure_net ---
+def configure_net(spec: lk.Spec) -> None:
+    """In the child, once the parent connected it: lo up, the peer as eth0 with spec.address,
+    up, and the default route via spec.gateway."""
+    lk.link_up("lo")
+    for name in lk.link_names():                     # a new namespace has lo and what was moved in
+        if name != "lo":
+            lk.link_rename(name, "eth0")             # while it is still down
+    lk.addr_add("eth0", str(spec.address))
+    lk.link_up("eth0")
+    lk.route_add_default(str(spec.gateway))
 
 # --- the command line ---
 if __name__ == "__main__":
