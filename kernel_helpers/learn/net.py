@@ -55,8 +55,9 @@ HINTS.update({
                                    "'/', ':' or spaces",
     ("link_up", errno.ENODEV): "no interface of that name in this network namespace "
                                "(link_names() lists what is here)",
-    ("addr_add", errno.ENODEV): "no interface of that name in this network namespace: in the "
-                                "child, rename the moved peer to eth0 first",
+    ("addr_add", errno.ENODEV): "no interface of that name in this network namespace: one "
+                                "moved away by link_set_netns is gone from it; the container's "
+                                "eth0 is the peer the parent moved in, renamed by the child",
     ("addr_add", errno.EEXIST): "the interface already has this address",
     ("addr_add", errno.EINVAL): "give the address with its prefix length, e.g. '10.22.0.5/24'",
     ("route_add_default", errno.ENETUNREACH): "the gateway is on no subnet of an interface that "

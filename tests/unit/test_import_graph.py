@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
                              "procfs", "process", "namespaces", "cleanup", "ipc", "validate", "sysctl")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
-    ("the learner's syscalls and runtime contract", ("learn", "learn.*")),
+    ("the learner's syscalls and runtime contract", ("learn", "learn.*", "net.netdev")),
     ("the stage protocol", ("stage",)),
     ("mechanisms", ("cgroups", "cgroups.*", "images", "images.*", "net", "net.*",
                     "security", "security.*")),
@@ -70,6 +70,9 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _layer(name: str) -> int:
+    for rank, (_, patterns) in enumerate(LAYERS):  # a module named exactly goes before a pattern
+        if name in patterns:                        # (net.netdev, the netlink seam: under learn)
+            return rank
     for rank, (_, patterns) in reversed(list(enumerate(LAYERS))):
         if any(fnmatch(name, pattern) for pattern in patterns):
             return rank

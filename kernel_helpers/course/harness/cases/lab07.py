@@ -57,7 +57,7 @@ def _network_asked() -> dict[str, Any]:
     address += address >= gateway
     return {"address": f"{subnet.network_address + address}/{prefixlen}",
             "gateway": str(subnet.network_address + gateway),
-            "run_prefix": f"lk7{secrets.token_hex(1)}"}
+            "run_prefix": f"lkn{secrets.token_hex(1)}"}  # n: never a kit runtime's lk+hex
 
 
 def _links(ns: netdev.Netns) -> list[netdev.Link] | None:
@@ -224,13 +224,13 @@ def default_route(run: Run) -> Fail | None:
         if via == "0.0.0.0":
             shown = "no gateway (straight out of an interface)"
         elif via == str(next(subnet.hosts())):
-            shown = "the subnet's first address"
+            shown = "the subnet's first address (this run's gateway is another one)"
         elif via == str(run.spec["address"]).split("/")[0]:
             shown = "the container's own address"
         else:
             shown = "another address"
         return Fail(f"the container's default route goes via {shown}, not the spec.gateway "
-                    "this run asked for (never the subnet's first address here)",
+                    "this run asked for",
                     "lk.route_add_default(spec.gateway)")
     if iface != "eth0":
         return Fail("the container's default route goes out another interface than eth0",
