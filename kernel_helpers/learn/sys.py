@@ -10,7 +10,7 @@ sentence saying what that errno means for *that* syscall::
     lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)
     lk.pivot_root(".", ".")     # EINVAL -> "new_root must be a mount point: ..."
 
-Netlink verbs (veth, addresses, routes) come with the networking lab.
+Netlink verbs (veth, addresses, routes) are in `kernel_helpers.learn.net` (lab 07), the same way.
 
 Taught in: lab 01, lab 02, lab 03, lab 04.
 """
