@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import shutil
+import os
 import sys
-import tempfile
 from typing import Any, Callable, Sequence
 
+from kernel_helpers.cleanup import remove_tree, signals_unwind
+from kernel_helpers.learn.scratch import busybox_copy
 from kernel_helpers.learn.spec import Spec
-from kernel_helpers.rootfs.busybox import busybox_rootfs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,7 +73,16 @@ def _gateway(address: str | None, gateway: str | None) -> str | None:
 
 
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` (default: sys.argv[1:]) and call ``module["run"](spec)``; return its status."""
+    """Parse `argv` (default: sys.argv[1:]) and call ``module["run"](spec)``; return its status.
+
+    SIGTERM and SIGHUP unwind like Ctrl-C (a SystemExit), so the learner's own `finally`
+    blocks and the removal of the busybox copy run when a notebook demo's timeout stops us.
+    """
+    with signals_unwind():
+        return _main(module, argv)
+
+
+def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
@@ -83,16 +92,16 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
     run: Callable[[Spec], Any] = module["run"]
     scratch = None
     rootfs = args.rootfs
+    me = os.getpid()
     if rootfs == "busybox":
-        scratch = tempfile.mkdtemp(prefix="labkit-rootfs-")
+        scratch = busybox_copy()
         rootfs = f"{scratch}/rootfs"
-        shutil.copytree(busybox_rootfs(), rootfs, symlinks=True)
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
                           gid_map=args.gid_map or args.uid_map, address=args.ip,
                           gateway=_gateway(args.ip, args.gateway)))
     finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec
+            remove_tree(scratch)
     return status if isinstance(status, int) else 0
