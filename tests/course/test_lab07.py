@@ -170,3 +170,39 @@ def test_earlier_labs_keep_the_runtime_network(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     runtime, container = done.stdout.split()
     assert container == runtime
+
+
+def _wrapper_errors() -> list[tuple[str, bool, str]]:
+    """In a child's own network namespace: each verb's mistake, as the learner sees it."""
+    from kernel_helpers import learn as lk
+    from kernel_helpers.namespaces import Namespace, unshare
+    unshare({Namespace.NET})
+    found = []
+    for call in (lambda: lk.veth_add("a-name-of-16-chr", "p"),
+                 lambda: lk.link_up("eth0"),
+                 lambda: lk.addr_add("lo", "10.1.2.3"),
+                 lambda: lk.route_add_default("10.1.2.1")):
+        try:
+            call()
+            found.append(("", False, "no error"))
+        except OSError as err:
+            found.append((type(err).__name__, isinstance(err, lk.SyscallError), str(err)))
+    lk.veth_add("lkt0", "lkt0c")
+    lk.link_rename("lkt0c", "eth0")
+    lk.addr_add("eth0", "10.1.2.3/24")
+    lk.link_up("lkt0")
+    lk.link_up("eth0")
+    lk.route_add_default("10.1.2.1")
+    found.append(("names", True, " ".join(lk.link_names())))
+    return found
+
+
+def test_netlink_verbs_raise_oserrors_with_a_hint(root: None) -> None:
+    from kernel_helpers.process import run_in_child
+    found = run_in_child(_wrapper_errors, timeout=20)
+    assert [ours for _, ours, _ in found] == [True] * 5
+    assert "at most 15 bytes" in found[0][2]
+    assert "ENODEV" in found[1][2] and "link_names() lists what is here" in found[1][2]
+    assert "with its prefix length" in found[2][2]
+    assert "ENETUNREACH" in found[3][2] and "is up" in found[3][2]
+    assert found[4][2] == "eth0 lkt0 lo"
