@@ -35,6 +35,8 @@ EXPECTED_WORDS = {
     "names the runtime's end without the run prefix": "not named from spec.run_prefix",
     "moves its own end instead of the peer": "one moved away by link_set_netns is gone",
     "moves the peer into the runtime's own namespace": "the peer the parent moved in",
+    "moves the peer to pid 1, the container's pid inside":
+        "moved an interface into the machine's own network namespace",
     "puts its end on a bridge it never removes":
         "still holds a bridge named from the run prefix",
     "leaves eth0 down": "eth0 is down in the container",

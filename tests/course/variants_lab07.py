@@ -86,6 +86,8 @@ WRONG_CONNECT = {  # step net.connect
             _ADDR, _UP),
         "moves its own end instead of the peer": _connect(
             _NAMES, _PAIR, "    lk.link_set_netns(host_if, pid)\n", _PREFIX, _ADDR, _UP),
+        "moves the peer to pid 1, the container's pid inside": _connect(
+            _NAMES, _PAIR, "    lk.link_set_netns(peer, 1)\n", _PREFIX, _ADDR, _UP),
         "moves the peer into the runtime's own namespace": _connect(
             _NAMES, _PAIR, "    lk.link_set_netns(peer, os.getpid())\n", _PREFIX, _ADDR, _UP),
         "puts its end on a bridge it never removes": _connect(

@@ -242,7 +242,18 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done)
         if run.runtime_netns is not None:
             os.close(run.runtime_netns)
+            run.leftovers += _machine_links(str(spec.get("run_prefix") or ""))
     return run
+
+
+def _machine_links(prefix: str) -> list[str]:
+    """Interfaces named from the run prefix that a runtime moved into the judge's own network
+    namespace (the machine's: e.g. link_set_netns to pid 1), deleted (lab 07)."""
+    from kernel_helpers.net import netdev
+    found = sorted(name for name in netdev.link_names() if prefix and name.startswith(prefix))
+    for name in found:
+        netdev.delete_link(name)
+    return ["an interface it moved into the machine's own network namespace"] * bool(found)
 
 
 def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,

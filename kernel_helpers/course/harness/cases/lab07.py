@@ -132,6 +132,17 @@ def look_after(pid: int, run: Run) -> dict[str, Any]:
     return {"left": sorted({(link.kind, link.name.startswith(prefix)) for link in left})}
 
 
+def machine_untouched(run: Run) -> Fail | None:
+    """First: nothing named from the run prefix reached the machine's own namespace (the judge
+    deleted it; judge._machine_links)."""
+    if any("machine's own network namespace" in line for line in run.leftovers):
+        return Fail("your runtime moved an interface into the machine's own network namespace "
+                    "(the kit removed it): link_set_netns got a pid outside the container, "
+                    "such as 1", "lk.link_set_netns(peer, pid) with the pid os.fork returned "
+                    "in the parent")
+    return None
+
+
 def own_netns(run: Run) -> Fail | None:
     if shares_namespace(run, "net"):
         return Fail("the container shares its runtime's network namespace: its interfaces, "
@@ -318,15 +329,15 @@ def nothing_left(run: Run) -> Fail | None:
 
 
 CASES = (
-    Case("own-netns", 0, True, (started, own_netns, no_leftovers), extra=_network_asked,
+    Case("own-netns", 0, True, (machine_untouched, started, own_netns, no_leftovers), extra=_network_asked,
          look=look, netns=True),
-    Case("interfaces", 0, True, (started, own_netns, container_links, no_leftovers),
+    Case("interfaces", 0, True, (machine_untouched, started, own_netns, container_links, no_leftovers),
          extra=_network_asked, look=look, netns=True),
-    Case("route", 0, True, (started, own_netns, default_route, no_leftovers),
+    Case("route", 0, True, (machine_untouched, started, own_netns, default_route, no_leftovers),
          extra=_network_asked, look=look, netns=True),
-    Case("reach", 0, True, (started, own_netns, host_end, reached, no_leftovers),
+    Case("reach", 0, True, (machine_untouched, started, own_netns, host_end, reached, no_leftovers),
          extra=_network_asked, look=look_reach, before=LISTEN, netns=True),
-    Case("veth-cleanup", 0, True, (started, own_netns, host_end_named, nothing_left,
+    Case("veth-cleanup", 0, True, (machine_untouched, started, own_netns, host_end_named, nothing_left,
                                    no_leftovers),
          extra=_network_asked, look=look, after=look_after, netns=True),
 )
