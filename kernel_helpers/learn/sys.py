@@ -162,16 +162,24 @@ def error_for(syscall: str, code: int, args: tuple[Any, ...] = ()) -> SyscallErr
     return err
 
 
-def _call(syscall: str, fn: Callable[..., Any], *args: Any) -> Any:
+def _call(syscall: str, fn: Callable[..., Any], *args: Any,
+          shown: tuple[Any, ...] | None = None) -> Any:
     try:
         return fn(*args)
     except LabkitError as err:  # the seam translated an OSError; take its errno back
         code = getattr(err.__cause__, "errno", None)
         if code is None:
             raise
-        raise error_for(syscall, code, args) from None
+        raise error_for(syscall, code, args if shown is None else shown) from None
     except OSError as err:
-        raise error_for(syscall, err.errno or 0, args) from None
+        raise error_for(syscall, err.errno or 0, args if shown is None else shown) from None
+
+
+class _Shown(str):
+    """An argument shown in an error as written, not repr'd (a BPF program is bytes of noise)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _not_in_a_notebook(syscall: str) -> None:
@@ -246,7 +254,8 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 def seccomp_load(program: bytes) -> None:
     """Install a classic-BPF seccomp filter on the caller. man 2 seccomp."""
-    _call("seccomp_load", LINUX.seccomp_filter, program)
+    _call("seccomp_load", LINUX.seccomp_filter, program,
+          shown=(_Shown(f"<a {len(program)}-byte program>"),))
 
 
 def write_knob(path: str, value: str) -> None:

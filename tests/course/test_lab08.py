@@ -31,6 +31,7 @@ EXPECTED_WORDS = {
     "masks, nothing read-only": "/proc/sys is writable in the container",
     "binds with MS_RDONLY in one call": "/proc/sys is writable in the container",
     "only /proc/sys read-only": "is writable in the container: root inside can write to it",
+    "makes the masked paths read-only instead": "/proc/keys is not masked",
     "drops effective but not bounding": "bounding set holds SYS_ADMIN",
     "keeps SYS_ADMIN": "bounding set holds SYS_ADMIN",
     "ignores cap_add": "lacks the capabilities spec.cap_add asked for",
@@ -47,18 +48,25 @@ EXPECTED_WORDS = {
 }
 
 
-def _host_state() -> tuple[int, list[str]]:
+def _host_state(scratch: Path) -> tuple[int, list[str]]:
     with open("/proc/self/mountinfo") as f:
         mounts = len(f.readlines())
-    return mounts, sorted(p for p in os.listdir("/tmp") if p.startswith("labkit-grade-"))
+    return mounts, sorted(p.name for p in scratch.iterdir())
 
 
 @pytest.fixture(autouse=True)
-def _leaves_nothing(root: None) -> None:
-    """No mount and no scratch folder is left on the machine by any case (masks included)."""
-    before = _host_state()
+def _leaves_nothing(root: None, tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No mount and no scratch folder is left on the machine by any case (masks included).
+
+    The judges' scratch folders go to a folder of this test's own (TMPDIR), so another
+    helper's judge running at the same time is not counted.
+    """
+    scratch = tmp_path_factory.mktemp("scratch")
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    before = _host_state(scratch)
     yield
-    assert _host_state() == before
+    assert _host_state(scratch) == before
 
 
 def _statuses(verdict: dict) -> list[str]:

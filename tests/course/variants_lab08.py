@@ -44,8 +44,6 @@ WRONG_MASK = {  # step security.masked-paths
 ''',
         "only /proc/sys read-only": _MASK + _FILES + _DIRS + _RO.replace("lk.READONLY_PATHS",
                                                                          '["/proc/sys"]'),
-        "remounts read-only without the bind flag": _MASK + _FILES + _DIRS + _RO.replace(
-            "lk.MS_REMOUNT | lk.MS_BIND | lk.MS_RDONLY", "lk.MS_REMOUNT | lk.MS_RDONLY"),
     },
 }
 

@@ -89,8 +89,8 @@ def masked(run: Run) -> Fail | None:
         mounts = _mounted_at(run, path)
         if kind == "file" and (content or not mounts):
             return Fail(f"{path} is not masked: the container reads the host's",
-                        f"in mask_paths, for a file of lk.MASKED_PATHS: lk.mount('/dev/null', "
-                        f"path, None, lk.MS_BIND)")
+                        "in mask_paths, for a file of lk.MASKED_PATHS: lk.mount('/dev/null', "
+                        "path, None, lk.MS_BIND)")
         if kind == "dir" and (content or not mounts):
             return Fail(f"the folder {path} is not masked: the container sees the host's files "
                         "in it", "in mask_paths, for a folder of lk.MASKED_PATHS: an empty "
