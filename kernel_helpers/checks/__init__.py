@@ -14,7 +14,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.cgroups",
     "kernel_helpers.checks.union",
     "kernel_helpers.checks.network",
-    "kernel_helpers.checks.security",
     "kernel_helpers.checks.runtime",
     "kernel_helpers.checks.capstone",
 )

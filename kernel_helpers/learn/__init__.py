@@ -3,6 +3,8 @@
 - syscalls named after themselves, errors with a hint (`kernel_helpers.learn.sys`);
 - `Spec` (what to run), `write_pidfile`, `Sync` (a two-call handshake);
 - `main`, the command line at the bottom of myruntime.py.
+- lab 08: `DEFAULT_CAPS`, `MASKED_PATHS`, `READONLY_PATHS`, `cap_number`, `cap_last_cap`,
+  `seccomp_default_program` (thin over `kernel_helpers.security`).
 
 No ctypes here and none in lesson code: every call goes through the kit's seam.
 

@@ -17,8 +17,10 @@ import sys
 from typing import Any, Callable, Sequence
 
 from kernel_helpers.cleanup import remove_tree, signals_unwind
+from kernel_helpers.errors import InvalidValue
 from kernel_helpers.learn.scratch import busybox_copy
 from kernel_helpers.learn.spec import Spec
+from kernel_helpers.security.capabilities import parse_cap
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
     run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
                      help="the same for gids (default: the uid map's numbers) (lab 04)")
+    run.add_argument("--cap-add", type=_cap, action="append", default=[], metavar="NAME",
+                     help="keep this capability too, e.g. NET_ADMIN; repeatable (lab 08)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     return parser
 
@@ -44,6 +48,14 @@ def _id_map(text: str) -> tuple[int, int, int]:
                                          "with a count of at least 1, e.g. 0:100000:65536")
     inside, outside, count = (int(p) for p in parts)
     return inside, outside, count
+
+
+def _cap(text: str) -> str:
+    """'net_admin' or 'CAP_NET_ADMIN' -> 'NET_ADMIN', or argparse's one-line error."""
+    try:
+        return parse_cap(text)
+    except InvalidValue as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
@@ -73,7 +85,8 @@ def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
-                          gid_map=args.gid_map or args.uid_map))
+                          gid_map=args.gid_map or args.uid_map,
+                          cap_add=tuple(dict.fromkeys(args.cap_add))))
     finally:
         if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec
             remove_tree(scratch)

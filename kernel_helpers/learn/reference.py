@@ -29,8 +29,10 @@ def run(spec: lk.Spec) -> int:
             if spec.rootfs:                          # lab>=03
                 enter_rootfs(spec.rootfs)            # lab>=03
                 mount_pseudo_fs()                    # lab>=03
+                mask_paths()                         # lab>=08
             if spec.uid_map:                         # lab>=04
                 enter_userns(unshared, mapped)       # lab>=04
+            harden(spec)                             # lab>=08
             os.execvp(spec.argv[0], list(spec.argv))
         except BaseException as err:
             print(f"myruntime: {err}", file=sys.stderr)
@@ -93,6 +95,33 @@ def write_id_maps(pid: int, spec: lk.Spec) -> None:
     for name, row in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map or spec.uid_map)):
         inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
         lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
+
+# --- lab 08: mask_paths ---
+def mask_paths() -> None:
+    """After mount_pseudo_fs: hide the host-wide files of /proc and /sys, and make /proc/sys and its kin read-only."""
+    for path in lk.MASKED_PATHS:         # runc's list; a kernel may lack some of them
+        if os.path.isdir(path):          # an empty read-only tmpfs hides the folder's files
+            lk.mount("tmpfs", path, "tmpfs", lk.MS_RDONLY)
+        elif os.path.exists(path):       # /dev/null reads empty and takes no writes
+            lk.mount("/dev/null", path, None, lk.MS_BIND)
+    for path in lk.READONLY_PATHS:
+        if os.path.exists(path):         # a bind ignores MS_RDONLY: bind, then remount
+            lk.mount(path, path, None, lk.MS_BIND | lk.MS_REC)
+            lk.mount(None, path, None, lk.MS_REMOUNT | lk.MS_BIND | lk.MS_RDONLY)
+
+# --- lab 08: harden ---
+def harden(spec: lk.Spec) -> None:
+    """Last before exec: only Docker's default capabilities (plus spec.cap_add), no_new_privs, then a seccomp filter."""
+    keep = lk.DEFAULT_CAPS | set(spec.cap_add)  # names, as docker run --cap-add takes them
+    numbers = {lk.cap_number(name) for name in keep}
+    for number in range(lk.cap_last_cap() + 1):  # bounding first, while SETPCAP is effective:
+        if number not in numbers:                # after exec, root's sets become this set
+            lk.prctl(lk.PR_CAPBSET_DROP, number)
+    lk.prctl(lk.PR_CAP_AMBIENT, lk.PR_CAP_AMBIENT_CLEAR_ALL)
+    mask = sum(1 << number for number in numbers)
+    lk.capset(mask, mask, 0)             # effective, permitted; nothing inheritable
+    lk.prctl(lk.PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary or file capability adds any back
+    lk.seccomp_load(lk.seccomp_default_program(keep))  # last: it need not allow this setup
 
 # --- the command line ---
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class Spec:
     None: no user namespace, the container's root is the host's root."""
     gid_map: tuple[int, int, int] | None = None
     """The same for group ids (lab 04); None with a uid_map: use the uid_map's numbers."""
+    cap_add: tuple[str, ...] = ()
+    """Capabilities the container keeps on top of Docker's default 14, named as `docker run
+    --cap-add` takes them without CAP_ (e.g. ("NET_ADMIN",)) (lab 08)."""
 
 
 def write_pidfile(spec: Spec, pid: int) -> None:

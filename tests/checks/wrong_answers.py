@@ -146,30 +146,6 @@ WRONG.update({
 })
 
 
-def _drop(keep: set[str], bounding: bool = True, capset: bool = True, nnp: bool = True,
-          extra: frozenset[str] = frozenset()) -> None:
-    from kernel_helpers._sys.linux import PR_SET_NO_NEW_PRIVS
-    from kernel_helpers.security.capabilities import CAPS, PR_CAPBSET_DROP, to_mask
-    keep = set(keep) | extra
-    if bounding:
-        for number, name in enumerate(CAPS):
-            if name not in keep:
-                kernel.prctl(PR_CAPBSET_DROP, number)
-    if capset:
-        kernel.capset(to_mask(keep), to_mask(keep), 0)
-    if nnp:
-        kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)
-
-
-WRONG.update({
-    "security.drop-caps": [lambda keep: _drop(keep, bounding=False),
-                           lambda keep: _drop(keep, capset=False),
-                           lambda keep: _drop(keep, nnp=False),
-                           lambda keep: _drop(keep - {"KILL"}),
-                           lambda keep: _drop(keep, extra=frozenset({"SYS_TIME"}))],
-})
-
-
 def _runtime(command: list[str], memory: int, overlay: bool = True, group: bool = True,
              harden: bool = True, namespaces: object = None) -> tuple:
     from kernel_helpers import images

@@ -17,10 +17,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
                              "procfs", "process", "namespaces", "cleanup", "ipc", "validate", "sysctl")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
-    ("the learner's syscalls and runtime contract", ("learn", "learn.*")),
     ("the stage protocol", ("stage",)),
     ("mechanisms", ("cgroups", "cgroups.*", "images", "images.*", "net", "net.*",
                     "security", "security.*")),
+    ("the learner's syscalls and runtime contract", ("learn", "learn.*")),  # over the engine
     ("the runtime", ("runtime", "runtime.*")),
     ("judging a runtime from inside", ("audit", "audit.*")),
     ("faces: commands, checks, course", ("*.cli", "cli", "__main__", "__init__", "doctor", "vm",
