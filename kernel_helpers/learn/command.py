@@ -4,7 +4,8 @@ myruntime.py ends with ``raise SystemExit(lk.main(globals()))``: this parses the
 arguments into a `Spec` and calls the learner's own ``run(spec)``, whose return
 value is the exit status. ``--rootfs busybox`` runs on a fresh copy of the kit's
 offline busybox image, removed afterwards, so a container's writes never touch
-the image.
+the image. ``--image busybox`` (lab 06) gives the runtime the image's layers and an
+empty container folder instead: the runtime's own overlay keeps the layers untouched.
 
 Taught in: lab 01.
 """
@@ -17,6 +18,7 @@ import sys
 import tempfile
 from typing import Any, Callable, Sequence
 
+from kernel_helpers.learn.image import image_layers
 from kernel_helpers.learn.spec import Spec
 from kernel_helpers.rootfs.busybox import busybox_rootfs
 
@@ -32,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
     run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
                      help="the same for gids (default: the uid map's numbers) (lab 04)")
+    run.add_argument("--image", metavar="busybox|IMAGE|DIR:DIR...",
+                     help="the container's root is an overlay of this image's layers: busybox, "
+                          "an image of `labkit image ls`, or folders, bottom first (lab 06)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     return parser
 
@@ -55,17 +60,26 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     run: Callable[[Spec], Any] = module["run"]
+    try:
+        layers = image_layers(args.image) if args.image else ()
+    except ValueError as err:
+        print(f"myruntime.py: {err}", file=sys.stderr)
+        return 2
     scratch = None
     rootfs = args.rootfs
     if rootfs == "busybox":
         scratch = tempfile.mkdtemp(prefix="labkit-rootfs-")
         rootfs = f"{scratch}/rootfs"
         shutil.copytree(busybox_rootfs(), rootfs, symlinks=True)
+    # an empty folder for the container's upper, work and merged dirs (its runtime removes it)
+    container_dir = tempfile.mkdtemp(prefix="labkit-container-") if layers else None
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
-                          gid_map=args.gid_map or args.uid_map))
+                          gid_map=args.gid_map or args.uid_map, image=layers,
+                          container_dir=container_dir))
     finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        for folder in (scratch, container_dir):  # a runtime that raised may have left them
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
     return status if isinstance(status, int) else 0
