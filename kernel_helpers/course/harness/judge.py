@@ -144,9 +144,9 @@ def _prepare(run: Run, scratch: Path, before: str = "",
             "pidfile": str(run.case_dir / "container.pid"), "run_prefix": "lkg",
             "cgroup_parent": None}
     if image is not None:  # lab 06: the case's layers, and an empty folder for the container
-        spec["image"] = list(image(run.case_dir / "layers"))
-        spec["container_dir"] = str(run.case_dir / "container")
-        os.mkdir(spec["container_dir"])
+        container = run.case_dir / "container"
+        container.mkdir()
+        spec.update(image=list(image(run.case_dir / "layers")), container_dir=str(container))
     return spec
 
 

@@ -109,8 +109,12 @@ def _option(run: Run, name: str) -> list[str]:
 
 
 def _where(layers: list[str], folder: str) -> str:
-    return (f"layer {layers.index(folder) + 1} of {len(layers)} (bottom first)"
-            if folder in layers else "a folder outside the image")
+    """Where `folder` is, named without paths: a layer, a folder in one, or neither."""
+    for n, layer in enumerate(layers):
+        if folder == layer or folder.startswith(layer + "/"):
+            inside = "" if folder == layer else "a folder inside "
+            return f"{inside}layer {n + 1} of {len(layers)} (bottom first)"
+    return "a folder outside spec.container_dir"
 
 
 def host_table_clean(run: Run) -> Fail | None:
@@ -151,7 +155,7 @@ def top_layer_wins(run: Run) -> Fail | None:
     if not run.seen.get("files"):
         return Fail("the container shows none of the image's files",
                     "lowerdir= lists every layer of spec.image, the top one first")
-    for rel, want, got in run.seen["files"]:
+    for _, want, got in run.seen["files"]:
         if got != want:
             shown = f"layer {got + 1}" if got >= 0 else "no layer"
             return Fail(f"a file held by layers up to {want + 1} of {len(layers)} (bottom first) "
