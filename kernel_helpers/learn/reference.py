@@ -26,8 +26,11 @@ def run(spec: lk.Spec) -> int:
     if pid == 0:
         try:
             enter_uts_ipc(spec.hostname)             # lab>=02
-            if spec.rootfs:                          # lab>=03
-                enter_rootfs(spec.rootfs)            # lab>=03
+            rootfs = spec.rootfs                     # lab>=03
+            if spec.image and spec.container_dir:    # lab>=06
+                rootfs = mount_overlay(spec.image, spec.container_dir)  # lab>=06
+            if rootfs:                               # lab>=03
+                enter_rootfs(rootfs)                 # lab>=03
                 mount_pseudo_fs()                    # lab>=03
                 mask_paths()                         # lab>=08
             if spec.uid_map:                         # lab>=04
@@ -43,6 +46,8 @@ def run(spec: lk.Spec) -> int:
         mapped.release()                             # lab>=04
     lk.write_pidfile(spec, pid)
     _, status = os.waitpid(pid, 0)
+    if spec.image and spec.container_dir:            # lab>=06
+        remove_container_dir(spec.container_dir)     # lab>=06
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
@@ -95,6 +100,24 @@ def write_id_maps(pid: int, spec: lk.Spec) -> None:
     for name, row in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map or spec.uid_map)):
         inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
         lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
+
+# --- lab 06: mount_overlay ---
+def mount_overlay(layers: tuple[str, ...], container_dir: str) -> str:
+    """In the child: the image's layers under the container's own upper dir; return the merged root."""
+    lk.unshare(lk.CLONE_NEWNS)           # the overlay lives and dies with the container
+    lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)   # ... and never shows on the host
+    upper, work, merged = (os.path.join(container_dir, name) for name in ("upper", "work", "merged"))
+    for folder in (upper, work, merged):
+        os.makedirs(folder, exist_ok=True)
+    lower = ":".join(reversed(layers))   # overlayfs lists the TOP layer first; images bottom first
+    lk.mount("overlay", merged, "overlay", lk.MS_NODEV,
+             f"lowerdir={lower},upperdir={upper},workdir={work}")
+    return merged
+
+# --- lab 06: remove_container_dir ---
+def remove_container_dir(container_dir: str) -> None:
+    """In the parent, once the container has exited: remove its upper, work and merged dirs."""
+    lk.remove_tree(container_dir)        # the image's layers stay: they belong to the image
 
 # --- lab 08: mask_paths ---
 def mask_paths() -> None:

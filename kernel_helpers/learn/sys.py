@@ -14,7 +14,7 @@ Netlink verbs (veth, addresses, routes) come with the networking lab. Lab 08's n
 (capabilities, masked paths, the seccomp program) are at the end, thin over
 `kernel_helpers.security`.
 
-Taught in: lab 01, lab 02, lab 03, lab 04, lab 08.
+Taught in: lab 01, lab 02, lab 03, lab 04, lab 06, lab 08.
 """
 
 from __future__ import annotations
@@ -70,7 +70,11 @@ HINTS: dict[tuple[str, int], str] = {
                              "tried to join a mount or user namespace",
     ("setns", errno.EPERM): "joining a namespace needs root (CAP_SYS_ADMIN) over it",
     ("mount", errno.EINVAL): "bad flags for this mount, or a bind/move of something that is "
-                             "not a mount point; propagation changes take no source or type",
+                             "not a mount point; propagation changes take no source or type; "
+                             "overlay needs lowerdir=, upperdir= and workdir= (an empty folder "
+                             "on the upper dir's filesystem)",
+    ("mount", errno.ELOOP): "overlay: the upper or work dir is inside a lower layer (or the "
+                            "other way round): keep the container's dirs out of the image",
     ("mount", errno.ENOENT): "the target directory does not exist inside the current root: "
                              "create it first (os.makedirs)",
     ("mount", errno.EBUSY): "something is already mounted there in a way that conflicts",

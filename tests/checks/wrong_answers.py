@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-from kernel_helpers._sys import LINUX as kernel
-from kernel_helpers._sys.linux import MS_BIND
 from kernel_helpers.namespaces import Namespace
 
 
@@ -81,26 +79,6 @@ WRONG.update({
 })
 
 
-def _mount_overlay(data: str, target: str) -> None:
-    kernel.mount("overlay", target, "overlay", 0, data)
-
-
-def union_bottom_first(lowers: list[str], upper: str, work: str, target: str) -> None:
-    _mount_overlay(f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}", target)
-
-
-def union_read_only(lowers: list[str], upper: str, work: str, target: str) -> None:
-    _mount_overlay(f"lowerdir={':'.join(reversed(lowers))}", target)
-
-
-def union_bind_top(lowers: list[str], upper: str, work: str, target: str) -> None:
-    kernel.mount(lowers[-1], target, None, MS_BIND)
-
-
-def union_upper_is_a_lower(lowers: list[str], upper: str, work: str, target: str) -> None:
-    _mount_overlay(f"lowerdir={lowers[0]},upperdir={lowers[1]},workdir={work}", target)
-
-
 def _walk_names(upper: str, whiteouts: bool, opaque: bool) -> list[str]:
     import stat
     names = []
@@ -117,7 +95,6 @@ def _walk_names(upper: str, whiteouts: bool, opaque: bool) -> list[str]:
 
 
 WRONG.update({
-    "union.mount": [union_bottom_first, union_read_only, union_bind_top, union_upper_is_a_lower],
     "union.aufs-layer": [lambda upper: _walk_names(upper, whiteouts=False, opaque=True),
                          lambda upper: _walk_names(upper, whiteouts=True, opaque=False),
                          lambda upper: sorted(os.listdir(upper)),
