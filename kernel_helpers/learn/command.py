@@ -17,8 +17,10 @@ import sys
 import tempfile
 from typing import Any, Callable, Sequence
 
+from kernel_helpers.errors import LabkitError
 from kernel_helpers.learn.spec import Spec
 from kernel_helpers.rootfs.busybox import busybox_rootfs
+from kernel_helpers.units import parse_size
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
     run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
                      help="the same for gids (default: the uid map's numbers) (lab 04)")
+    run.add_argument("--memory", type=_size, metavar="SIZE",
+                     help="the container's memory limit, e.g. 64m (lab 05)")
+    run.add_argument("--pids", type=_count, metavar="N",
+                     help="the most processes the container may have at once (lab 05)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     return parser
 
@@ -44,6 +50,24 @@ def _id_map(text: str) -> tuple[int, int, int]:
                                          "with a count of at least 1, e.g. 0:100000:65536")
     inside, outside, count = (int(p) for p in parts)
     return inside, outside, count
+
+
+def _size(text: str) -> int:
+    """'64m' -> 67108864, or argparse's one-line error."""
+    try:
+        size = parse_size(text, "memory limit", minimum=1 << 20)
+    except LabkitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if size is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a memory limit; use a size such as 64m")
+    return size
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process count; use a whole number "
+                                         "of at least 1, e.g. 32")
+    return int(text)
 
 
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
@@ -64,7 +88,8 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
-                          gid_map=args.gid_map or args.uid_map))
+                          gid_map=args.gid_map or args.uid_map, memory_max=args.memory,
+                          pids_max=args.pids))
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

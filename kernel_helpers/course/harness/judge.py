@@ -153,6 +153,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
     group = sandbox.new_group()
     try:
+        home = sandbox.runtime_home(group)
         spec = _prepare(run, scratch, before)
     except BaseException:
         group.delete()
@@ -178,7 +179,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
                 *[f"--stand-in={s}" for s in stand_ins], *[f"--trace={t}" for t in trace]]
 
         def into_case() -> None:  # in the runner, before exec: its cgroup and its own mount table
-            group.add(os.getpid())
+            for folder in home:  # the case's group (v2: a leaf of it, sandbox.runtime_home)
+                LINUX.write_knob(os.path.join(folder, "cgroup.procs"), str(os.getpid()))
             LINUX.unshare(Namespace.MNT.flag | (Namespace.NET.flag if netns else 0))
             for cap in RUNTIME_DENIED:  # gone from the bounding set: after exec, for good
                 LINUX.prctl(PR_CAPBSET_DROP, CAP_NUMBER[cap])
@@ -262,9 +264,10 @@ def _wait_exit(pidfd: int, deadline: float) -> bool:
 
 
 def _find_container(group: Cgroup, argv: tuple[str, ...]) -> int | None:
-    """The process running the probe, found in the case's cgroup (never from the learner)."""
+    """The process running the probe, found in the case's cgroup or a group the runtime made
+    in it (never from the learner)."""
     want = ("\0".join(argv) + "\0").encode()
-    for pid in group.pids():
+    for pid in sandbox.pids_within(group):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read() == want:

@@ -31,6 +31,7 @@ from kernel_helpers import cgroups, procfs
 from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE, PR_SET_DUMPABLE
 from kernel_helpers.cgroups import Cgroup, Limits
+from kernel_helpers.cgroups.at_path import enable_controllers
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace, unshare
 
@@ -79,8 +80,30 @@ def mount_table() -> list[tuple[int, str]]:
     return [(m.mount_id, m.target) for m in procfs.mounts("self")]
 
 
+RUNTIME_LEAF = "runtime"
+"""v2 only: the child of the case's group the runtime starts in (see `runtime_home`)."""
+
+
 def new_group() -> Cgroup:
     return cgroups.create(limits=Limits(pids=PIDS_MAX, memory=MEMORY_MAX))
+
+
+def runtime_home(group: Cgroup) -> list[str]:
+    """The folders the runtime process starts in: the case's group itself on v1. On v2 only a
+    leaf may hold processes once its group's children have controllers (lab 05: the learner's
+    group needs memory.max and pids.max), so the runtime starts in a leaf of the case's group,
+    and the controllers are turned on for the group's children."""
+    if group.version == 1:
+        return group.paths
+    enable_controllers(group.paths[0])
+    leaf = os.path.join(group.paths[0], RUNTIME_LEAF)
+    os.mkdir(leaf)
+    return [leaf]
+
+
+def pids_within(group: Cgroup) -> list[int]:
+    """Every process in the case's group or any group below it (lab 05: the container's own)."""
+    return sorted({*group.pids(), *(p for folder in _child_groups(group) for p in _procs(folder))})
 
 
 def _child_groups(group: Cgroup) -> list[str]:
@@ -122,7 +145,8 @@ def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: boo
                 _kill(pid)
     for folder in children:
         rel = os.path.relpath(folder, next(p for p in group.paths if folder.startswith(p)))
-        report.append(f"a cgroup it made ({rel})")
+        if not (group.version == 2 and rel == RUNTIME_LEAF):  # the judge's own
+            report.append(f"a cgroup it made ({rel})")
         group_wait_empty(folder)
         try:
             os.rmdir(folder)
