@@ -50,6 +50,9 @@ HINTS.update({
     ("write_limit", errno.ENOENT): "no such group: make it first (lk.make_cgroup)",
     ("add_to_cgroup", errno.ENOENT): "no such group: make it first (lk.make_cgroup)",
     ("add_to_cgroup", errno.ESRCH): "no such process: move the child in before it can exit",
+    ("add_to_cgroup", errno.ENOSPC): "a v1 cpuset group with no CPUs or memory nodes takes no "
+                                     "process: make groups with lk.make_cgroup, which copies "
+                                     "them from the parent",
     ("rmdir_cgroup", errno.EBUSY): "a process is still in the group: wait for the container "
                                    "(os.waitpid) before removing its group",
 })
@@ -111,4 +114,4 @@ def rmdir_cgroup(path: str) -> None:
     Taught in: lab 05.
     """
     for folder in cgroup_folders(path):
-        _call("rmdir_cgroup", remove_folder, folder, 0.5)
+        _call("rmdir_cgroup", remove_folder, folder, 0)  # no retry: EBUSY is the lesson

@@ -173,6 +173,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     os.set_blocking(report_r, False)
     out = open(case_dir / "output", "wb")
     runtime_done = False
+    outside: list[str] = []
     try:
         argv = [sys.executable, "-m", "kernel_helpers.course.harness.runner", str(path),
                 "--spec", json.dumps(spec), "--report-fd", str(report_w),
@@ -200,12 +201,13 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         proc.stdin.close()
         pidfd = os.pidfd_open(proc.pid)
         try:
-            started = _wait_ready(ready, pidfd, deadline, group, run.argv)
+            started = _wait_ready(ready, pidfd, deadline, group, run.argv, proc.pid)
             if started is None:
                 run.timed_out = True
             elif started:
-                container = _find_container(group, run.argv)
+                container = _find_container(group, run.argv, proc.pid)
                 if container is not None:
+                    outside = sandbox.strays(group, container, spec["run_prefix"])
                     run.during = len(sandbox.mount_table())
                     run.held = observe.hold(container, run.during)
                     if look is not None:
@@ -235,12 +237,12 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         if run.rootfs and os.path.isdir(run.rootfs):
             run.rootfs_after = set(os.listdir(run.rootfs))
         run.output = _tail(case_dir / "output")
-        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done)
+        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done, outside)
     return run
 
 
 def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
-                argv: tuple[str, ...]) -> bool | None:
+                argv: tuple[str, ...], runtime: int) -> bool | None:
     """True once the probe says ready; False if the runtime exited with no probe running;
     None at the deadline. A probe whose runtime crashed after exec still gets to say ready."""
     watch = [ready, pidfd]
@@ -252,7 +254,7 @@ def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
         if ready in readable:
             return True
         if pidfd in readable:
-            if _find_container(group, argv) is None:
+            if _find_container(group, argv, runtime) is None:
                 return False
             watch = [ready]
 
@@ -263,11 +265,12 @@ def _wait_exit(pidfd: int, deadline: float) -> bool:
     return bool(readable)
 
 
-def _find_container(group: Cgroup, argv: tuple[str, ...]) -> int | None:
+def _find_container(group: Cgroup, argv: tuple[str, ...], runtime: int) -> int | None:
     """The process running the probe, found in the case's cgroup or a group the runtime made
-    in it (never from the learner)."""
+    in it, else among the runtime's descendants (lab 05: a group made elsewhere); never from
+    the learner."""
     want = ("\0".join(argv) + "\0").encode()
-    for pid in sandbox.pids_within(group):
+    for pid in [*sandbox.pids_within(group), *sandbox.descendants(runtime)]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read() == want:

@@ -32,6 +32,7 @@ from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE, PR_SET_DUMPABLE
 from kernel_helpers.cgroups import Cgroup, Limits
 from kernel_helpers.cgroups.at_path import enable_controllers
+from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace, unshare
 
@@ -106,6 +107,45 @@ def pids_within(group: Cgroup) -> list[int]:
     return sorted({*group.pids(), *(p for folder in _child_groups(group) for p in _procs(folder))})
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid`, from the PPid field of each /proc/N/stat (a container
+    the runtime moved out of the case's group is still its child)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        fields = procfs.stat_fields(entry) if entry.isdigit() else []
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return sorted(found)
+
+
+def strays(group: Cgroup, pid: int, prefix: str) -> list[str]:
+    """The folders of `pid`'s groups outside the case's group that a runtime made: below the
+    kit's folder and named with its run prefix (lab 05: a group made in the wrong parent).
+    The janitor empties and removes them, and says so."""
+    layout = cgroups.detect_layout()
+    roots = {"": layout.v2_root} if layout.version == 2 else layout.v1
+    try:
+        lines = procfs.cgroups(pid)
+    except OSError:
+        return []
+    found = set()
+    for controllers, path in lines:
+        for name in controllers.split(",") if controllers else [""]:
+            root = roots.get(name)
+            folder = os.path.normpath(f"{root}{path}") if root else ""
+            kit = os.path.join(str(root), SUBTREE)
+            if (folder.startswith(kit + os.sep) and os.path.basename(folder).startswith(prefix)
+                    and not any(folder == p or folder.startswith(p + os.sep)
+                                for p in group.paths)):
+                found.add(folder)
+    return sorted(found)
+
+
 def _child_groups(group: Cgroup) -> list[str]:
     """Folders the runtime made inside the case's group, deepest first."""
     found = []
@@ -131,9 +171,20 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: bool) -> list[str]:
-    """Remove everything a case left; return a sentence per kind of leftover (deterministic)."""
+def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: bool,
+            outside: list[str] | None = None) -> list[str]:
+    """Remove everything a case left; return a sentence per kind of leftover (deterministic).
+
+    `outside`: groups of the container's outside the case's group (`strays`), emptied and
+    removed like the case's own child groups."""
     report: list[str] = []
+    for folder in [f for f in outside or [] if os.path.isdir(f)]:
+        group_wait_empty(folder)
+        report.append("a cgroup it made outside spec.cgroup_parent")
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
     children = _child_groups(group)
     left = sorted({_comm(p) for folder in [*group.paths, *children] for p in _procs(folder)})
     if left and runtime_done:
