@@ -95,7 +95,8 @@ def runtime_home(group: Cgroup) -> list[str]:
     group needs memory.max and pids.max), so the runtime starts in a leaf of the case's group,
     and the controllers are turned on for the group's children."""
     if group.version == 1:
-        return group.paths
+        paths: list[str] = group.paths
+        return paths
     enable_controllers(group.paths[0])
     leaf = os.path.join(group.paths[0], RUNTIME_LEAF)
     os.mkdir(leaf)

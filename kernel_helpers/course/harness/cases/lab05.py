@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernel_helpers import procfs
 from kernel_helpers.cgroups import memory, pids
 from kernel_helpers.cgroups.layout import detect_layout
 from kernel_helpers.course.harness import observe
