@@ -11,6 +11,7 @@ Taught in: lab 01.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -119,6 +120,10 @@ def report(lab: str, path: Path | None = None) -> tuple[bool, str]:
     return all(v.passed for v in piece), "\n".join(lines)
 
 
+STOP_GRACE = 3.0
+"""Seconds a timed-out runtime gets between SIGTERM and SIGKILL to undo what it made."""
+
+
 def _throwaway_uts_ipc() -> None:
     LINUX.unshare(Namespace.UTS.flag | Namespace.IPC.flag)
 
@@ -144,7 +149,11 @@ def try_runtime(argv: list[str], rootfs: str | None = None, path: Path | None = 
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGTERM)  # the CLI unwinds on it: its busybox copy goes
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=STOP_GRACE)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the container, or a runtime that ignored TERM
         out, _ = proc.communicate()
         out += f"\n(stopped after {timeout:g} s)"
     return proc.returncode, out

@@ -12,14 +12,14 @@ Taught in: lab 01.
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import sys
-import tempfile
 from typing import Any, Callable, Sequence
 
+from kernel_helpers.cleanup import remove_tree, signals_unwind
 from kernel_helpers.errors import LabkitError
+from kernel_helpers.learn.scratch import busybox_copy
 from kernel_helpers.learn.spec import Spec
-from kernel_helpers.rootfs.busybox import busybox_rootfs
 from kernel_helpers.units import parse_size
 
 
@@ -71,7 +71,16 @@ def _count(text: str) -> int:
 
 
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` (default: sys.argv[1:]) and call ``module["run"](spec)``; return its status."""
+    """Parse `argv` (default: sys.argv[1:]) and call ``module["run"](spec)``; return its status.
+
+    SIGTERM and SIGHUP unwind like Ctrl-C (a SystemExit), so the learner's own `finally`
+    blocks and the removal of the busybox copy run when a notebook demo's timeout stops us.
+    """
+    with signals_unwind():
+        return _main(module, argv)
+
+
+def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
@@ -81,16 +90,16 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
     run: Callable[[Spec], Any] = module["run"]
     scratch = None
     rootfs = args.rootfs
+    me = os.getpid()
     if rootfs == "busybox":
-        scratch = tempfile.mkdtemp(prefix="labkit-rootfs-")
+        scratch = busybox_copy()
         rootfs = f"{scratch}/rootfs"
-        shutil.copytree(busybox_rootfs(), rootfs, symlinks=True)
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
                           gid_map=args.gid_map or args.uid_map, memory_max=args.memory,
                           pids_max=args.pids))
     finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec
+            remove_tree(scratch)
     return status if isinstance(status, int) else 0

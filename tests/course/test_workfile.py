@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from kernel_helpers import cleanup
 from kernel_helpers import learn as lk
 from kernel_helpers.course import load_course, notebook_slots, workfile
 from kernel_helpers.course.checkpoint import checkpoint
 from kernel_helpers.course import standins
 from kernel_helpers.course.standins import reference_slot
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.errors import InvalidValue
+from kernel_helpers.learn import scratch
 from kernel_helpers.process import run_in_child
 from runtime_variants import WRONG_ENTER, runtime_file
 
@@ -137,6 +142,56 @@ def test_the_runtime_file_is_a_command(root: None, tmp_path: Path) -> None:
     lines = done.stdout.split()
     assert lines[0] == "1" and {"bin", "etc", "proc", "sys", "dev"} <= set(lines)
     assert not [p for p in os.listdir("/tmp") if p.startswith("labkit-rootfs-")]
+
+
+def _copies() -> list[str]:
+    return sorted(p for p in os.listdir("/tmp") if p.startswith(scratch.PREFIX))
+
+
+def test_a_demo_that_times_out_leaves_no_busybox_copy(root: None, tmp_path: Path) -> None:
+    """try_runtime stops a hung runtime with TERM first: the CLI removes its copy, then KILL."""
+    before = _copies()
+    status, out = try_runtime(["/bin/sleep", "60"], rootfs="busybox",
+                              path=runtime_file(tmp_path), timeout=1.5)
+    assert out.endswith("(stopped after 1.5 s)") and status != 0
+    assert _copies() == before
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_sleep_60(p)]
+
+
+def _is_sleep_60(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes() == b"/bin/sleep\x0060\x00"
+    except OSError:
+        return False
+
+
+def test_a_killed_runtime_s_copy_is_swept_and_a_live_one_is_not(root: None, tmp_path: Path) -> None:
+    before = _copies()
+    cli = subprocess.Popen([sys.executable, str(runtime_file(tmp_path)), "run", "--rootfs",
+                            "busybox", "--", "/bin/sleep", "30"], env=dict(os.environ, PYTHONPATH=KIT),
+                           start_new_session=True)
+    try:
+        for _ in range(200):  # the copy exists once the container runs
+            if _is_running(cli.pid):
+                break
+            time.sleep(0.05)
+        new = [name for name in _copies() if name not in before]
+        assert len(new) == 1 and new[0].startswith(f"{scratch.PREFIX}{cli.pid}-")
+        assert new[0] not in {item.name for item in scratch.leftovers()}  # alive: in use
+        os.kill(cli.pid, signal.SIGKILL)  # nothing of the runtime runs: the copy stays
+        cli.wait()
+        left = [item for item in cleanup.leftovers() if item.name == new[0]]
+        assert [item.kind for item in left] == ["rootfs-copy"]
+    finally:
+        os.killpg(cli.pid, signal.SIGKILL)  # the container
+        cli.wait()
+    scratch.remove(left[0])
+    assert _copies() == before
+
+
+def _is_running(pid: int) -> bool:
+    """The runtime's container (its child) exists: the copy is made and in use."""
+    return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
 
 def test_checkpoint_keeps_passing_slots_and_backs_up(root: None, work: Path) -> None:
