@@ -18,11 +18,12 @@ import sys
 from typing import Any, Callable, Sequence
 
 from kernel_helpers.cleanup import remove_tree, signals_unwind
-from kernel_helpers.errors import InvalidValue
+from kernel_helpers.errors import InvalidValue, LabkitError
 from kernel_helpers.learn.image import image_layers
 from kernel_helpers.learn.scratch import busybox_copy, run_folder
 from kernel_helpers.learn.spec import Spec
 from kernel_helpers.security.capabilities import parse_cap
+from kernel_helpers.units import parse_size
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
     run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
                      help="the same for gids (default: the uid map's numbers) (lab 04)")
+    run.add_argument("--memory", type=_size, metavar="SIZE",
+                     help="the container's memory limit, e.g. 64m (lab 05)")
+    run.add_argument("--pids", type=_count, metavar="N",
+                     help="the most processes the container may have at once (lab 05)")
     run.add_argument("--image", metavar="busybox|IMAGE|DIR:DIR...",
                      help="the container's root is an overlay of this image's layers: busybox, "
                           "an image of `labkit image ls`, or folders, bottom first (lab 06)")
@@ -53,6 +58,24 @@ def _id_map(text: str) -> tuple[int, int, int]:
                                          "with a count of at least 1, e.g. 0:100000:65536")
     inside, outside, count = (int(p) for p in parts)
     return inside, outside, count
+
+
+def _size(text: str) -> int:
+    """'64m' -> 67108864, or argparse's one-line error."""
+    try:
+        size = parse_size(text, "memory limit", minimum=1 << 20)
+    except LabkitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if size is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a memory limit; use a size such as 64m")
+    return size
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process count; use a whole number "
+                                         "of at least 1, e.g. 32")
+    return int(text)
 
 
 def _cap(text: str) -> str:
@@ -96,8 +119,8 @@ def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
-                          gid_map=args.gid_map or args.uid_map, image=layers,
-                          container_dir=container_dir,
+                          gid_map=args.gid_map or args.uid_map, memory_max=args.memory,
+                          pids_max=args.pids, image=layers, container_dir=container_dir,
                           cap_add=tuple(dict.fromkeys(args.cap_add))))
     finally:  # a runtime that raised may have left the container dir too
         if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec

@@ -22,9 +22,12 @@ def run(spec: lk.Spec) -> int:
     """Run spec.argv as PID 1 of a new pid namespace, wait for it, and return its exit status."""
     lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
     unshared, mapped = lk.Sync(), lk.Sync()          # lab>=04
+    joined = lk.Sync()                               # lab>=05
+    cgroup = create_cgroup(spec) if spec.memory_max or spec.pids_max else None  # lab>=05
     pid = os.fork()                      # the first one is its PID 1
     if pid == 0:
         try:
+            joined.wait()                            # lab>=05
             enter_uts_ipc(spec.hostname)             # lab>=02
             rootfs = spec.rootfs                     # lab>=03
             if spec.image and spec.container_dir:    # lab>=06
@@ -40,12 +43,17 @@ def run(spec: lk.Spec) -> int:
         except BaseException as err:
             print(f"myruntime: {err}", file=sys.stderr)
         os._exit(127)                    # only reached if something failed before exec
+    if cgroup:                                       # lab>=05
+        join_cgroup(cgroup, pid)                     # lab>=05
+    joined.release()                                 # lab>=05
     if spec.uid_map:                                 # lab>=04
         unshared.wait()                              # lab>=04
         write_id_maps(pid, spec)                     # lab>=04
         mapped.release()                             # lab>=04
     lk.write_pidfile(spec, pid)
     _, status = os.waitpid(pid, 0)
+    if cgroup:                                       # lab>=05
+        remove_cgroup(cgroup)                        # lab>=05
     if spec.image and spec.container_dir:            # lab>=06
         remove_container_dir(spec.container_dir)     # lab>=06
     if os.WIFSIGNALED(status):
@@ -100,6 +108,28 @@ def write_id_maps(pid: int, spec: lk.Spec) -> None:
     for name, row in (("uid_map", spec.uid_map), ("gid_map", spec.gid_map or spec.uid_map)):
         inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
         lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
+
+# --- lab 05: create_cgroup ---
+def create_cgroup(spec: lk.Spec) -> str:
+    """Make the container's cgroup under spec.cgroup_parent, with its memory and pids limits."""
+    parent = spec.cgroup_parent or lk.CGROUP_PARENT
+    path = f"{parent}/{spec.run_prefix}{os.getpid()}"  # the prefix: leftovers are found by it
+    lk.make_cgroup(path)                 # v2: one folder; v1: one in every hierarchy
+    if spec.memory_max:
+        lk.write_limit(path, "memory.max", spec.memory_max)  # v1: memory.limit_in_bytes
+    if spec.pids_max:
+        lk.write_limit(path, "pids.max", spec.pids_max)
+    return path
+
+# --- lab 05: join_cgroup ---
+def join_cgroup(path: str, pid: int) -> None:
+    """In the parent, before releasing the child: put it in the container's cgroup."""
+    lk.add_to_cgroup(path, pid)          # what it forks from now on starts there too
+
+# --- lab 05: remove_cgroup ---
+def remove_cgroup(path: str) -> None:
+    """In the parent, after waitpid: remove the container's cgroup, empty by now."""
+    lk.rmdir_cgroup(path)                # EBUSY while any process is still in it
 
 # --- lab 06: mount_overlay ---
 def mount_overlay(layers: tuple[str, ...], container_dir: str) -> str:

@@ -37,6 +37,11 @@ class Spec:
     None: no user namespace, the container's root is the host's root."""
     gid_map: tuple[int, int, int] | None = None
     """The same for group ids (lab 04); None with a uid_map: use the uid_map's numbers."""
+    # lab 05: cgroups
+    memory_max: int | None = None
+    """Bytes the container may use (lab 05); None: no memory limit of its own."""
+    pids_max: int | None = None
+    """Most processes (and threads) the container may have at once (lab 05); None: no limit."""
     # lab 06: union filesystems
     image: tuple[str, ...] = ()
     """The image's layer folders, bottom layer first as images list them (lab 06); with

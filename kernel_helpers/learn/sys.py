@@ -14,7 +14,7 @@ Netlink verbs (veth, addresses, routes) come with the networking lab. Lab 08's n
 (capabilities, masked paths, the seccomp program) are at the end, thin over
 `kernel_helpers.security`.
 
-Taught in: lab 01, lab 02, lab 03, lab 04, lab 06, lab 08.
+Taught in: lab 01, lab 02, lab 03, lab 04, lab 05, lab 06, lab 08.
 """
 
 from __future__ import annotations

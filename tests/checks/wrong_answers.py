@@ -63,19 +63,8 @@ def cgroup_of_self(pid: int) -> dict[str, str]:
         return {line.split(":")[1]: line.split(":")[2].strip() for line in f}
 
 
-def limit_without_joining(folder: str, pid: int, max_tasks: int) -> None:
-    with open(f"{folder}/pids.max", "w") as f:
-        f.write(str(max_tasks))
-
-
-def join_without_limit(folder: str, pid: int, max_tasks: int) -> None:
-    with open(f"{folder}/cgroup.procs", "w") as f:
-        f.write(str(pid))
-
-
 WRONG.update({
     "cgroup.paths": [lambda pid: {}, cgroup_of_self],
-    "cgroup.pids-limit": [limit_without_joining, join_without_limit],
 })
 
 
@@ -200,17 +189,9 @@ def cgroup_parent_paths(pid: int) -> dict[str, str]:
                 for line in f for c in (line.split(":")[1].split(",") or [""])}
 
 
-def limit_after_joining_one_too_many(folder: str, pid: int, max_tasks: int) -> None:
-    with open(f"{folder}/cgroup.procs", "w") as f:
-        f.write(str(pid))
-    with open(f"{folder}/pids.max", "w") as f:
-        f.write(str(max_tasks + 1))
-
-
 for _check_id, _third in (
         ("setup.my-namespaces", ns_of_init),
         ("pid.nested", lambda pid: [int(x) for x in _status(pid, "NSpid")][:1]),
         ("user.outside-uid", lambda uid_map, uid: uid),
-        ("cgroup.paths", cgroup_parent_paths),
-        ("cgroup.pids-limit", limit_after_joining_one_too_many)):
+        ("cgroup.paths", cgroup_parent_paths)):
     WRONG[_check_id].append(_third)

@@ -172,6 +172,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
     group = sandbox.new_group()
     try:
+        home = sandbox.runtime_home(group)
         spec = _prepare(run, scratch, before, image)
     except BaseException:
         group.delete()
@@ -199,13 +200,15 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     os.set_blocking(report_r, False)
     out = open(case_dir / "output", "wb")
     runtime_done = False
+    outside: list[str] = []
     try:
         argv = [sys.executable, "-m", "kernel_helpers.course.harness.runner", str(path),
                 "--spec", json.dumps(spec), "--report-fd", str(report_w),
                 *[f"--stand-in={s}" for s in stand_ins], *[f"--trace={t}" for t in trace]]
 
         def into_case() -> None:  # in the runner, before exec: its cgroup and its own mount table
-            group.add(os.getpid())
+            for folder in home:  # the case's group (v2: a leaf of it, sandbox.runtime_home)
+                LINUX.write_knob(os.path.join(folder, "cgroup.procs"), str(os.getpid()))
             LINUX.unshare(Namespace.MNT.flag | (Namespace.NET.flag if netns else 0))
             for cap in RUNTIME_DENIED:  # gone from the bounding set: after exec, for good
                 LINUX.prctl(PR_CAPBSET_DROP, CAP_NUMBER[cap])
@@ -225,12 +228,13 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         proc.stdin.close()
         pidfd = os.pidfd_open(proc.pid)
         try:
-            started = _wait_ready(ready, pidfd, deadline, group, run.argv)
+            started = _wait_ready(ready, pidfd, deadline, group, run.argv, proc.pid)
             if started is None:
                 run.timed_out = True
             elif started:
-                container = _find_container(group, run.argv)
+                container = _find_container(group, run.argv, proc.pid)
                 if container is not None:
+                    outside = sandbox.strays(group, container, spec["run_prefix"])
                     run.during = len(sandbox.mount_table())
                     run.held = observe.hold(container, run.during)
                     if look is not None:
@@ -261,12 +265,12 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         if run.rootfs and os.path.isdir(run.rootfs):
             run.rootfs_after = set(os.listdir(run.rootfs))
         run.output = _tail(case_dir / "output")
-        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done)
+        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done, outside)
     return run
 
 
 def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
-                argv: tuple[str, ...]) -> bool | None:
+                argv: tuple[str, ...], runtime: int) -> bool | None:
     """True once the probe says ready; False if the runtime exited with no probe running;
     None at the deadline. A probe whose runtime crashed after exec still gets to say ready."""
     watch = [ready, pidfd]
@@ -278,7 +282,7 @@ def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
         if ready in readable:
             return True
         if pidfd in readable:
-            if _find_container(group, argv) is None:
+            if _find_container(group, argv, runtime) is None:
                 return False
             watch = [ready]
 
@@ -289,10 +293,12 @@ def _wait_exit(pidfd: int, deadline: float) -> bool:
     return bool(readable)
 
 
-def _find_container(group: Cgroup, argv: tuple[str, ...]) -> int | None:
-    """The process running the probe, found in the case's cgroup (never from the learner)."""
+def _find_container(group: Cgroup, argv: tuple[str, ...], runtime: int) -> int | None:
+    """The process running the probe, found in the case's cgroup or a group the runtime made
+    in it, else among the runtime's descendants (lab 05: a group made elsewhere); never from
+    the learner."""
     want = ("\0".join(argv) + "\0").encode()
-    for pid in group.pids():
+    for pid in [*sandbox.pids_within(group), *sandbox.descendants(runtime)]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read() == want:
