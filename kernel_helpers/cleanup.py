@@ -27,7 +27,7 @@ SWEEPERS: tuple[str, ...] = (
     "kernel_helpers.images.containerfs",  # container upper/work dirs, killed imports' temp dirs
     "kernel_helpers.rootfs.mounts",     # mounts under the kit's directories
     "kernel_helpers.audit.escapes",  # device nodes a killed mknod attempt left in an image
-    "kernel_helpers.learn.scratch",  # busybox copies of learner runtimes that were SIGKILLed
+    "kernel_helpers.learn.scratch",  # scratch folders of learner runtimes that were SIGKILLed
 )
 """Modules with leftovers()/remove(), swept in this order."""
 

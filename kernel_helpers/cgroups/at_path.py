@@ -88,14 +88,15 @@ def _make_parents(folder: str, made: list[str], kernel: Kernel) -> None:
     while not os.path.isdir(parent):
         missing.append(parent)
         parent = posixpath.dirname(parent)
-    _enable(parent, kernel)
+    enable_controllers(parent, kernel)
     for step in reversed(missing):
         make_folder(step, kernel=kernel)
         made.append(step)
-        _enable(step, kernel)
+        enable_controllers(step, kernel)
 
 
-def _enable(folder: str, kernel: Kernel) -> None:
+def enable_controllers(folder: str, kernel: Kernel = LINUX) -> None:
+    """v2: turn on, for `folder`'s children, the kit's controllers it is offered (no-op on v1)."""
     if not os.path.exists(os.path.join(folder, "cgroup.subtree_control")):
         return  # v1
     offered = (read_text(folder, "cgroup.controllers") or "").split()

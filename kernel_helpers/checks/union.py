@@ -1,4 +1,5 @@
-"""Checks of lab 06: an overlay mount by hand, and a container's changes as an AUFS/OCI layer.
+"""Check of lab 06: a container's changes as an AUFS/OCI layer (the overlay mount itself is
+a slot of the learner's runtime now, judged by kernel_helpers.course.harness.cases.lab06).
 
 Every mount happens in a forked child's private mount namespace, over a
 scratch folder the check makes (with the kit's prefix) and removes: the host
@@ -17,12 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from kernel_helpers._sys import LINUX
-from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
-from kernel_helpers.checks._probe import mount_fstypes
 from kernel_helpers.course.checks import CheckFailed, call, check, fail
 from kernel_helpers.images.diff import write_layer
-from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.naming import PREFIX
 from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs.overlay import mount_private_view, overlay_step, unmount
@@ -51,56 +48,6 @@ def _call(answer: object, base: Path, *args: object) -> object:
         return call(answer, *args)
     except CheckFailed as err:
         raise fail(err.problem.replace(str(base), "<scratch>"), err.fix) from None
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def _mount_and_use(answer: object, base: Path) -> dict[str, object]:
-    """In the child: a private mount namespace, the learner's mount, then reads and a write."""
-    unshare({Namespace.MNT})
-    LINUX.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    union = base / "union"
-    _call(answer, base, [str(base / "bottom"), str(base / "top")], str(base / "upper"),
-          str(base / "work"), str(union))
-    seen: dict[str, object] = {"fstype": mount_fstypes().get(str(union)), "shared": _read(union / "shared.txt"),
-            "base": _read(union / "base.txt"), "wrote": True}
-    try:
-        (union / "base.txt").write_text("changed")
-    except OSError:
-        seen["wrote"] = False
-    return seen
-
-
-@check("union.mount")
-def union_mount(answer: object) -> str:
-    with _scratch(bottom={"shared.txt": "bottom", "base.txt": "base"},
-                  top={"shared.txt": "top"}) as base:
-        seen = run_in_child(_mount_and_use, answer, base, timeout=20)
-        if seen["fstype"] != "overlay":
-            raise fail(f"the mount at the target is {seen['fstype'] or 'missing'}, not overlay",
-                       "kernel.mount('overlay', target, 'overlay', 0, 'lowerdir=...,upperdir=...,"
-                       "workdir=...')")
-        if seen["base"] != "base" or seen["shared"] not in ("top", "bottom"):
-            raise fail("the union does not show the files of both layers",
-                       "list every lower layer in lowerdir=, separated by ':'")
-        if seen["shared"] != "top":
-            raise fail("a file in both layers shows the bottom layer's copy",
-                       "lowerdir= lists the TOP layer first: reverse the list (bottom first)")
-        if not seen["wrote"]:
-            raise fail("writing through the union failed: it is read-only",
-                       "give upperdir= and workdir= so writes have a place to go")
-        if _read(base / "bottom" / "base.txt") != "base":
-            raise fail("a write through the union changed the lower layer itself",
-                       "the upper dir must be its own folder, not one of the lowers")
-        if _read(base / "upper" / "base.txt") != "changed":
-            raise fail("the written file is not in the upper dir (no copy-up happened there)",
-                       "pass the upper folder you were given as upperdir=")
-    return "top layer wins, the lower layer is untouched, the write was copied up"
 
 
 IMAGE = {"hello.txt": "from the image", "notes/a.txt": "a", "notes/b.txt": "b",

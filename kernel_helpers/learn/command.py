@@ -4,7 +4,8 @@ myruntime.py ends with ``raise SystemExit(lk.main(globals()))``: this parses the
 arguments into a `Spec` and calls the learner's own ``run(spec)``, whose return
 value is the exit status. ``--rootfs busybox`` runs on a fresh copy of the kit's
 offline busybox image, removed afterwards, so a container's writes never touch
-the image.
+the image. ``--image busybox`` (lab 06) gives the runtime the image's layers and an
+empty container folder instead: the runtime's own overlay keeps the layers untouched.
 
 Taught in: lab 01.
 """
@@ -18,8 +19,12 @@ import sys
 from typing import Any, Callable, Sequence
 
 from kernel_helpers.cleanup import remove_tree, signals_unwind
-from kernel_helpers.learn.scratch import busybox_copy
+from kernel_helpers.errors import InvalidValue, LabkitError
+from kernel_helpers.learn.image import image_layers
+from kernel_helpers.learn.scratch import busybox_copy, run_folder
 from kernel_helpers.learn.spec import Spec
+from kernel_helpers.security.capabilities import parse_cap
+from kernel_helpers.units import parse_size
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="a user namespace mapping these uids, e.g. 0:100000:65536 (lab 04)")
     run.add_argument("--gid-map", type=_id_map, metavar="INSIDE:OUTSIDE:COUNT",
                      help="the same for gids (default: the uid map's numbers) (lab 04)")
+    run.add_argument("--memory", type=_size, metavar="SIZE",
+                     help="the container's memory limit, e.g. 64m (lab 05)")
+    run.add_argument("--pids", type=_count, metavar="N",
+                     help="the most processes the container may have at once (lab 05)")
+    run.add_argument("--image", metavar="busybox|IMAGE|DIR:DIR...",
+                     help="the container's root is an overlay of this image's layers: busybox, "
+                          "an image of `labkit image ls`, or folders, bottom first (lab 06)")
+    run.add_argument("--cap-add", type=_cap, action="append", default=[], metavar="NAME",
+                     help="keep this capability too, e.g. NET_ADMIN; repeatable (lab 08)")
     run.add_argument("--ip", type=_address, metavar="ADDRESS/PREFIX",
                      help="a network of its own: eth0 with this address, e.g. 10.22.0.5/24 "
                           "(lab 07)")
@@ -50,6 +64,32 @@ def _id_map(text: str) -> tuple[int, int, int]:
                                          "with a count of at least 1, e.g. 0:100000:65536")
     inside, outside, count = (int(p) for p in parts)
     return inside, outside, count
+
+
+def _size(text: str) -> int:
+    """'64m' -> 67108864, or argparse's one-line error."""
+    try:
+        size = parse_size(text, "memory limit", minimum=1 << 20)
+    except LabkitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if size is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a memory limit; use a size such as 64m")
+    return size
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process count; use a whole number "
+                                         "of at least 1, e.g. 32")
+    return int(text)
+
+
+def _cap(text: str) -> str:
+    """'net_admin' or 'CAP_NET_ADMIN' -> 'NET_ADMIN', or argparse's one-line error."""
+    try:
+        return parse_cap(text)
+    except InvalidValue as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _address(text: str) -> str:
@@ -76,7 +116,7 @@ def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]) and call ``module["run"](spec)``; return its status.
 
     SIGTERM and SIGHUP unwind like Ctrl-C (a SystemExit), so the learner's own `finally`
-    blocks and the removal of the busybox copy run when a notebook demo's timeout stops us.
+    blocks and the removal of this run's scratch folder run when a notebook demo's timeout stops us.
     """
     with signals_unwind():
         return _main(module, argv)
@@ -90,18 +130,26 @@ def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
               file=sys.stderr)
         return 2
     run: Callable[[Spec], Any] = module["run"]
-    scratch = None
-    rootfs = args.rootfs
+    try:
+        layers = image_layers(args.image) if args.image else ()
+    except ValueError as err:
+        print(f"myruntime.py: {err}", file=sys.stderr)
+        return 2
     me = os.getpid()
-    if rootfs == "busybox":
-        scratch = busybox_copy()
-        rootfs = f"{scratch}/rootfs"
+    scratch = run_folder() if args.rootfs == "busybox" or layers else None
+    rootfs = busybox_copy(scratch) if scratch and args.rootfs == "busybox" else args.rootfs
+    container_dir = None
+    if scratch and layers:  # an empty folder for the container's upper, work and merged dirs
+        container_dir = os.path.join(scratch, "container")
+        os.mkdir(container_dir, 0o700)
     try:
         status = run(Spec(tuple(command), rootfs=rootfs, pidfile=args.pidfile,
                           hostname=args.hostname, uid_map=args.uid_map,
-                          gid_map=args.gid_map or args.uid_map, address=args.ip,
+                          gid_map=args.gid_map or args.uid_map, memory_max=args.memory,
+                          pids_max=args.pids, image=layers, container_dir=container_dir,
+                          cap_add=tuple(dict.fromkeys(args.cap_add)), address=args.ip,
                           gateway=_gateway(args.ip, args.gateway)))
-    finally:
+    finally:  # a runtime that raised may have left the container dir too
         if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec
             remove_tree(scratch)
     return status if isinstance(status, int) else 0

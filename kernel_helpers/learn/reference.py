@@ -22,25 +22,36 @@ def run(spec: lk.Spec) -> int:
     """Run spec.argv as PID 1 of a new pid namespace, wait for it, and return its exit status."""
     lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
     unshared, mapped = lk.Sync(), lk.Sync()          # lab>=04
+    joined = lk.Sync()                               # lab>=05
+    cgroup = create_cgroup(spec) if spec.memory_max or spec.pids_max else None  # lab>=05
     netns_made, connected = lk.Sync(), lk.Sync()     # lab>=07
     pid = os.fork()                      # the first one is its PID 1
     if pid == 0:
         try:
+            joined.wait()                            # lab>=05
             enter_uts_ipc(spec.hostname)             # lab>=02
             if spec.address:                         # lab>=07
                 lk.unshare(lk.CLONE_NEWNET)          # lab>=07
                 netns_made.release()                 # lab>=07
                 connected.wait()                     # lab>=07
                 configure_net(spec)                  # lab>=07
-            if spec.rootfs:                          # lab>=03
-                enter_rootfs(spec.rootfs)            # lab>=03
+            rootfs = spec.rootfs                     # lab>=03
+            if spec.image and spec.container_dir:    # lab>=06
+                rootfs = mount_overlay(spec.image, spec.container_dir)  # lab>=06
+            if rootfs:                               # lab>=03
+                enter_rootfs(rootfs)                 # lab>=03
                 mount_pseudo_fs()                    # lab>=03
+                mask_paths()                         # lab>=08
             if spec.uid_map:                         # lab>=04
                 enter_userns(unshared, mapped)       # lab>=04
+            harden(spec)                             # lab>=08
             os.execvp(spec.argv[0], list(spec.argv))
         except BaseException as err:
             print(f"myruntime: {err}", file=sys.stderr)
         os._exit(127)                    # only reached if something failed before exec
+    if cgroup:                                       # lab>=05
+        join_cgroup(cgroup, pid)                     # lab>=05
+    joined.release()                                 # lab>=05
     if spec.address:                                 # lab>=07
         netns_made.wait()                            # lab>=07
         connect(spec, pid)                           # lab>=07
@@ -51,6 +62,10 @@ def run(spec: lk.Spec) -> int:
         mapped.release()                             # lab>=04
     lk.write_pidfile(spec, pid)
     _, status = os.waitpid(pid, 0)
+    if cgroup:                                       # lab>=05
+        remove_cgroup(cgroup)                        # lab>=05
+    if spec.image and spec.container_dir:            # lab>=06
+        remove_container_dir(spec.container_dir)     # lab>=06
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
@@ -104,6 +119,46 @@ def write_id_maps(pid: int, spec: lk.Spec) -> None:
         inside, outside, count = row or (0, 0, 0)  # run calls us only with a uid_map
         lk.write_knob(f"/proc/{pid}/{name}", f"{inside} {outside} {count}\n")  # one write each
 
+# --- lab 05: create_cgroup ---
+def create_cgroup(spec: lk.Spec) -> str:
+    """Make the container's cgroup under spec.cgroup_parent, with its memory and pids limits."""
+    parent = spec.cgroup_parent or lk.CGROUP_PARENT
+    path = f"{parent}/{spec.run_prefix}{os.getpid()}"  # the prefix: leftovers are found by it
+    lk.make_cgroup(path)                 # v2: one folder; v1: one in every hierarchy
+    if spec.memory_max:
+        lk.write_limit(path, "memory.max", spec.memory_max)  # v1: memory.limit_in_bytes
+    if spec.pids_max:
+        lk.write_limit(path, "pids.max", spec.pids_max)
+    return path
+
+# --- lab 05: join_cgroup ---
+def join_cgroup(path: str, pid: int) -> None:
+    """In the parent, before releasing the child: put it in the container's cgroup."""
+    lk.add_to_cgroup(path, pid)          # what it forks from now on starts there too
+
+# --- lab 05: remove_cgroup ---
+def remove_cgroup(path: str) -> None:
+    """In the parent, after waitpid: remove the container's cgroup, empty by now."""
+    lk.rmdir_cgroup(path)                # EBUSY while any process is still in it
+
+# --- lab 06: mount_overlay ---
+def mount_overlay(layers: tuple[str, ...], container_dir: str) -> str:
+    """In the child: the image's layers under the container's own upper dir; return the merged root."""
+    lk.unshare(lk.CLONE_NEWNS)           # the overlay lives and dies with the container
+    lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)   # ... and never shows on the host
+    upper, work, merged = (os.path.join(container_dir, name) for name in ("upper", "work", "merged"))
+    for folder in (upper, work, merged):
+        os.makedirs(folder, exist_ok=True)
+    lower = ":".join(reversed(layers))   # overlayfs lists the TOP layer first; images bottom first
+    lk.mount("overlay", merged, "overlay", lk.MS_NODEV,
+             f"lowerdir={lower},upperdir={upper},workdir={work}")
+    return merged
+
+# --- lab 06: remove_container_dir ---
+def remove_container_dir(container_dir: str) -> None:
+    """In the parent, once the container has exited: remove its upper, work and merged dirs."""
+    lk.remove_tree(container_dir)        # the image's layers stay: they belong to the image
+
 # --- lab 07: connect ---
 def connect(spec: lk.Spec, pid: int) -> str:
     """In the parent, once the child has its own network namespace: a veth pair, the runtime's
@@ -128,6 +183,33 @@ def configure_net(spec: lk.Spec) -> None:
     lk.addr_add("eth0", str(spec.address))
     lk.link_up("eth0")
     lk.route_add_default(str(spec.gateway))
+
+# --- lab 08: mask_paths ---
+def mask_paths() -> None:
+    """After mount_pseudo_fs: hide the host-wide files of /proc and /sys, and make /proc/sys and its kin read-only."""
+    for path in lk.MASKED_PATHS:         # runc's list; a kernel may lack some of them
+        if os.path.isdir(path):          # an empty read-only tmpfs hides the folder's files
+            lk.mount("tmpfs", path, "tmpfs", lk.MS_RDONLY)
+        elif os.path.exists(path):       # /dev/null reads empty and takes no writes
+            lk.mount("/dev/null", path, None, lk.MS_BIND)
+    for path in lk.READONLY_PATHS:
+        if os.path.exists(path):         # a bind ignores MS_RDONLY: bind, then remount
+            lk.mount(path, path, None, lk.MS_BIND | lk.MS_REC)
+            lk.mount(None, path, None, lk.MS_REMOUNT | lk.MS_BIND | lk.MS_RDONLY)
+
+# --- lab 08: harden ---
+def harden(spec: lk.Spec) -> None:
+    """Last before exec: only Docker's default capabilities (plus spec.cap_add), no_new_privs, then a seccomp filter."""
+    keep = lk.DEFAULT_CAPS | set(spec.cap_add)  # names, as docker run --cap-add takes them
+    numbers = {lk.cap_number(name) for name in keep}
+    for number in range(lk.cap_last_cap() + 1):  # bounding first, while SETPCAP is effective:
+        if number not in numbers:                # after exec, root's sets become this set
+            lk.prctl(lk.PR_CAPBSET_DROP, number)
+    lk.prctl(lk.PR_CAP_AMBIENT, lk.PR_CAP_AMBIENT_CLEAR_ALL)
+    mask = sum(1 << number for number in numbers)
+    lk.capset(mask, mask, 0)             # effective, permitted; nothing inheritable
+    lk.prctl(lk.PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary or file capability adds any back
+    lk.seccomp_load(lk.seccomp_default_program(keep))  # last: it need not allow this setup
 
 # --- the command line ---
 if __name__ == "__main__":

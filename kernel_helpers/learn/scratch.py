@@ -1,7 +1,8 @@
-"""The throwaway copy of busybox that ``myruntime.py run --rootfs busybox`` runs on.
+"""The scratch folder of one ``myruntime.py run``: the busybox copy of ``--rootfs busybox``, the
+container dir of ``--image`` (lab 06).
 
 Named after the runtime process that made it (pid and start time), so the kit's sweeper
-can tell a copy whose runtime was SIGKILLed (nobody will remove it) from one still in
+can tell a folder whose runtime was SIGKILLed (nobody will remove it) from one still in
 use by a running learner's runtime (never touched).
 
 Taught in: lab 03 (the CLI's --rootfs busybox).
@@ -18,16 +19,21 @@ from kernel_helpers.cleanup import Leftover, remove_tree
 from kernel_helpers.process import same_process, start_time
 from kernel_helpers.rootfs.busybox import busybox_rootfs
 
-PREFIX = "labkit-rootfs-"
-"""Start of every copy's folder name in the temp dir: ``labkit-rootfs-PID-START-xxxx``."""
+PREFIX = "labkit-run-"
+"""Start of every scratch folder's name in the temp dir: ``labkit-run-PID-START-xxxx``."""
 
 
-def busybox_copy() -> str:
-    """A fresh folder holding a copy of the busybox image at ``rootfs``; returns the folder."""
+def run_folder() -> str:
+    """A fresh private folder for one run's scratch (a busybox copy, a container dir)."""
     me = os.getpid()
-    folder = tempfile.mkdtemp(prefix=f"{PREFIX}{me}-{start_time(me)}-")
-    shutil.copytree(busybox_rootfs(), f"{folder}/rootfs", symlinks=True)
-    return folder
+    return tempfile.mkdtemp(prefix=f"{PREFIX}{me}-{start_time(me)}-")
+
+
+def busybox_copy(folder: str) -> str:
+    """Copy the busybox image to ``folder/rootfs``; return that path."""
+    rootfs = f"{folder}/rootfs"
+    shutil.copytree(busybox_rootfs(), rootfs, symlinks=True)
+    return rootfs
 
 
 def _owner(name: str) -> tuple[int, int] | None:
@@ -38,13 +44,13 @@ def _owner(name: str) -> tuple[int, int] | None:
 
 
 def leftovers() -> list[Leftover]:
-    """Copies whose runtime is gone (a copy of the old unnamed kind counts as gone too)."""
+    """Scratch folders whose runtime is gone."""
     top = Path(tempfile.gettempdir())
     found = []
     for entry in sorted(top.glob(f"{PREFIX}*")):
         owner = _owner(entry.name)
         if entry.is_dir() and not (owner and same_process(*owner)):
-            found.append(Leftover("rootfs-copy", entry.name, str(entry)))
+            found.append(Leftover("run-scratch", entry.name, str(entry)))
     return found
 
 

@@ -37,6 +37,22 @@ class Spec:
     None: no user namespace, the container's root is the host's root."""
     gid_map: tuple[int, int, int] | None = None
     """The same for group ids (lab 04); None with a uid_map: use the uid_map's numbers."""
+    # lab 05: cgroups
+    memory_max: int | None = None
+    """Bytes the container may use (lab 05); None: no memory limit of its own."""
+    pids_max: int | None = None
+    """Most processes (and threads) the container may have at once (lab 05); None: no limit."""
+    # lab 06: union filesystems
+    image: tuple[str, ...] = ()
+    """The image's layer folders, bottom layer first as images list them (lab 06); with
+    `container_dir`, the container's root is an overlay of them (and `rootfs` is not used)."""
+    container_dir: str | None = None
+    """An empty folder for the container's own upper, work and merged dirs (lab 06); the
+    runtime removes it once the container has exited."""
+    # lab 08: security
+    cap_add: tuple[str, ...] = ()
+    """Capabilities the container keeps on top of Docker's default 14, named as `docker run
+    --cap-add` takes them without CAP_ (e.g. ("NET_ADMIN",)) (lab 08)."""
     # lab 07: networking
     address: str | None = None
     """The container's IPv4 address with its prefix length, e.g. "10.22.0.5/24" (lab 07): on its

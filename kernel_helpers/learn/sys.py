@@ -10,9 +10,11 @@ sentence saying what that errno means for *that* syscall::
     lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)
     lk.pivot_root(".", ".")     # EINVAL -> "new_root must be a mount point: ..."
 
-Netlink verbs (veth, addresses, routes) are in `kernel_helpers.learn.net` (lab 07), the same way.
+Netlink verbs (veth, addresses, routes) are in `kernel_helpers.learn.net` (lab 07), the
+same way. Lab 08's names (capabilities, masked paths, the seccomp program) are at the end,
+thin over `kernel_helpers.security`.
 
-Taught in: lab 01, lab 02, lab 03, lab 04.
+Taught in: lab 01, lab 02, lab 03, lab 04, lab 05, lab 06, lab 08.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import errno
 import os
 import sys as _pysys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from kernel_helpers._sys import LINUX
 from kernel_helpers._sys import linux as _linux
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace
+from kernel_helpers.security import capabilities as _caps
+from kernel_helpers.security import masking as _masking
+from kernel_helpers.security import seccomp as _seccomp
 
 CLONE_NEWNS = Namespace.MNT.flag
 CLONE_NEWPID = Namespace.PID.flag
@@ -43,7 +48,6 @@ MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC = (_linux.MS_REMOUNT, _linux.MS_BIND, _linu
 MS_PRIVATE, MS_SLAVE, MS_SHARED = _linux.MS_PRIVATE, _linux.MS_SLAVE, _linux.MS_SHARED
 MNT_DETACH = _linux.MNT_DETACH
 PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = _linux.PR_SET_NO_NEW_PRIVS, _linux.PR_SET_PDEATHSIG
-PR_CAPBSET_DROP = 24
 
 __all__ = ["CLONE_NEWCGROUP", "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID",
            "CLONE_NEWTIME", "CLONE_NEWUSER", "CLONE_NEWUTS", "MNT_DETACH", "MS_BIND", "MS_MOVE",
@@ -52,7 +56,10 @@ __all__ = ["CLONE_NEWCGROUP", "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CL
            "PR_SET_PDEATHSIG", "SyscallError", "capget", "capset", "chroot", "error_for",
            "mknod", "mount", "pivot_root", "prctl", "seccomp_load", "sethostname", "setns",
            "setresgid", "setresuid",
-           "umount2", "unshare", "write_knob"]
+           "umount2", "unshare", "write_knob",
+           "CAPS", "DEFAULT_CAPS", "MASKED_PATHS", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_CLEAR_ALL",
+           "PR_GET_NO_NEW_PRIVS", "READONLY_PATHS", "cap_last_cap", "cap_number",
+           "seccomp_default_program"]
 
 HINTS: dict[tuple[str, int], str] = {
     ("unshare", errno.EINVAL): "a threaded process cannot take some namespaces: call it in a "
@@ -63,7 +70,11 @@ HINTS: dict[tuple[str, int], str] = {
                              "tried to join a mount or user namespace",
     ("setns", errno.EPERM): "joining a namespace needs root (CAP_SYS_ADMIN) over it",
     ("mount", errno.EINVAL): "bad flags for this mount, or a bind/move of something that is "
-                             "not a mount point; propagation changes take no source or type",
+                             "not a mount point; propagation changes take no source or type; "
+                             "overlay needs lowerdir=, upperdir= and workdir= (an empty folder "
+                             "on the upper dir's filesystem)",
+    ("mount", errno.ELOOP): "overlay: the upper or work dir is inside a lower layer (or the "
+                            "other way round): keep the container's dirs out of the image",
     ("mount", errno.ENOENT): "the target directory does not exist inside the current root: "
                              "create it first (os.makedirs)",
     ("mount", errno.EBUSY): "something is already mounted there in a way that conflicts",
@@ -87,8 +98,12 @@ HINTS: dict[tuple[str, int], str] = {
                                   "unshare CLONE_NEWUTS first so the host keeps its name",
     ("mknod", errno.EEXIST): "the node already exists: remove it or skip it",
     ("mknod", errno.EPERM): "device nodes need CAP_MKNOD (root outside a user namespace)",
-    ("prctl", errno.EINVAL): "that option or its arguments are not valid",
-    ("capset", errno.EPERM): "a capability can only be kept or dropped, never added back",
+    ("prctl", errno.EINVAL): "that option or its arguments are not valid (PR_SET_NO_NEW_PRIVS "
+                             "takes 1; PR_CAP_AMBIENT_CLEAR_ALL takes no more arguments)",
+    ("prctl", errno.EPERM): "dropping from the bounding set needs CAP_SETPCAP: drop the bounding "
+                            "set first, before capset takes SETPCAP away",
+    ("capset", errno.EPERM): "a capability can only be kept or dropped, never added back: "
+                             "keep only what is still permitted (and the bounding set allows)",
     ("seccomp_load", errno.EINVAL): "the filter program is malformed",
     ("seccomp_load", errno.EACCES): "set no_new_privs (prctl PR_SET_NO_NEW_PRIVS) before "
                                     "loading a filter without CAP_SYS_ADMIN",
@@ -151,16 +166,24 @@ def error_for(syscall: str, code: int, args: tuple[Any, ...] = ()) -> SyscallErr
     return err
 
 
-def _call(syscall: str, fn: Callable[..., Any], *args: Any) -> Any:
+def _call(syscall: str, fn: Callable[..., Any], *args: Any,
+          shown: tuple[Any, ...] | None = None) -> Any:
     try:
         return fn(*args)
     except LabkitError as err:  # the seam translated an OSError; take its errno back
         code = getattr(err.__cause__, "errno", None)
         if code is None:
             raise
-        raise error_for(syscall, code, args) from None
+        raise error_for(syscall, code, args if shown is None else shown) from None
     except OSError as err:
-        raise error_for(syscall, err.errno or 0, args) from None
+        raise error_for(syscall, err.errno or 0, args if shown is None else shown) from None
+
+
+class _Shown(str):
+    """An argument shown in an error as written, not repr'd (a BPF program is bytes of noise)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _not_in_a_notebook(syscall: str) -> None:
@@ -235,7 +258,8 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 def seccomp_load(program: bytes) -> None:
     """Install a classic-BPF seccomp filter on the caller. man 2 seccomp."""
-    _call("seccomp_load", LINUX.seccomp_filter, program)
+    _call("seccomp_load", LINUX.seccomp_filter, program,
+          shown=(_Shown(f"<a {len(program)}-byte program>"),))
 
 
 def write_knob(path: str, value: str) -> None:
@@ -251,3 +275,48 @@ def setresuid(ruid: int, euid: int, suid: int) -> None:
 def setresgid(rgid: int, egid: int, sgid: int) -> None:
     """setresgid(2): the same for group ids. man 2 setresgid."""
     _call("setresgid", LINUX.setresgid, rgid, egid, sgid)
+
+
+# --- lab 08: capabilities, masked paths, seccomp (thin over kernel_helpers.security) ---
+
+CAPS = _caps.CAPS
+"""Every capability name; a capability's number is its index (`cap_number`)."""
+DEFAULT_CAPS: frozenset[str] = _caps.DOCKER_DEFAULT
+"""The 14 capabilities `docker run` keeps: a container's root gets these and no others."""
+MASKED_PATHS = _masking.MASKED_PATHS
+"""runc's masked paths: a file is covered with /dev/null, a folder with an empty read-only tmpfs."""
+READONLY_PATHS = _masking.READONLY_PATHS
+"""runc's read-only paths: bound onto themselves, then remounted read-only."""
+PR_CAPBSET_DROP = _caps.PR_CAPBSET_DROP
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = _caps.PR_CAP_AMBIENT, _caps.PR_CAP_AMBIENT_CLEAR_ALL
+PR_GET_NO_NEW_PRIVS = 39
+try:
+    _seccomp._libseccomp()  # loaded now, in the runtime: harden compiles after pivot_root
+except LabkitError:
+    pass  # seccomp_default_program says what is missing, when called
+
+
+def cap_number(name: str) -> int:
+    """'SYS_ADMIN' (or 'CAP_SYS_ADMIN', 'sys_admin') -> 21: its bit in the masks capset takes.
+
+    Taught in: lab 08.
+    """
+    return _caps.CAP_NUMBER[_caps.parse_cap(name)]
+
+
+def cap_last_cap() -> int:
+    """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
+
+    Taught in: lab 08.
+    """
+    return _caps.last_cap()
+
+
+def seccomp_default_program(keep: Iterable[str] = DEFAULT_CAPS) -> bytes:
+    """Docker's default seccomp profile for a container keeping `keep`, compiled: give it to
+    `seccomp_load`. Works after pivot_root (the compiler was loaded with this module).
+
+    Taught in: lab 08.
+    """
+    caps = frozenset(_caps.parse_cap(name) for name in keep)
+    return _seccomp.compile_bpf(_seccomp.docker_default(caps))

@@ -108,7 +108,10 @@ class _ArgCmp(ctypes.Structure):
                 ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
 
 
+@lru_cache(maxsize=1)
 def _libseccomp() -> ctypes.CDLL:
+    """libseccomp, loaded once: a process that loaded it may compile after pivot_root
+    (lab 08's harden does), when the host's library files are out of reach."""
     try:
         lib = ctypes.CDLL("libseccomp.so.2")
     except OSError as err:
@@ -156,8 +159,7 @@ def compile_bpf(profile: Profile) -> bytes:
         fd = os.memfd_create("lk-seccomp", os.MFD_CLOEXEC)
         try:
             _ok(lib.seccomp_export_bpf(ctx, fd), "export the BPF program")
-            os.lseek(fd, 0, os.SEEK_SET)
-            return Path(f"/proc/self/fd/{fd}").read_bytes()
+            return os.pread(fd, os.fstat(fd).st_size, 0)  # no /proc needed (after pivot_root)
         finally:
             os.close(fd)
     finally:

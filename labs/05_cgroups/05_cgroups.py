@@ -27,15 +27,25 @@
 # and Docker): `labkit run --memory 64M -- cat /sys/fs/cgroup/memory.max` prints
 # its limit on v2 (`/sys/fs/cgroup/memory/memory.limit_in_bytes` on v1), and
 # writing there fails, so it cannot raise its own limit.
+#
+# In this lab your runtime gets three more pieces: `create_cgroup(spec)` makes
+# the container's group with the limits asked for (`--memory 64m`, `--pids 10`),
+# `join_cgroup(path, pid)` puts the child in it **before** the child runs
+# anything, and `remove_cgroup(path)` removes it once the container has exited.
 
 # %% labkit={"kind": "setup"}
 import os
 import time
 from kernel_helpers import cgroups
+from kernel_helpers import learn as lk
 from kernel_helpers.cgroups import Limits, cpu_percent, record, series
 from kernel_helpers.cgroups.run import run_in, start_in
 from kernel_helpers.course import verify
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.units import parse_size
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
 # %% [markdown] labkit={"step": "cgroup.paths"}
 # ## Step 1: which groups is a process in?
@@ -71,11 +81,11 @@ def cgroup_paths(pid):
 # %% labkit={"kind": "check"}
 verify("cgroup.paths", cgroup_paths)
 
-# %% [markdown] labkit={"step": "cgroup.pids-limit"}
-# ## Step 2: limits are files
+# %% [markdown] labkit={"step": "cgroup.create"}
+# ## Step 2: the container's own group, with its limits
 #
-# `cgroups.plan(limits, version)` shows the exact writes the kit would make for
-# some limits, on v1 and on v2. Nothing is written yet:
+# Limits are files. `cgroups.plan(limits, version)` shows the exact writes the
+# kit would make for some limits, on v1 and on v2. Nothing is written yet:
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 limits = Limits(memory=parse_size("64M"), cpus=0.5, pids=20)
@@ -84,7 +94,7 @@ for version in (1, 2):
     for write in cgroups.plan(limits, version):
         print("   ", write)
 
-# %% [markdown] labkit={"step": "cgroup.pids-limit"}
+# %% [markdown] labkit={"step": "cgroup.create"}
 # Now a real memory limit. A child joins a group limited to 32 MiB and tries to
 # hold 64 MiB. The kernel reclaims what it can, then the OOM killer ends it;
 # the group's accounting counts the kill.
@@ -105,25 +115,109 @@ try:
 finally:
     group.delete()
 
-# %% [markdown] labkit={"step": "cgroup.pids-limit"}
-# **Exercise.** A fork bomb makes processes until the machine has none left.
-# Write `confine(folder, pid, max_tasks)`: in the group's `folder` (its pids
-# hierarchy on v1), write `max_tasks` to `pids.max`, then move process `pid`
-# into the group by writing its pid to `cgroup.procs`. The check then has that
-# process try to fork ten times.
+# %% [markdown] labkit={"step": "cgroup.create"}
+# Your runtime names a group by its **path** from the cgroup root, as an OCI
+# `config.json` does (`linux.cgroupsPath`): `labkit/lk42`. On v2 that is one
+# folder; on v1 it is one folder in *every* hierarchy. `lk` hides the difference:
+#
+# - `lk.cgroup_folders(path)`: the folders of that group on this machine;
+# - `lk.make_cgroup(path)`: make them (and any missing parent; on v2 it turns the
+#   controllers on for the parent's children, on v1 it copies a new cpuset's CPUs
+#   from its parent);
+# - `lk.write_limit(path, "memory.max", 64 << 20)` and `lk.write_limit(path,
+#   "pids.max", 10)`: a limit by its v2 name; on v1 the memory limit goes to
+#   `memory.limit_in_bytes`;
+# - `lk.add_to_cgroup(path, pid)` and `lk.rmdir_cgroup(path)`, for the next steps.
+#
+# Where would a group `labkit/lk42` live here? (Nothing is made.)
 
-# %% labkit={"kind": "exercise"}
-def confine(folder, pid, max_tasks):
-    """Limit the group in `folder` to `max_tasks` tasks and put process `pid` in it."""
-    ### BEGIN SOLUTION
-    with open(os.path.join(folder, "pids.max"), "w") as f:
-        f.write(str(max_tasks))
-    with open(os.path.join(folder, "cgroup.procs"), "w") as f:
-        f.write(str(pid))
-    ### END SOLUTION
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+print(*lk.cgroup_folders(f"{lk.CGROUP_PARENT}/lk42"), sep="\n")
+
+# %% [markdown] labkit={"step": "cgroup.create"}
+# **Exercise.** Write `create_cgroup(spec)`, called by `run` before `fork`:
+#
+# 1. the path: under `spec.cgroup_parent` (or `lk.CGROUP_PARENT` when the spec
+#    names none), a name starting with `spec.run_prefix` and unique to this
+#    runtime, e.g. `f"{parent}/{spec.run_prefix}{os.getpid()}"`: whatever a
+#    runtime leaves behind is then found by its prefix;
+# 2. `lk.make_cgroup(path)`;
+# 3. `spec.memory_max` (bytes) to `memory.max` and `spec.pids_max` to `pids.max`,
+#    each only when it is set;
+# 4. return the path.
+#
+# The check runs your runtime with other limits every time (never this
+# notebook's 64 MiB or 10 tasks), reads the container's `/proc/PID/cgroup` from
+# the host, and the limit files of the group it names; then it starts a fork
+# bomb inside the container and looks at `pids.events`: the kernel must have
+# refused forks there.
+
+# %% labkit={"kind": "slot", "slot": "create_cgroup"}
+# create_cgroup(spec): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "cgroup.join"}
+# ## Step 3: in the group before it runs
+#
+# A child starts in its parent's cgroup. Your runtime must move it into the
+# container's group, and the order matters: if the child goes on while the
+# parent moves it, it runs (and may fork, or allocate) outside its limits for
+# a moment. A race like this is easy to miss: it works on a quiet machine. So
+# the child waits, with a `Sync` as in lab 04, until the parent has moved it:
+#
+#     joined = lk.Sync()
+#     cgroup = create_cgroup(spec) if spec.memory_max or spec.pids_max else None
+#     pid = os.fork()
+#     if pid == 0:
+#         joined.wait()                 # first: nothing runs before the join
+#         ...                           # labs 02 to 04, then exec
+#     if cgroup:
+#         join_cgroup(cgroup, pid)
+#     joined.release()
+#
+# **Exercise.** Write `join_cgroup(path, pid)`: `lk.add_to_cgroup(path, pid)`
+# writes the pid to `cgroup.procs` in every folder of the group. Then add the
+# lines above to your `run`. The check's container saves its own
+# `/proc/self/cgroup` as its very first act: it must already name the group
+# your runtime made for it.
+
+# %% labkit={"kind": "slot", "slot": "join_cgroup"}
+# join_cgroup(path, pid): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "cgroup.remove"}
+# ## Step 4: nothing left behind
+#
+# An empty group stays until its folder is removed (`rmdir`), and the kernel
+# refuses to remove a group that still holds a process (`EBUSY`). So the parent
+# removes it *after* `os.waitpid` has returned: by then the container's PID 1
+# has exited, and with it every process of its pid namespace.
+#
+# **Exercise.** Write `remove_cgroup(path)`: `lk.rmdir_cgroup(path)`. In `run`:
+#
+#     _, status = os.waitpid(pid, 0)
+#     if cgroup:
+#         remove_cgroup(cgroup)
+#
+# The check looks for the container's group once your runtime has exited.
+
+# %% labkit={"kind": "slot", "slot": "remove_cgroup"}
+# remove_cgroup(path): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): create_cgroup before fork, the child waits on `joined`, join then release, remove after waitpid.
 
 # %% labkit={"kind": "check"}
-verify("cgroup.pids-limit", confine)
+check_runtime("05")
+
+# %% [markdown] labkit={"step": "cgroup.remove"}
+# Your runtime now takes `--memory 64m` and `--pids 10`. A fork bomb in a
+# container limited to 10 tasks: the shell's forks start failing at the limit,
+# and the machine does not notice.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+BOMB = ("(for i in $(seq 20); do sleep 5 & done) 2>/dev/null; "
+        "set -- /proc/[0-9]*; echo tasks now: $#")  # a glob and builtins: no fork needed
+print(*try_runtime(["/bin/sh", "-c", BOMB], rootfs="busybox", options=("--pids", "10")),
+      sep="\n")
 
 # %% [markdown]
 # ## Live: a CPU quota you can move
@@ -171,3 +265,6 @@ busy.delete()
 # - v1 has one tree per controller, v2 one tree: the same ideas, different file names.
 # - Limits are enforced by the kernel at the moment of use: the fork fails
 #   (`EAGAIN`), the page cannot be had (reclaim, then OOM), the CPU time is throttled.
+# - A runtime makes one group per container before `fork`, moves the child in
+#   before letting it run (a handshake, not a sleep), and removes the group after
+#   `waitpid`: the container is never outside its limits, and nothing is left.

@@ -35,16 +35,21 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from kernel_helpers import learn as lk
 from kernel_helpers._sys import LINUX as kernel
 from kernel_helpers._sys.linux import MS_PRIVATE, MS_REC
 from kernel_helpers.course import verify
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.images.aufs_demo import aufs_demo
 from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.process import run_in_child
 from kernel_helpers.rootfs.overlay import overlay_step, union_view
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
-# %% [markdown] labkit={"step": "union.mount"}
-# ## Step 1: mount a union
+# %% [markdown] labkit={"step": "union.overlay-root"}
+# ## Step 1: your runtime starts containers from an image
 #
 # This is the whole story run on your kernel: an "image" branch, a
 # "container" branch, their union, then a write, a delete and a directory made
@@ -54,7 +59,7 @@ from kernel_helpers.rootfs.overlay import overlay_step, union_view
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 print("\n".join(aufs_demo()))
 
-# %% [markdown] labkit={"step": "union.mount"}
+# %% [markdown] labkit={"step": "union.overlay-root"}
 # Layers are listed bottom first (as images list them), but the mount option
 # `lowerdir=` wants the **top** layer first. `overlay_step` plans the mount
 # call without making it, and `union_view` shows what the kernel's union of
@@ -73,28 +78,91 @@ with tempfile.TemporaryDirectory(prefix="lk-demo-") as tmp:
     for path, entry in sorted(union_view(bottom, top).items()):
         print(f"union shows {path} from the {origin[entry[4]]} layer")
 
-# %% [markdown] labkit={"step": "union.mount"}
-# **Exercise.** Write `mount_union(lowers, upper, work, target)`: mount an
-# overlay at `target` whose lower layers are `lowers` (**bottom first**), with
-# `upper` as the writable layer and `work` as its work dir. Use
-# `kernel.mount(source, target, fstype, flags, data)`. The check runs your
-# function in a child with its own mount namespace, then reads a file that is
-# in both layers (the top must win), writes a file through the union, and looks
-# where the write landed.
+# %% [markdown] labkit={"step": "union.overlay-root"}
+# An image is only its layers: read-only folders, bottom first. The kit's
+# offline busybox image has one; `lk.image_layers` names an image's folders
+# (`busybox`, an image of `labkit image ls`, or your own `DIR:DIR:...`):
 
-# %% labkit={"kind": "exercise"}
-def mount_union(lowers, upper, work, target):
-    """Mount overlayfs at `target`: `lowers` read-only (bottom first) under `upper`."""
-    ### BEGIN SOLUTION
-    data = f"lowerdir={':'.join(reversed(lowers))},upperdir={upper},workdir={work}"
-    kernel.mount("overlay", target, "overlay", 0, data)
-    ### END SOLUTION
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+print(lk.image_layers("busybox"))
+
+# %% [markdown] labkit={"step": "union.overlay-root"}
+# With `--image`, your runtime's spec carries those folders as `spec.image`
+# (bottom first) and an empty folder of its own, `spec.container_dir`. The
+# container's root is no longer a copy of busybox: it is an overlay of the
+# image's layers under the container's own writable layer.
+#
+# **Exercise.** Write `mount_overlay(layers, container_dir)`. It runs in the
+# child, before `enter_rootfs`, and returns the folder to use as the root:
+#
+# 1. `lk.unshare(lk.CLONE_NEWNS)` and `lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)`:
+#    the overlay lives in the container's own mount namespace, so it never shows on
+#    the host and goes away with the container;
+# 2. make three folders in `container_dir` (`os.makedirs`): `upper` (the container's
+#    writes), `work` (overlayfs' scratch, on the same filesystem) and `merged` (the
+#    mount point);
+# 3. `lowerdir` lists the **top** layer first: `":".join(reversed(layers))`;
+# 4. `lk.mount("overlay", merged, "overlay", lk.MS_NODEV,
+#    f"lowerdir={lower},upperdir={upper},workdir={work}")`, and return `merged`.
+
+# %% labkit={"kind": "slot", "slot": "mount_overlay"}
+# mount_overlay(layers, container_dir): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "union.overlay-root"}
+# Then call it from **your** `run`, in the child, before `enter_rootfs`: the
+# root is the overlay when the spec names an image, else `spec.rootfs` as before.
+#
+#     rootfs = spec.rootfs
+#     if spec.image and spec.container_dir:
+#         rootfs = mount_overlay(spec.image, spec.container_dir)
+#     if rootfs:
+#         enter_rootfs(rootfs)
+#         mount_pseudo_fs()
+#
+# The check builds a new image each run (three to five layers with random
+# names, busybox at the bottom) and judges the container from the host: its
+# `/` in its mountinfo (an overlay whose lower dirs are the image's layers), the
+# host's mount table (nothing new), which layer each file the container reads
+# comes from (the topmost must win), and where a write inside lands (the upper
+# dir in `container_dir`, the layer untouched).
+
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): add the overlay in the child, and the cleanup after waitpid.
+
+# %% [markdown] labkit={"step": "union.cleanup"}
+# ## Step 2: the container's folder goes when the container goes
+#
+# The overlay itself disappears with the container's mount namespace. Its
+# upper and work dirs are ordinary folders on disk: without a cleanup, every
+# container run would leave its writes behind.
+#
+# **Exercise.** Write `remove_container_dir(container_dir)`: remove the folder
+# and everything in it, `lk.remove_tree(container_dir)` (`rm -r`; whiteouts and
+# the work dir included). Call it in `run`'s parent **after** `os.waitpid`, when
+# the container has exited (before, its writes would go to a deleted folder):
+#
+#     _, status = os.waitpid(pid, 0)
+#     if spec.image and spec.container_dir:
+#         remove_container_dir(spec.container_dir)
+
+# %% labkit={"kind": "slot", "slot": "remove_container_dir"}
+# remove_container_dir(container_dir): the code lives in myruntime.py; this cell shows it and saves it back.
 
 # %% labkit={"kind": "check"}
-verify("union.mount", mount_union)
+check_runtime("06")
+
+# %% [markdown] labkit={"step": "union.cleanup"}
+# Your runtime now starts a container from the busybox image. It writes a file,
+# which lands in its own upper dir; the image never changes, so a second
+# container does not see the first one's file:
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+for _ in range(2):
+    print(*try_runtime(["/bin/sh", "-c", "ls /hello.txt; echo hi > /hello.txt; grep overlay /proc/self/mounts"],
+                       options=("--image", "busybox")), sep="\n")
 
 # %% [markdown] labkit={"step": "union.aufs-layer"}
-# ## Step 2: whiteouts, opaque dirs, and a commit
+# ## Step 3: whiteouts, opaque dirs, and a commit
 #
 # After a container ran, its upper dir holds only what changed. A deleted file
 # is a 0/0 character device; a directory made again carries an xattr. Here is
@@ -171,7 +239,10 @@ verify("union.aufs-layer", aufs_names)
 # ## What you saw
 #
 # - An image is read-only layers; a container adds one writable layer, and the
-#   kernel shows their union. Many containers share one copy of the image.
+#   kernel shows their union. Many containers share one copy of the image. Your
+#   runtime mounts that union in the container's own mount namespace (`lowerdir=`
+#   top layer first) and removes the container's folder once it exited
+#   (`kernel_helpers/images/containerfs.py` is how `labkit run` does it).
 # - Writes copy up (copy-on-write); deletes leave whiteouts; a remade
 #   directory is opaque. The layers below never change.
 # - A commit is the tar of the writable layer (`labkit run --keep ...`, then

@@ -25,19 +25,20 @@
 # SELinux) add a profile on top; this kit does not apply one.
 
 # %% labkit={"kind": "setup"}
-from kernel_helpers._sys import LINUX as kernel
-from kernel_helpers._sys.linux import PR_SET_NO_NEW_PRIVS
-from kernel_helpers.course import verify
+from dataclasses import replace
+from kernel_helpers.audit.escapes import battery_in_container
+from kernel_helpers.audit.isolation import audit_container, report
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
 from kernel_helpers.namespaces import Namespace
 from kernel_helpers.runtime.run_options import spec_from_options
-from kernel_helpers.audit.isolation import audit_container, report
-from kernel_helpers.security.capabilities import CAPS, PR_CAPBSET_DROP, read_sets, to_mask
-from kernel_helpers.audit.escapes import battery_in_container
 from kernel_helpers.security.hardening import Hardening, HardeningStage
-from dataclasses import replace
+from kernel_helpers import learn as lk
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
-# %% [markdown] labkit={"step": "security.drop-caps"}
-# ## Step 1: the isolation audit
+# %% [markdown] labkit={"step": "security.masked-paths"}
+# ## The isolation audit
 #
 # The audit starts a real container, probes sixteen things from inside it,
 # and names the mechanism that closes each one. First a **naive** container
@@ -49,7 +50,7 @@ spec = spec_from_options(["/bin/true"])
 print("naive:\n" + report(audit_container(spec, (HardeningStage(Hardening.naive()),))))
 print("\nhardened:\n" + report(audit_container(spec, (HardeningStage(),))))
 
-# %% [markdown] labkit={"step": "security.drop-caps"}
+# %% [markdown] labkit={"step": "security.masked-paths"}
 # Two leaks are left that hardening cannot fix: root is still host root, and
 # the clocks are the host's. A **user namespace** (`--userns`) and a **time
 # namespace** (`--time-offset`) close them:
@@ -59,7 +60,7 @@ userns = replace(spec, namespaces=spec.namespaces | {Namespace.USER, Namespace.T
                  time_offset=86400)
 print(report(audit_container(userns, (HardeningStage(),))))
 
-# %% [markdown] labkit={"step": "security.drop-caps"}
+# %% [markdown] labkit={"step": "security.masked-paths"}
 # ## The escape battery
 #
 # Real escape attempts, each reporting what stopped it (or that it got
@@ -79,37 +80,138 @@ for label, hardening in (("naive", Hardening.naive()), ("hardened", Hardening())
     for outcome in battery_in_container(spec, (HardeningStage(hardening),)):
         print(outcome.line())
 
-# %% [markdown] labkit={"step": "security.drop-caps"}
-# **Exercise.** Capabilities live in five sets per process
-# (`grep Cap /proc/self/status`). Write `drop_capabilities(keep)`, run as the
-# container's PID 1 right before exec, that leaves root with only the names in
-# `keep` (such as `{"KILL", "CHOWN"}`; a capability's number is its index in
-# `CAPS`):
+# %% [markdown] labkit={"step": "security.masked-paths"}
+# ## Step 1: masked and read-only paths
 #
-# 1. cut the **bounding** set, the most any later exec can give:
-#    `kernel.prctl(PR_CAPBSET_DROP, number)` for every capability not kept
-#    (this needs `SETPCAP`, so do it first);
-# 2. shrink **effective** and **permitted** and empty **inheritable**:
-#    `kernel.capset(mask, mask, 0)` with `mask = to_mask(keep)`;
-# 3. set **no_new_privs**: `kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+# Your runtime gives the container its own `/proc` and `/sys` (lab 03), but they
+# show the one kernel everyone shares. Some of their files tell the host's secrets
+# (`/proc/keys`, `/proc/timer_list`, `/proc/kcore`, the memory of the machine) and
+# some change the whole machine when written (`/proc/sys`, `/proc/sysrq-trigger`).
+# runc hides the first kind and makes the second read-only, with plain mounts
+# inside the container's mount namespace:
 #
-# The check runs your function inside a real container, reads its capability
-# sets and tries to set the host's clock from inside.
+# - **masked**: a file is covered by a bind mount of `/dev/null` (it reads empty
+#   and takes no writes); a folder by an empty **read-only** tmpfs;
+# - **read-only**: the path is bind-mounted onto itself, then remounted
+#   read-only. A bind mount ignores `MS_RDONLY` on the first call: only the
+#   remount (`MS_REMOUNT | MS_BIND | MS_RDONLY`) makes that one mount read-only.
+#
+# The lists are runc's own, as `lk.MASKED_PATHS` and `lk.READONLY_PATHS`; a
+# kernel may lack some of them (skip what does not exist):
 
-# %% labkit={"kind": "exercise"}
-def drop_capabilities(keep):
-    """Leave the calling process with only the capabilities named in `keep`, for good."""
-    ### BEGIN SOLUTION
-    for number, name in enumerate(CAPS):
-        if name not in keep:
-            kernel.prctl(PR_CAPBSET_DROP, number)
-    mask = to_mask(keep)
-    kernel.capset(mask, mask, 0)
-    kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)
-    ### END SOLUTION
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+print("masked:   ", *lk.MASKED_PATHS)
+print("read-only:", *lk.READONLY_PATHS)
+
+# %% [markdown] labkit={"step": "security.masked-paths"}
+# **Exercise.** Write `mask_paths()`, called in `run`'s child right after
+# `mount_pseudo_fs()` (inside `if spec.rootfs:`), so the paths it covers are the
+# container's new `/proc` and `/sys`:
+#
+# 1. for each path of `lk.MASKED_PATHS`: a folder gets
+#    `lk.mount("tmpfs", path, "tmpfs", lk.MS_RDONLY)`, a file
+#    `lk.mount("/dev/null", path, None, lk.MS_BIND)`;
+# 2. for each path of `lk.READONLY_PATHS`: `lk.mount(path, path, None,
+#    lk.MS_BIND | lk.MS_REC)`, then `lk.mount(None, path, None, lk.MS_REMOUNT |
+#    lk.MS_BIND | lk.MS_RDONLY)`.
+#
+# The check reads the container's mount table from the host
+# (`/proc/PID/mountinfo`) and each masked path through `/proc/PID/root`: what the
+# container itself would read.
+
+# %% labkit={"kind": "slot", "slot": "mask_paths"}
+# mask_paths(): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "security.capabilities"}
+# ## Step 2: capabilities, for good
+#
+# Root's power is cut into ~41 **capabilities**, held in five sets per process
+# (`grep Cap /proc/self/status`): *effective* (what the kernel checks now),
+# *permitted* (what it may switch on), *inheritable* and *ambient* (what
+# survives exec for non-root programs) and the **bounding** set, the most any
+# later exec can give. The bounding set is the one that counts for a container:
+# when root execs a program, its permitted and effective sets become the
+# bounding set. Dropping effective alone is undone by the very exec that starts
+# the container's command.
+#
+# Docker keeps 14 capabilities (`lk.DEFAULT_CAPS`): no `SYS_ADMIN` (mount, most
+# namespaces), no `SYS_MODULE`, no `SYS_TIME`, no `NET_ADMIN`. `docker run
+# --cap-add NET_ADMIN` adds one back; your runtime now takes `--cap-add` too,
+# as `spec.cap_add`.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+print(sorted(lk.DEFAULT_CAPS))
+print("SYS_ADMIN is number", lk.cap_number("SYS_ADMIN"), "of", lk.cap_last_cap() + 1)
+
+# %% [markdown] labkit={"step": "security.capabilities"}
+# **Exercise.** Write `harden(spec)`, called in `run`'s child **last before
+# exec**, after `enter_userns` (always, with a user namespace or not). This step
+# grades its capabilities:
+#
+# 1. `keep = lk.DEFAULT_CAPS | set(spec.cap_add)`;
+# 2. the **bounding** set first: `lk.prctl(lk.PR_CAPBSET_DROP, n)` for every `n`
+#    in `range(lk.cap_last_cap() + 1)` not kept (`lk.cap_number(name)` gives a
+#    name's number). This needs `SETPCAP`, so do it before anything else goes;
+# 3. clear **ambient**: `lk.prctl(lk.PR_CAP_AMBIENT, lk.PR_CAP_AMBIENT_CLEAR_ALL)`;
+# 4. **effective** and **permitted** to `keep`, nothing inheritable:
+#    `lk.capset(mask, mask, 0)`, where bit `n` of `mask` is set for each kept `n`.
+#
+# The check reads `CapBnd`, `CapEff`, `CapPrm`, `CapInh` and `CapAmb` of the
+# container's command from the host, with different `spec.cap_add` on every
+# run, once without and once with a user namespace. In a user namespace the same
+# sets hold, but only over what that namespace owns.
+
+# %% labkit={"kind": "slot", "slot": "harden"}
+# harden(spec): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "security.seccomp"}
+# ## Step 3: no_new_privs and seccomp
+#
+# Two more lines finish `harden`:
+#
+# 1. `lk.prctl(lk.PR_SET_NO_NEW_PRIVS, 1)`: from now on no exec adds privileges
+#    (setuid binaries and file capabilities give nothing), for good;
+# 2. `lk.seccomp_load(lk.seccomp_default_program(keep))`, **last of all**: a
+#    syscall filter the kernel runs on every syscall of the container.
+#    `seccomp_default_program` compiles Docker's default profile for the
+#    capabilities kept (about 50 syscalls refused, such as `unshare`, `mount`,
+#    `keyctl`, `kexec_load`).
+#
+# Why this order? Without `CAP_SYS_ADMIN`, the kernel loads a filter only for a
+# process with no_new_privs set (else a filter could trick a setuid program);
+# and a filter loaded last only has to allow what the command does, not this
+# setup. The check holds the container and reads `NoNewPrivs: 1` and
+# `Seccomp: 2` (filter mode) from the host; the container's command first tries
+# `unshare -U`, which needs no privilege at all, and must be refused.
+#
+# In `run`:
+#
+#     if spec.rootfs:
+#         enter_rootfs(spec.rootfs)
+#         mount_pseudo_fs()
+#         mask_paths()
+#     if spec.uid_map:
+#         enter_userns(unshared, mapped)
+#     harden(spec)
+#     os.execvp(spec.argv[0], list(spec.argv))
+
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): mask_paths after mount_pseudo_fs, harden last before exec.
 
 # %% labkit={"kind": "check"}
-verify("security.drop-caps", drop_capabilities)
+check_runtime("08")
+
+# %% [markdown] labkit={"step": "security.seccomp"}
+# Your runtime's container, as a learner sees it from inside: the capability sets,
+# no_new_privs and seccomp, a masked file, a read-only `/proc/sys`, and the
+# syscalls the filter refuses.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+SHOW = ("grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; wc -c < /proc/keys; "
+        "echo x > /proc/sys/kernel/domainname || echo '/proc/sys is read-only'; "
+        "hostname lk || echo 'no renaming: no SYS_ADMIN, and the filter says no'")
+print(*try_runtime(["/bin/sh", "-c", SHOW], rootfs="busybox", options=("--cap-add", "NET_ADMIN")),
+      sep="\n")
 
 # %% [markdown]
 # ## What you saw
@@ -117,6 +219,8 @@ verify("security.drop-caps", drop_capabilities)
 # - Namespaces isolate names, not the kernel: /proc, /sys, devices, modules,
 #   the clock, the kernel log and keyrings are shared unless closed.
 # - Capabilities, seccomp, no_new_privs and masked paths close most of it;
-#   a user namespace makes root inside harmless outside.
+#   a user namespace makes root inside harmless outside. Your runtime now does
+#   all of them: `mask_paths` after the pseudo filesystems, `harden` last before
+#   exec (bounding set, then the other sets, no_new_privs, seccomp).
 # - Some things nothing closes (`free`, the load average): LXCFS fakes them,
 #   and the cgroup limits of lab 05 are what really bound a container.

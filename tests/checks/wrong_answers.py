@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-from kernel_helpers._sys import LINUX as kernel
-from kernel_helpers._sys.linux import MS_BIND
 from kernel_helpers.namespaces import Namespace
 
 
@@ -65,40 +63,9 @@ def cgroup_of_self(pid: int) -> dict[str, str]:
         return {line.split(":")[1]: line.split(":")[2].strip() for line in f}
 
 
-def limit_without_joining(folder: str, pid: int, max_tasks: int) -> None:
-    with open(f"{folder}/pids.max", "w") as f:
-        f.write(str(max_tasks))
-
-
-def join_without_limit(folder: str, pid: int, max_tasks: int) -> None:
-    with open(f"{folder}/cgroup.procs", "w") as f:
-        f.write(str(pid))
-
-
 WRONG.update({
     "cgroup.paths": [lambda pid: {}, cgroup_of_self],
-    "cgroup.pids-limit": [limit_without_joining, join_without_limit],
 })
-
-
-def _mount_overlay(data: str, target: str) -> None:
-    kernel.mount("overlay", target, "overlay", 0, data)
-
-
-def union_bottom_first(lowers: list[str], upper: str, work: str, target: str) -> None:
-    _mount_overlay(f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}", target)
-
-
-def union_read_only(lowers: list[str], upper: str, work: str, target: str) -> None:
-    _mount_overlay(f"lowerdir={':'.join(reversed(lowers))}", target)
-
-
-def union_bind_top(lowers: list[str], upper: str, work: str, target: str) -> None:
-    kernel.mount(lowers[-1], target, None, MS_BIND)
-
-
-def union_upper_is_a_lower(lowers: list[str], upper: str, work: str, target: str) -> None:
-    _mount_overlay(f"lowerdir={lowers[0]},upperdir={lowers[1]},workdir={work}", target)
 
 
 def _walk_names(upper: str, whiteouts: bool, opaque: bool) -> list[str]:
@@ -117,35 +84,10 @@ def _walk_names(upper: str, whiteouts: bool, opaque: bool) -> list[str]:
 
 
 WRONG.update({
-    "union.mount": [union_bottom_first, union_read_only, union_bind_top, union_upper_is_a_lower],
     "union.aufs-layer": [lambda upper: _walk_names(upper, whiteouts=False, opaque=True),
                          lambda upper: _walk_names(upper, whiteouts=True, opaque=False),
                          lambda upper: sorted(os.listdir(upper)),
                          lambda upper: {"hello.txt"}],
-})
-
-
-def _drop(keep: set[str], bounding: bool = True, capset: bool = True, nnp: bool = True,
-          extra: frozenset[str] = frozenset()) -> None:
-    from kernel_helpers._sys.linux import PR_SET_NO_NEW_PRIVS
-    from kernel_helpers.security.capabilities import CAPS, PR_CAPBSET_DROP, to_mask
-    keep = set(keep) | extra
-    if bounding:
-        for number, name in enumerate(CAPS):
-            if name not in keep:
-                kernel.prctl(PR_CAPBSET_DROP, number)
-    if capset:
-        kernel.capset(to_mask(keep), to_mask(keep), 0)
-    if nnp:
-        kernel.prctl(PR_SET_NO_NEW_PRIVS, 1)
-
-
-WRONG.update({
-    "security.drop-caps": [lambda keep: _drop(keep, bounding=False),
-                           lambda keep: _drop(keep, capset=False),
-                           lambda keep: _drop(keep, nnp=False),
-                           lambda keep: _drop(keep - {"KILL"}),
-                           lambda keep: _drop(keep, extra=frozenset({"SYS_TIME"}))],
 })
 
 
@@ -226,17 +168,9 @@ def cgroup_parent_paths(pid: int) -> dict[str, str]:
                 for line in f for c in (line.split(":")[1].split(",") or [""])}
 
 
-def limit_after_joining_one_too_many(folder: str, pid: int, max_tasks: int) -> None:
-    with open(f"{folder}/cgroup.procs", "w") as f:
-        f.write(str(pid))
-    with open(f"{folder}/pids.max", "w") as f:
-        f.write(str(max_tasks + 1))
-
-
 for _check_id, _third in (
         ("setup.my-namespaces", ns_of_init),
         ("pid.nested", lambda pid: [int(x) for x in _status(pid, "NSpid")][:1]),
         ("user.outside-uid", lambda uid_map, uid: uid),
-        ("cgroup.paths", cgroup_parent_paths),
-        ("cgroup.pids-limit", limit_after_joining_one_too_many)):
+        ("cgroup.paths", cgroup_parent_paths)):
     WRONG[_check_id].append(_third)

@@ -141,7 +141,7 @@ def test_the_runtime_file_is_a_command(root: None, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split()
     assert lines[0] == "1" and {"bin", "etc", "proc", "sys", "dev"} <= set(lines)
-    assert not [p for p in os.listdir("/tmp") if p.startswith("labkit-rootfs-")]
+    assert not [p for p in os.listdir("/tmp") if p.startswith(scratch.PREFIX)]
 
 
 def _copies() -> list[str]:
@@ -181,7 +181,7 @@ def test_a_killed_runtime_s_copy_is_swept_and_a_live_one_is_not(root: None, tmp_
         os.kill(cli.pid, signal.SIGKILL)  # nothing of the runtime runs: the copy stays
         cli.wait()
         left = [item for item in cleanup.leftovers() if item.name == new[0]]
-        assert [item.kind for item in left] == ["rootfs-copy"]
+        assert [item.kind for item in left] == ["run-scratch"]
     finally:
         os.killpg(cli.pid, signal.SIGKILL)  # the container
         cli.wait()

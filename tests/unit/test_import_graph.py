@@ -17,10 +17,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the seam and basics", ("_sys", "_sys.*", "_lazy", "errors", "naming", "units", "files", "outcome",
                              "procfs", "process", "namespaces", "cleanup", "ipc", "validate", "sysctl")),
     ("container records and the root filesystem", ("spec", "state", "rootfs", "rootfs.*")),
-    ("the learner's syscalls and runtime contract", ("learn", "learn.*", "net.netdev")),
     ("the stage protocol", ("stage",)),
     ("mechanisms", ("cgroups", "cgroups.*", "images", "images.*", "net", "net.*",
                     "security", "security.*")),
+    ("the learner's syscalls and runtime contract", ("learn", "learn.*")),  # over the engine
     ("the runtime", ("runtime", "runtime.*")),
     ("judging a runtime from inside", ("audit", "audit.*")),
     ("faces: commands, checks, course", ("*.cli", "cli", "__main__", "__init__", "doctor", "vm",
@@ -70,9 +70,6 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _layer(name: str) -> int:
-    for rank, (_, patterns) in enumerate(LAYERS):  # a module named exactly goes before a pattern
-        if name in patterns:                        # (net.netdev, the netlink seam: under learn)
-            return rank
     for rank, (_, patterns) in reversed(list(enumerate(LAYERS))):
         if any(fnmatch(name, pattern) for pattern in patterns):
             return rank

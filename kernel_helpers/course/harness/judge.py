@@ -62,6 +62,16 @@ def probe_argv(folder: str, before: str = "") -> tuple[str, ...]:
                              f"read code <&4; exit $code")
 
 
+def probe_argv_fds(ready: int, hold: int, before: str = "") -> tuple[str, ...]:
+    """The probe of an image case (lab 06): the same handshake on FIFOs it inherits as fds.
+
+    A FIFO opened through overlayfs is another pipe than the one the judge holds (the
+    overlay's inode, not the layer's), so on an overlay root the paths cannot work.
+    """
+    first = before + "; " if before else ""
+    return ("/bin/sh", "-c", f"{first}echo ready >&{ready}; read code <&{hold}; exit $code")
+
+
 @dataclass
 class Run:
     """Everything the judge saw during one case."""
@@ -109,7 +119,8 @@ class Run:
                     None)
 
 
-def _prepare(run: Run, scratch: Path, before: str = "") -> dict[str, Any]:
+def _prepare(run: Run, scratch: Path, before: str = "",
+             image: Callable[[Path], tuple[str, ...]] | None = None) -> dict[str, Any]:
     """Make the case folder (and rootfs copy with the probe's FIFOs); return the spec to give."""
     run.case_dir.mkdir()
     table = procfs.mounts("self")
@@ -133,9 +144,14 @@ def _prepare(run: Run, scratch: Path, before: str = "") -> dict[str, Any]:
         run.rootfs_listing = set(os.listdir(run.rootfs))
         run.rootfs_rel = "/" + os.path.relpath(run.rootfs, scratch)
     run.argv = probe_argv(str(probe_inside), before)
-    return {"argv": list(run.argv), "rootfs": run.rootfs,
+    spec = {"argv": list(run.argv), "rootfs": run.rootfs,
             "pidfile": str(run.case_dir / "container.pid"), "run_prefix": "lkg",
             "cgroup_parent": None}
+    if image is not None:  # lab 06: the case's layers, and an empty folder for the container
+        container = run.case_dir / "container"
+        container.mkdir()
+        spec.update(image=list(image(run.case_dir / "layers")), container_dir=str(container))
+    return spec
 
 
 Look = Callable[[int, Run], dict[str, Any]]
@@ -145,19 +161,23 @@ Look = Callable[[int, Run], dict[str, Any]]
 def run_case(path: Path, scratch: Path, name: str, release: int | None, with_rootfs: bool,
              stand_ins: list[str], trace: list[str], timeout: float = CASE_TIMEOUT,
              extra: dict[str, Any] | None = None, look: Look | None = None,
-             before: str = "", after: Look | None = None, netns: bool = False) -> Run:
+             before: str = "", after: Look | None = None, netns: bool = False,
+             image: Callable[[Path], tuple[str, ...]] | None = None) -> Run:
     """Run the learner's runtime on one case; the janitor has cleaned up when this returns.
 
     `extra`: more Spec fields for this run (varied per run by the case); `look`: read more
     kernel state while the probe holds the container, into `run.seen`; `before`: the probe's
     first shell acts; `after`: read kernel state once the runtime exited, before the janitor,
-    into `run.seen["after"]`; `netns`: the runtime starts in a fresh network namespace.
+    into `run.seen["after"]`; `netns`: the runtime starts in a fresh network namespace;
+    `image`: make the case's layers in a folder, bottom first (lab 06: Spec image and
+    container_dir; the probe's FIFOs are inherited fds, see `probe_argv_fds`).
     """
     case_dir = scratch / name
     run = Run(case_dir, str(case_dir / "rootfs") if with_rootfs else None)
     group = sandbox.new_group()
     try:
-        spec = _prepare(run, scratch, before)
+        home = sandbox.runtime_home(group)
+        spec = _prepare(run, scratch, before, image)
     except BaseException:
         group.delete()
         shutil.rmtree(case_dir, ignore_errors=True)
@@ -171,18 +191,28 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
     run.judge_ns = {k: v.inode for k, v in namespaces_of("self").items()}
     deadline = time.monotonic() + timeout
     hostname = os.uname().nodename
-    ready = os.open(probe / "ready", os.O_RDONLY | os.O_NONBLOCK)
+    # An image case's judge also holds the ready FIFO open for writing: it never reads EOF
+    # when the runtime (which holds the probe's end too) exits without starting the probe.
+    ready = os.open(probe / "ready", (os.O_RDWR if image else os.O_RDONLY) | os.O_NONBLOCK)
+    inherited: tuple[int, ...] = ()
+    if image is not None:
+        inherited = (os.open(probe / "ready", os.O_WRONLY | os.O_NONBLOCK),
+                     os.open(probe / "hold", os.O_RDWR))
+        run.argv = probe_argv_fds(*inherited, before)
+        spec["argv"] = list(run.argv)
     report_r, report_w = os.pipe()
     os.set_blocking(report_r, False)
     out = open(case_dir / "output", "wb")
     runtime_done = False
+    outside: list[str] = []
     try:
         argv = [sys.executable, "-m", "kernel_helpers.course.harness.runner", str(path),
                 "--spec", json.dumps(spec), "--report-fd", str(report_w),
                 *[f"--stand-in={s}" for s in stand_ins], *[f"--trace={t}" for t in trace]]
 
         def into_case() -> None:  # in the runner, before exec: its cgroup and its own mount table
-            group.add(os.getpid())
+            for folder in home:  # the case's group (v2: a leaf of it, sandbox.runtime_home)
+                LINUX.write_knob(os.path.join(folder, "cgroup.procs"), str(os.getpid()))
             LINUX.unshare(Namespace.MNT.flag | (Namespace.NET.flag if netns else 0))
             for cap in RUNTIME_DENIED:  # gone from the bounding set: after exec, for good
                 LINUX.prctl(PR_CAPBSET_DROP, CAP_NUMBER[cap])
@@ -193,7 +223,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         # extra_groups: root as sudo starts it, in group 0 besides (lab 04: a container whose
         # command keeps a host group is seen, even where the judge itself has none)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
-                                pass_fds=(report_w,), preexec_fn=into_case, cwd=case_dir,
+                                pass_fds=(report_w, *inherited), preexec_fn=into_case, cwd=case_dir,
                                 env=env, start_new_session=True, extra_groups=[0])
         os.close(report_w)
         run.runtime_ns = {k: v.inode for k, v in namespaces_of(proc.pid).items()}
@@ -204,12 +234,13 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         proc.stdin.close()
         pidfd = os.pidfd_open(proc.pid)
         try:
-            started = _wait_ready(ready, pidfd, deadline, group, run.argv)
+            started = _wait_ready(ready, pidfd, deadline, group, run.argv, proc.pid)
             if started is None:
                 run.timed_out = True
             elif started:
-                container = _find_container(group, run.argv)
+                container = _find_container(group, run.argv, proc.pid)
                 if container is not None:
+                    outside = sandbox.strays(group, container, spec["run_prefix"])
                     run.during = len(sandbox.mount_table())
                     run.held = observe.hold(container, run.during)
                     if look is not None:
@@ -228,7 +259,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         if after is not None and runtime_done:
             run.seen["after"] = after(proc.pid, run)
     finally:
-        os.close(ready)
+        for fd in (ready, *inherited):
+            os.close(fd)
         out.close()
         run.after = len(sandbox.mount_table())
         run.hostnames = (hostname, os.uname().nodename)
@@ -239,7 +271,7 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
         if run.rootfs and os.path.isdir(run.rootfs):
             run.rootfs_after = set(os.listdir(run.rootfs))
         run.output = _tail(case_dir / "output")
-        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done)
+        run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done, outside)
         if run.runtime_netns is not None:
             os.close(run.runtime_netns)
             run.leftovers += _machine_links(str(spec.get("run_prefix") or ""))
@@ -257,7 +289,7 @@ def _machine_links(prefix: str) -> list[str]:
 
 
 def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
-                argv: tuple[str, ...]) -> bool | None:
+                argv: tuple[str, ...], runtime: int) -> bool | None:
     """True once the probe says ready; False if the runtime exited with no probe running;
     None at the deadline. A probe whose runtime crashed after exec still gets to say ready."""
     watch = [ready, pidfd]
@@ -269,7 +301,7 @@ def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
         if ready in readable:
             return True
         if pidfd in readable:
-            if _find_container(group, argv) is None:
+            if _find_container(group, argv, runtime) is None:
                 return False
             watch = [ready]
 
@@ -280,10 +312,12 @@ def _wait_exit(pidfd: int, deadline: float) -> bool:
     return bool(readable)
 
 
-def _find_container(group: Cgroup, argv: tuple[str, ...]) -> int | None:
-    """The process running the probe, found in the case's cgroup (never from the learner)."""
+def _find_container(group: Cgroup, argv: tuple[str, ...], runtime: int) -> int | None:
+    """The process running the probe, found in the case's cgroup or a group the runtime made
+    in it, else among the runtime's descendants (lab 05: a group made elsewhere); never from
+    the learner."""
     want = ("\0".join(argv) + "\0").encode()
-    for pid in group.pids():
+    for pid in [*sandbox.pids_within(group), *sandbox.descendants(runtime)]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read() == want:

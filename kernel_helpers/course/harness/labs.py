@@ -78,7 +78,7 @@ class Grader:
         run = run_case(self.path, self.scratch, f"c{self._count}-{case_id}", case.release,
                        case.rootfs, stand_ins + self._later(lab, stand_ins), trace, self.timeout,
                        case.extra() if case.extra else None, case.look, case.before,
-                       case.after, case.netns)
+                       case.after, case.netns, case.image)
         if run.timed_out:
             return CaseVerdict(case_id, step_id, "timeout",
                                f"the case did not finish within {self.timeout:g} seconds: the "

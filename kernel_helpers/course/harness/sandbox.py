@@ -31,6 +31,8 @@ from kernel_helpers import cgroups, procfs
 from kernel_helpers._sys import LINUX
 from kernel_helpers._sys.linux import MNT_DETACH, MS_REC, MS_SHARED, MS_SLAVE, PR_SET_DUMPABLE
 from kernel_helpers.cgroups import Cgroup, Limits
+from kernel_helpers.cgroups.at_path import enable_controllers
+from kernel_helpers.cgroups.layout import SUBTREE
 from kernel_helpers.errors import LabkitError
 from kernel_helpers.namespaces import Namespace, unshare
 
@@ -79,8 +81,70 @@ def mount_table() -> list[tuple[int, str]]:
     return [(m.mount_id, m.target) for m in procfs.mounts("self")]
 
 
+RUNTIME_LEAF = "runtime"
+"""v2 only: the child of the case's group the runtime starts in (see `runtime_home`)."""
+
+
 def new_group() -> Cgroup:
     return cgroups.create(limits=Limits(pids=PIDS_MAX, memory=MEMORY_MAX))
+
+
+def runtime_home(group: Cgroup) -> list[str]:
+    """The folders the runtime process starts in: the case's group itself on v1. On v2 only a
+    leaf may hold processes once its group's children have controllers (lab 05: the learner's
+    group needs memory.max and pids.max), so the runtime starts in a leaf of the case's group,
+    and the controllers are turned on for the group's children."""
+    if group.version == 1:
+        paths: list[str] = group.paths
+        return paths
+    enable_controllers(group.paths[0])
+    leaf = os.path.join(group.paths[0], RUNTIME_LEAF)
+    os.mkdir(leaf)
+    return [leaf]
+
+
+def pids_within(group: Cgroup) -> list[int]:
+    """Every process in the case's group or any group below it (lab 05: the container's own)."""
+    return sorted({*group.pids(), *(p for folder in _child_groups(group) for p in _procs(folder))})
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid`, from the PPid field of each /proc/N/stat (a container
+    the runtime moved out of the case's group is still its child)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        fields = procfs.stat_fields(entry) if entry.isdigit() else []
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return sorted(found)
+
+
+def strays(group: Cgroup, pid: int, prefix: str) -> list[str]:
+    """The folders of `pid`'s groups outside the case's group that a runtime made: below the
+    kit's folder and named with its run prefix (lab 05: a group made in the wrong parent).
+    The janitor empties and removes them, and says so."""
+    layout = cgroups.detect_layout()
+    roots = {"": layout.v2_root} if layout.version == 2 else layout.v1
+    try:
+        lines = procfs.cgroups(pid)
+    except OSError:
+        return []
+    found = set()
+    for controllers, path in lines:
+        for name in controllers.split(",") if controllers else [""]:
+            root = roots.get(name)
+            folder = os.path.normpath(f"{root}{path}") if root else ""
+            kit = os.path.join(str(root), SUBTREE)
+            if (folder.startswith(kit + os.sep) and os.path.basename(folder).startswith(prefix)
+                    and not any(folder == p or folder.startswith(p + os.sep)
+                                for p in group.paths)):
+                found.add(folder)
+    return sorted(found)
 
 
 def _child_groups(group: Cgroup) -> list[str]:
@@ -108,9 +172,20 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: bool) -> list[str]:
-    """Remove everything a case left; return a sentence per kind of leftover (deterministic)."""
+def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: bool,
+            outside: list[str] | None = None) -> list[str]:
+    """Remove everything a case left; return a sentence per kind of leftover (deterministic).
+
+    `outside`: groups of the container's outside the case's group (`strays`), emptied and
+    removed like the case's own child groups."""
     report: list[str] = []
+    for folder in [f for f in outside or [] if os.path.isdir(f)]:
+        group_wait_empty(folder)
+        report.append("a cgroup it made outside spec.cgroup_parent")
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
     children = _child_groups(group)
     left = sorted({_comm(p) for folder in [*group.paths, *children] for p in _procs(folder)})
     if left and runtime_done:
@@ -122,7 +197,8 @@ def janitor(group: Cgroup, baseline: set[int], case_dir: Path, runtime_done: boo
                 _kill(pid)
     for folder in children:
         rel = os.path.relpath(folder, next(p for p in group.paths if folder.startswith(p)))
-        report.append(f"a cgroup it made ({rel})")
+        if not (group.version == 2 and rel == RUNTIME_LEAF):  # the judge's own
+            report.append(f"a cgroup it made ({rel})")
         group_wait_empty(folder)
         try:
             os.rmdir(folder)

@@ -9,6 +9,7 @@ Messages are deterministic: no pids, inodes, times or paths of the scratch folde
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from kernel_helpers.course.harness.judge import Look, Run
@@ -44,6 +45,10 @@ class Case:
     netns: bool = False
     """Start the runtime in a fresh network namespace the judge makes (lab 07): the runtime's
     "host" side of any veth lives there, never on the machine, and dies with the case."""
+    image: Callable[[Path], tuple[str, ...]] | None = None
+    """Make this run's image in the given folder and return its layer folders, bottom first
+    (lab 06): the runtime gets them as spec.image, with an empty spec.container_dir, and no
+    rootfs; the probe's FIFOs reach the container as inherited fds (judge.probe_argv_fds)."""
 
 
 def judge(case: Case, run: Run) -> Fail | None:
