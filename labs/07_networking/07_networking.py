@@ -56,9 +56,9 @@ def labkit(*args):
 #
 # A process that unshares `CLONE_NEWNET` finds a network stack with one
 # interface, `lo`, and it is down. A veth pair made there shows both ends,
-# down too, each naming the other (`@`). Moving one end to another process's
-# namespace takes it out of this one. All of it happens in a child process
-# that owns the namespace: it goes when the child exits.
+# down too (`ip link` names each one's peer after an `@`). Moving one end to
+# another process's namespace takes it out of this one. All of it happens in
+# a child process that owns the namespace: it goes when the child exits.
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 def a_new_network_namespace():
