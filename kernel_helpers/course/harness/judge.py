@@ -34,6 +34,8 @@ from kernel_helpers.security.capabilities import CAP_NUMBER, PR_CAPBSET_DROP
 
 CASE_TIMEOUT = 10.0
 """Seconds a case may take, start to finish (the reference takes well under one)."""
+EXITED_POLL = 0.02
+"""Seconds between looks for a container still on its way to the probe once its runtime exited."""
 OUTPUT_CAP = 30_000
 """Bytes of the runtime's output kept for messages (the rest is never read)."""
 KIT_ROOT = str(Path(__file__).resolve().parents[3])
@@ -290,20 +292,22 @@ def _machine_links(prefix: str) -> list[str]:
 
 def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,
                 argv: tuple[str, ...], runtime: int) -> bool | None:
-    """True once the probe says ready; False if the runtime exited with no probe running;
-    None at the deadline. A probe whose runtime crashed after exec still gets to say ready."""
-    watch = [ready, pidfd]
+    """True once the probe says ready; False if the runtime exited and nothing of its container
+    is left to say it; None at the deadline. A container whose runtime exited (or crashed) while
+    the child was still on its way to exec the probe still gets to say ready."""
+    exited = False
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        readable, _, _ = select.select(watch, [], [], left)
+        watch = [ready] if exited else [ready, pidfd]
+        readable, _, _ = select.select(watch, [], [], min(left, EXITED_POLL) if exited else left)
         if ready in readable:
             return True
-        if pidfd in readable:
-            if _find_container(group, argv, runtime) is None:
-                return False
-            watch = [ready]
+        exited = exited or pidfd in readable
+        if exited and not sandbox.pids_within(group) and _find_container(group, argv,
+                                                                         runtime) is None:
+            return False
 
 
 def _wait_exit(pidfd: int, deadline: float) -> bool:
