@@ -13,7 +13,6 @@ CHECK_MODULES: tuple[str, ...] = (
     "kernel_helpers.checks.uts_ipc",
     "kernel_helpers.checks.cgroups",
     "kernel_helpers.checks.union",
-    "kernel_helpers.checks.network",
     "kernel_helpers.checks.runtime",
     "kernel_helpers.checks.capstone",
 )

@@ -128,6 +128,10 @@ def _throwaway_uts_ipc() -> None:
     LINUX.unshare(Namespace.UTS.flag | Namespace.IPC.flag)
 
 
+def _throwaway_uts_ipc_net() -> None:
+    LINUX.unshare(Namespace.UTS.flag | Namespace.IPC.flag | Namespace.NET.flag)
+
+
 def try_runtime(argv: list[str], rootfs: str | None = None, path: Path | None = None,
                 timeout: float = 30.0, options: tuple[str, ...] = ()) -> tuple[int, str]:
     """Run ``python myruntime.py run [--rootfs ROOTFS] [OPTIONS] -- ARGV`` as a learner would in
@@ -137,6 +141,8 @@ def try_runtime(argv: list[str], rootfs: str | None = None, path: Path | None = 
     bugs; a runtime that hangs is killed (its whole process group) after `timeout`. The
     runtime starts in throwaway uts and ipc namespaces: one that sets the hostname before
     unsharing (lab 02's classic mistake) renames only those, never the learner's machine.
+    With ``--ip`` (lab 07) it starts in a throwaway network namespace too: the runtime's end of
+    the veth lives there, never among the machine's own interfaces.
     """
     import signal
     path = path or default_path()
@@ -145,7 +151,9 @@ def try_runtime(argv: list[str], rootfs: str | None = None, path: Path | None = 
     env = dict(os.environ, PYTHONPATH=KIT_ROOT)
     proc = subprocess.Popen(argv_full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, env=env, cwd="/",
-                            start_new_session=True, preexec_fn=_throwaway_uts_ipc)
+                            start_new_session=True,
+                            preexec_fn=_throwaway_uts_ipc_net if "--ip" in options
+                            else _throwaway_uts_ipc)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -13,6 +13,7 @@ Taught in: lab 01.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -46,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
                           "an image of `labkit image ls`, or folders, bottom first (lab 06)")
     run.add_argument("--cap-add", type=_cap, action="append", default=[], metavar="NAME",
                      help="keep this capability too, e.g. NET_ADMIN; repeatable (lab 08)")
+    run.add_argument("--ip", type=_address, metavar="ADDRESS/PREFIX",
+                     help="a network of its own: eth0 with this address, e.g. 10.22.0.5/24 "
+                          "(lab 07)")
+    run.add_argument("--gateway", help="the runtime's end of the cable, the container's default "
+                                       "route (default: the subnet's first address, .1) (lab 07)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     return parser
 
@@ -86,6 +92,26 @@ def _cap(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _address(text: str) -> str:
+    """'10.22.0.5/24' stays as it is, or argparse's one-line error."""
+    try:
+        iface = ipaddress.IPv4Interface(text)
+    except ValueError:
+        iface = None
+    if iface is None or "/" not in text or iface.ip in (iface.network.network_address,
+                                                         iface.network.broadcast_address):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a host address with its prefix "
+                                         "length; use e.g. 10.22.0.5/24")
+    return text
+
+
+def _gateway(address: str | None, gateway: str | None) -> str | None:
+    """The asked gateway, or the first address of the container's subnet (10.22.0.1)."""
+    if gateway or not address:
+        return gateway
+    return str(next(ipaddress.IPv4Interface(address).network.hosts()))
+
+
 def main(module: dict[str, Any], argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]) and call ``module["run"](spec)``; return its status.
 
@@ -121,7 +147,8 @@ def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
                           hostname=args.hostname, uid_map=args.uid_map,
                           gid_map=args.gid_map or args.uid_map, memory_max=args.memory,
                           pids_max=args.pids, image=layers, container_dir=container_dir,
-                          cap_add=tuple(dict.fromkeys(args.cap_add))))
+                          cap_add=tuple(dict.fromkeys(args.cap_add)), address=args.ip,
+                          gateway=_gateway(args.ip, args.gateway)))
     finally:  # a runtime that raised may have left the container dir too
         if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec
             remove_tree(scratch)

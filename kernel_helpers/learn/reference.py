@@ -24,11 +24,17 @@ def run(spec: lk.Spec) -> int:
     unshared, mapped = lk.Sync(), lk.Sync()          # lab>=04
     joined = lk.Sync()                               # lab>=05
     cgroup = create_cgroup(spec) if spec.memory_max or spec.pids_max else None  # lab>=05
+    netns_made, connected = lk.Sync(), lk.Sync()     # lab>=07
     pid = os.fork()                      # the first one is its PID 1
     if pid == 0:
         try:
             joined.wait()                            # lab>=05
             enter_uts_ipc(spec.hostname)             # lab>=02
+            if spec.address:                         # lab>=07
+                lk.unshare(lk.CLONE_NEWNET)          # lab>=07
+                netns_made.release()                 # lab>=07
+                connected.wait()                     # lab>=07
+                configure_net(spec)                  # lab>=07
             rootfs = spec.rootfs                     # lab>=03
             if spec.image and spec.container_dir:    # lab>=06
                 rootfs = mount_overlay(spec.image, spec.container_dir)  # lab>=06
@@ -46,6 +52,10 @@ def run(spec: lk.Spec) -> int:
     if cgroup:                                       # lab>=05
         join_cgroup(cgroup, pid)                     # lab>=05
     joined.release()                                 # lab>=05
+    if spec.address:                                 # lab>=07
+        netns_made.wait()                            # lab>=07
+        connect(spec, pid)                           # lab>=07
+        connected.release()                          # lab>=07
     if spec.uid_map:                                 # lab>=04
         unshared.wait()                              # lab>=04
         write_id_maps(pid, spec)                     # lab>=04
@@ -148,6 +158,31 @@ def mount_overlay(layers: tuple[str, ...], container_dir: str) -> str:
 def remove_container_dir(container_dir: str) -> None:
     """In the parent, once the container has exited: remove its upper, work and merged dirs."""
     lk.remove_tree(container_dir)        # the image's layers stay: they belong to the image
+
+# --- lab 07: connect ---
+def connect(spec: lk.Spec, pid: int) -> str:
+    """In the parent, once the child has its own network namespace: a veth pair, the runtime's
+    end addressed as the gateway and up, the peer moved into the child's namespace."""
+    host_if = f"{spec.run_prefix}{pid}"              # unique while the container runs; <= 15
+    peer = f"{host_if}c"
+    lk.veth_add(host_if, peer)
+    lk.link_set_netns(peer, pid)                     # the container's end leaves this namespace
+    _, prefixlen = str(spec.address).split("/")      # run calls us only with an address
+    lk.addr_add(host_if, f"{spec.gateway}/{prefixlen}")   # the subnet's route comes with it
+    lk.link_up(host_if)
+    return host_if
+
+# --- lab 07: configure_net ---
+def configure_net(spec: lk.Spec) -> None:
+    """In the child, once the parent connected it: lo up, the peer as eth0 with spec.address,
+    up, and the default route via spec.gateway."""
+    lk.link_up("lo")
+    for name in lk.link_names():                     # a new namespace has lo and what was moved in
+        if name != "lo":
+            lk.link_rename(name, "eth0")             # while it is still down
+    lk.addr_add("eth0", str(spec.address))
+    lk.link_up("eth0")
+    lk.route_add_default(str(spec.gateway))
 
 # --- lab 08: mask_paths ---
 def mask_paths() -> None:

@@ -53,6 +53,13 @@ class Spec:
     cap_add: tuple[str, ...] = ()
     """Capabilities the container keeps on top of Docker's default 14, named as `docker run
     --cap-add` takes them without CAP_ (e.g. ("NET_ADMIN",)) (lab 08)."""
+    # lab 07: networking
+    address: str | None = None
+    """The container's IPv4 address with its prefix length, e.g. "10.22.0.5/24" (lab 07): on its
+    eth0, in a network namespace of its own. None: no network of its own (the runtime's)."""
+    gateway: str | None = None
+    """The address of the runtime's end of the container's veth, e.g. "10.22.0.1", on the same
+    subnet as `address`: the container's default route goes via it (lab 07)."""
 
 
 def write_pidfile(spec: Spec, pid: int) -> None:

@@ -10,9 +10,9 @@ sentence saying what that errno means for *that* syscall::
     lk.mount(None, "/", None, lk.MS_REC | lk.MS_PRIVATE)
     lk.pivot_root(".", ".")     # EINVAL -> "new_root must be a mount point: ..."
 
-Netlink verbs (veth, addresses, routes) come with the networking lab. Lab 08's names
-(capabilities, masked paths, the seccomp program) are at the end, thin over
-`kernel_helpers.security`.
+Netlink verbs (veth, addresses, routes) are in `kernel_helpers.learn.net` (lab 07), the
+same way. Lab 08's names (capabilities, masked paths, the seccomp program) are at the end,
+thin over `kernel_helpers.security`.
 
 Taught in: lab 01, lab 02, lab 03, lab 04, lab 05, lab 06, lab 08.
 """

@@ -13,6 +13,7 @@ Taught in: lab 07.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from contextlib import contextmanager
@@ -201,8 +202,9 @@ def delete_link(name: str, ns: Netns | None = None) -> bool:
 
 
 def add_veth(name: str, peer: str, ns: Netns | None = None, peer_ns: Netns | None = None,
-             master: str | None = None, mtu: int | None = None) -> None:
-    """A veth pair `name` (in ns, on `master`, up) <-> `peer` born directly in `peer_ns`.
+             master: str | None = None, mtu: int | None = None, up: bool = True) -> None:
+    """A veth pair `name` (in ns, on `master`, up unless `up` is False) <-> `peer` born
+    directly in `peer_ns`.
 
     Creating the peer inside its namespace (IFLA_NET_NS_FD in the peer's info)
     avoids a later move, which costs a ~14 ms synchronize_net() in the kernel.
@@ -217,10 +219,48 @@ def add_veth(name: str, peer: str, ns: Netns | None = None, peer_ns: Netns | Non
             index = ipr.link_lookup(ifname=name)[0]
             if master:
                 ipr.link("set", index=index, master=ipr.link_lookup(ifname=master)[0])
-            ipr.link("set", index=index, state="up")
+            if up:
+                ipr.link("set", index=index, state="up")
         except BaseException:
             ipr.link("del", index=index)
             raise
+
+
+def _index(ipr: IPRoute, name: str) -> int:
+    """The ifindex of `name`, or ENODEV as a NetlinkError (route() words it)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        raise NetlinkError(errno.ENODEV, f"no interface {name}")
+    return int(found[0])
+
+
+def set_link(name: str, ns: Netns | None = None, *, up: bool | None = None,
+             new_name: str | None = None, netns_pid: int | None = None) -> None:
+    """One RTM_SETLINK on `name`: bring it up or down, rename it, or move it to the network
+    namespace of process `netns_pid` (IFLA_NET_NS_PID; it arrives down, keeping its name)."""
+    changes: dict[str, object] = {}
+    if up is not None:
+        changes["state"] = "up" if up else "down"
+    if new_name is not None:
+        changes["ifname"] = new_name
+    if netns_pid is not None:
+        changes["net_ns_pid"] = netns_pid
+    with route(ns, f"set link {name}") as ipr:
+        ipr.link("set", index=_index(ipr, name), **changes)
+
+
+def add_address(name: str, address: str, prefixlen: int, ns: Netns | None = None) -> None:
+    """Give interface `name` the IPv4 `address`/`prefixlen` (the subnet's route comes with it
+    once the link is up)."""
+    with route(ns, f"address on {name}") as ipr:
+        ipr.addr("add", index=_index(ipr, name), address=address, prefixlen=prefixlen)
+
+
+def add_default_route(gateway: str, ns: Netns | None = None) -> None:
+    """A default IPv4 route via `gateway` (reachable on the subnet of an up interface)."""
+    with route(ns, f"default route via {gateway}") as ipr:
+        ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
 
 
 def configure(ns: Netns | None, ifname: str, address: str, prefixlen: int,

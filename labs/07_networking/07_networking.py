@@ -23,6 +23,11 @@
 #
 # The kit talks to the kernel over **netlink** (pyroute2), and writes nftables
 # rules for NAT; no `ip` or `iptables` command is run.
+#
+# In this lab your runtime gives each container a network of its own: with
+# `--ip 10.22.0.5/24` the child takes a new network namespace, the runtime
+# (the parent) cables it to its own namespace with a veth pair, and the child
+# sets up its end as `eth0`, with a default route via the runtime's end.
 
 # %% labkit={"kind": "setup"}
 import os
@@ -31,8 +36,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from kernel_helpers.course import verify
+from kernel_helpers import learn as lk
+from kernel_helpers.course.checks import check_runtime
+from kernel_helpers.course.notebook_slots import use_slots
+from kernel_helpers.course.runtime_check import try_runtime
+from kernel_helpers.namespaces import Namespace, unshare
 from kernel_helpers.net import diagram, ipam, nat, netdev, networks, overlay
+from kernel_helpers.process import run_in_child
+use_slots()  # %slot NAME shows a function of your myruntime.py; %%slot NAME saves it
 
 def labkit(*args):
     """Run the labkit CLI, as you would in a terminal; return its output."""
@@ -40,8 +51,106 @@ def labkit(*args):
                           text=True, timeout=60)
     return (done.stdout + done.stderr).strip()
 
-# %% [markdown] labkit={"step": "net.veth"}
-# ## Step 1: two containers on a bridge, by name, and a published port
+# %% [markdown] labkit={"step": "net.connect"}
+# ## Step 1: a network namespace of its own, and a cable into it
+#
+# A process that unshares `CLONE_NEWNET` finds a network stack with one
+# interface, `lo`, and it is down. A veth pair made there shows both ends,
+# down too (`ip link` names each one's peer after an `@`). Moving one end to
+# another process's namespace takes it out of this one. All of it happens in
+# a child process that owns the namespace: it goes when the child exits.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+def a_new_network_namespace():
+    def look():
+        return [(link.name, link.kind, "up" if link.up else "down") for link in netdev.links()]
+    unshare({Namespace.NET})
+    fresh = look()
+    lk.veth_add("demo0", "demo0c")
+    return fresh, look()
+
+fresh, cabled = run_in_child(a_new_network_namespace)
+print("a new network namespace:", fresh)
+print("after lk.veth_add('demo0', 'demo0c'):", cabled)
+
+# %% [markdown] labkit={"step": "net.connect"}
+# The two processes take turns again, as in lab 04: the child makes the
+# namespace and says so, the parent cables it, the child waits for that and
+# then sets up its end. Your `run` makes two more `lk.Sync()`s before `fork`:
+#
+#     netns_made, connected = lk.Sync(), lk.Sync()
+#     # child:  if spec.address: lk.unshare(lk.CLONE_NEWNET); netns_made.release();
+#     #                          connected.wait(); configure_net(spec)
+#     # parent: if spec.address: netns_made.wait(); connect(spec, pid); connected.release()
+#
+# **Exercise.** Write `connect(spec, pid)`, run by the parent; return the
+# name of its end:
+#
+# 1. names from `spec.run_prefix` and the pid, e.g. `host_if =
+#    f"{spec.run_prefix}{pid}"` and `peer = host_if + "c"`: unique while the
+#    container runs, found by the kit if left behind, and at most 15 bytes
+#    (the kernel's IFNAMSIZ);
+# 2. `lk.veth_add(host_if, peer)`;
+# 3. `lk.link_set_netns(peer, pid)`: the peer leaves for the child's namespace;
+# 4. `lk.addr_add(host_if, f"{spec.gateway}/{prefixlen}")`, the prefix length
+#    from `spec.address` (`"10.22.0.5/24"`): your end is the container's
+#    gateway, and its subnet's route comes with the address;
+# 5. `lk.link_up(host_if)`.
+#
+# The check starts your runtime in a network namespace of its own (never the
+# machine's), asks for a different subnet, address and gateway on every run,
+# and reads both namespaces from the host: the container's must differ from
+# the runtime's, the runtime's end must be up with the gateway address, a TCP
+# connection from the runtime's side must reach a server in the container,
+# and once your runtime exits nothing but `lo` may be left on its side. (A
+# veth pair goes when either end's namespace goes: the container's takes the
+# runtime's end with it.)
+
+# %% labkit={"kind": "slot", "slot": "connect"}
+# connect(spec, pid): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "net.configure"}
+# ## Step 2: inside, eth0 and a default route
+#
+# **Exercise.** Write `configure_net(spec)`, run by the child once the parent
+# has connected it, before `enter_rootfs` (the kit's netlink code must still
+# be importable):
+#
+# 1. `lk.link_up("lo")`;
+# 2. the peer arrives down with its old name: it is the one interface here
+#    besides `lo` (`lk.link_names()`); `lk.link_rename(name, "eth0")` while it
+#    is down;
+# 3. `lk.addr_add("eth0", spec.address)`, then `lk.link_up("eth0")`;
+# 4. `lk.route_add_default(spec.gateway)`: last, since the kernel accepts a
+#    gateway only on the subnet of an interface that is up.
+#
+# The check reads the container's interfaces over netlink in its namespace
+# (`lo` and `eth0` up, `eth0` with `spec.address`, prefix length included)
+# and its `/proc/PID/net/route` (a default route via `spec.gateway`, out of
+# `eth0`). The gateway it asks for is never the subnet's first address.
+
+# %% labkit={"kind": "slot", "slot": "configure_net"}
+# configure_net(spec): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% labkit={"kind": "slot", "slot": "run"}
+# run(spec): two more Syncs before fork, the new namespace and configure_net in the child, connect in the parent.
+
+# %% labkit={"kind": "check"}
+check_runtime("07")
+
+# %% [markdown] labkit={"step": "net.configure"}
+# Your runtime now takes `--ip ADDRESS/PREFIX` (and `--gateway`, by default
+# the subnet's first address). Here it runs in a throwaway network namespace,
+# so its end of the cable never joins the machine's interfaces; the container
+# pings it.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+SHOW = "ip addr; ip route; ping -c 1 -W 2 10.22.0.1"
+print(*try_runtime(["/bin/sh", "-c", SHOW], rootfs="busybox", options=("--ip", "10.22.0.5/24")),
+      sep="\n")
+
+# %% [markdown]
+# ## Beyond one cable: two containers on a bridge, by name, and a published port
 #
 # A network is a bridge plus an address pool (IPAM) plus an nftables table.
 # Two containers join it: `web` serves a page with busybox `httpd`, and a
@@ -61,7 +170,7 @@ no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0
 print(no_proxy.open(f"http://127.0.0.1:{port}/", timeout=10).read().decode())
 print(nat.table_rules(net.bridge, net.subnet))
 
-# %% [markdown] labkit={"step": "net.veth"}
+# %% [markdown]
 # ## A live diagram
 #
 # Drawn from what the kernel reports right now (netlink in each namespace),
@@ -86,35 +195,6 @@ draw()
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 print(labkit("rm", "-f", f"web{net.name[-4:]}"))
 networks.remove(net.name, True)
-
-# %% [markdown] labkit={"step": "net.veth"}
-# **Exercise.** Under every diagram above is one move: a veth pair with one
-# end in each namespace. Write `wire(a, b, address_a, address_b, prefixlen)`.
-# `a` and `b` are network namespaces (`netdev.Netns`, `b.fd` is an open fd of
-# it). Make a veth pair in `a` whose peer is born in `b`
-# (`peer={"ifname": ..., "net_ns_fd": b.fd}`), give each end its address,
-# and bring both up. `with netdev.route(a) as ipr:` gives a pyroute2 handle
-# talking netlink inside `a`. The check makes two fresh namespaces, calls
-# your function, reads both with netlink and opens a TCP connection from `a`
-# to `b`.
-
-# %% labkit={"kind": "exercise"}
-def wire(a, b, address_a, address_b, prefixlen):
-    """Join namespaces a and b with a veth pair; address both ends and bring them up."""
-    ### BEGIN SOLUTION
-    with netdev.route(a) as ipr:
-        ipr.link("add", ifname="veth-a", kind="veth", peer={"ifname": "veth-b", "net_ns_fd": b.fd})
-        index = ipr.link_lookup(ifname="veth-a")[0]
-        ipr.addr("add", index=index, address=address_a, prefixlen=prefixlen)
-        ipr.link("set", index=index, state="up")
-    with netdev.route(b) as ipr:
-        index = ipr.link_lookup(ifname="veth-b")[0]
-        ipr.addr("add", index=index, address=address_b, prefixlen=prefixlen)
-        ipr.link("set", index=index, state="up")
-    ### END SOLUTION
-
-# %% labkit={"kind": "check"}
-verify("net.veth", wire)
 
 # %% [markdown]
 # ## Live: a VXLAN overlay across two hosts
@@ -146,7 +226,8 @@ across_the_overlay()
 # %% [markdown]
 # ## What you saw
 #
-# - A network namespace starts empty; a veth pair is the cable out, a bridge
-#   the switch that joins containers, and its address their gateway.
+# - A network namespace starts with `lo`, down; a veth pair is the cable out:
+#   your runtime keeps one end as the gateway, the container's is its `eth0`,
+#   and a bridge is the switch that joins many such cables.
 # - NAT (masquerade out, DNAT in for published ports) is a few nftables rules.
 # - An overlay is the same bridge idea stretched across hosts by VXLAN.

@@ -91,27 +91,6 @@ WRONG.update({
 })
 
 
-def _veth(where: object, peer_ns: object, up: bool = True, addresses: bool = True) -> None:
-    from kernel_helpers.net import netdev
-    with netdev.route(where) as ipr:  # type: ignore[arg-type]
-        peer = {"ifname": "veth-b", **({"net_ns_fd": peer_ns.fd} if peer_ns else {})}  # type: ignore[attr-defined]
-        ipr.link("add", ifname="veth-a", kind="veth", peer=peer)
-        for name, address in (("veth-a", "10.77.0.1"), ("veth-b", "10.77.0.2")):
-            found = ipr.link_lookup(ifname=name)
-            if found and addresses:
-                ipr.addr("add", index=found[0], address=address, prefixlen=24)
-            if found and up:
-                ipr.link("set", index=found[0], state="up")
-
-
-WRONG.update({
-    "net.veth": [lambda a, b, *rest: _veth(a, None),            # both ends stay in a
-                 lambda a, b, *rest: _veth(None, b),            # made in the caller's namespace
-                 lambda a, b, *rest: _veth(a, b, up=False),     # addressed but down
-                 lambda a, b, *rest: _veth(a, b, addresses=False)],
-})
-
-
 def _runtime(command: list[str], memory: int, overlay: bool = True, group: bool = True,
              harden: bool = True, namespaces: object = None) -> tuple:
     from kernel_helpers import images

@@ -105,6 +105,10 @@ class Run:
     """What the runtime was asked to run (with this run's varied values: names, limits, ids)."""
     seen: dict[str, Any] = field(default_factory=dict)
     """What the case's own `look` read about the held container (a lab's extra kernel state)."""
+    runtime_netns: int | None = None
+    """An fd of the runtime's network namespace, held by the judge for the whole case when it
+    made that namespace (Case.netns, lab 07): `look` and `after` read it through this, the
+    latter once the runtime is gone; closed when the case ends, and whatever is in it goes."""
     hostnames: tuple[str, str] = ("", "")
     """The judge's own hostname before and after the case (lab 02: a runtime that sets it
     before unsharing renames the judge's private uts namespace; the judge then restores it)."""
@@ -225,6 +229,8 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
                                 env=env, start_new_session=True, extra_groups=[0])
         os.close(report_w)
         run.runtime_ns = {k: v.inode for k, v in namespaces_of(proc.pid).items()}
+        if netns:
+            run.runtime_netns = os.open(f"/proc/{proc.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         assert proc.stdin is not None
         proc.stdin.write(b"g")
         proc.stdin.close()
@@ -268,7 +274,20 @@ def run_case(path: Path, scratch: Path, name: str, release: int | None, with_roo
             run.rootfs_after = set(os.listdir(run.rootfs))
         run.output = _tail(case_dir / "output")
         run.leftovers = sandbox.janitor(group, baseline, case_dir, runtime_done, outside)
+        if run.runtime_netns is not None:
+            os.close(run.runtime_netns)
+            run.leftovers += _machine_links(str(spec.get("run_prefix") or ""))
     return run
+
+
+def _machine_links(prefix: str) -> list[str]:
+    """Interfaces named from the run prefix that a runtime moved into the judge's own network
+    namespace (the machine's: e.g. link_set_netns to pid 1), deleted (lab 07)."""
+    from kernel_helpers.net import netdev
+    found = sorted(name for name in netdev.link_names() if prefix and name.startswith(prefix))
+    for name in found:
+        netdev.delete_link(name)
+    return ["an interface it moved into the machine's own network namespace"] * bool(found)
 
 
 def _wait_ready(ready: int, pidfd: int, deadline: float, group: Cgroup,

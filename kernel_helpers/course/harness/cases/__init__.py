@@ -8,11 +8,11 @@ Taught in: lab 01, lab 02, lab 03, lab 04, lab 05, lab 06, lab 08.
 
 from __future__ import annotations
 
-from kernel_helpers.course.harness.cases import lab01, lab02, lab03, lab04, lab05, lab06, lab08
+from kernel_helpers.course.harness.cases import lab01, lab02, lab03, lab04, lab05, lab06, lab07, lab08
 from kernel_helpers.course.harness.cases.base import Case, Check, Fail, judge
 
 CASES: dict[str, Case] = {case.id: case
-                          for module in (lab01, lab02, lab03, lab04, lab05, lab06, lab08)
+                          for module in (lab01, lab02, lab03, lab04, lab05, lab06, lab07, lab08)
                           for case in module.CASES}
 """Every case by id; course.toml lists which cases grade which step."""
 
