@@ -335,3 +335,18 @@ def _load_lab(name: str) -> dict[str, tuple[str, dict]]:
 
 for _path in sorted(Path(__file__).resolve().parent.glob("variants_lab*.py")):
     WRONG_BY_STEP.update(_load_lab(_path.stem))
+
+
+def statuses(verdict: dict) -> list[str]:
+    """Each case's status in a lab verdict, in order."""
+    return [c["status"] for c in verdict["cases"]]
+
+
+def failed_case(path: Path, lab: str, case: str, name: str) -> dict:
+    """`case` of `lab` judged on `path` alone (no stand-ins): it must fail with a hint, and
+    never tell the learner to run labkit cleanup (that would touch other people's work)."""
+    from kernel_helpers.course.runtime_check import judge
+    first: dict = next(c for c in judge(path, lab, "own", case)["cases"] if c["case"] == case)
+    assert first["status"] == "fail", (name, first)
+    assert first["hint"] and "labkit cleanup" not in first["message"] + first["hint"]
+    return first

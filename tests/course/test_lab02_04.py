@@ -16,7 +16,7 @@ import pytest
 from kernel_helpers import ipc
 from kernel_helpers.course.runtime_check import judge
 from kernel_helpers.course.standins import reference_slot
-from runtime_variants import runtime_file
+from runtime_variants import failed_case, statuses, runtime_file
 from variants_lab02 import BY_STEP as BY_STEP_02, RIGHT as RIGHT_02
 from variants_lab04 import BY_STEP as BY_STEP_04, RIGHT as RIGHT_04
 
@@ -66,16 +66,12 @@ def _host_untouched(root: None) -> None:
     assert _host() == before
 
 
-def _statuses(verdict: dict) -> list[str]:
-    return [c["status"] for c in verdict["cases"]]
-
-
 @pytest.mark.parametrize("lab", ["02", "04"])
 def test_reference_passes_three_times(tmp_path: Path, lab: str) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, lab, "own")
-        assert _statuses(verdict) == ["pass"] * len(verdict["cases"]), verdict
+        assert statuses(verdict) == ["pass"] * len(verdict["cases"]), verdict
         assert verdict["notes"] == []
 
 
@@ -83,9 +79,7 @@ def test_reference_passes_three_times(tmp_path: Path, lab: str) -> None:
 def test_wrong_variant_fails_its_case(tmp_path: Path, lab: str, slot: str, case: str, name: str,
                                       code: str | dict[str, str]) -> None:
     path = runtime_file(tmp_path, **(code if isinstance(code, dict) else {slot: code}))
-    first = next(c for c in judge(path, lab, "own", case)["cases"] if c["case"] == case)
-    assert first["status"] == "fail", (name, first)
-    assert first["hint"] and "labkit cleanup" not in first["message"] + first["hint"]
+    first = failed_case(path, lab, case, name)
     if name in EXPECTED_WORDS:
         assert EXPECTED_WORDS[name] in first["message"], (name, first["message"])
 
@@ -100,7 +94,7 @@ RIGHT = [("02", name, code if isinstance(code, dict) else {"enter_uts_ipc": code
 def test_correct_alternates_pass(tmp_path: Path, lab: str, name: str,
                                  slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), lab, "own")
-    assert _statuses(verdict) == ["pass"] * len(verdict["cases"]), (name, verdict)
+    assert statuses(verdict) == ["pass"] * len(verdict["cases"]), (name, verdict)
 
 
 def test_lab04_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
@@ -108,12 +102,12 @@ def test_lab04_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
     path = runtime_file(tmp_path, base="template", enter_userns=reference_slot("enter_userns"),
                         write_id_maps=reference_slot("write_id_maps"))
     piece = judge(path, "04", "piece")
-    assert _statuses(piece) == ["pass"] * len(piece["cases"]), piece
+    assert statuses(piece) == ["pass"] * len(piece["cases"]), piece
     assert piece["notes"] == [f"stand-in used for {name} (lab {lab}): yours is still the stub"
                               for name, lab in (("run", "01"), ("enter_uts_ipc", "02"),
                                                 ("enter_rootfs", "03"),
                                                 ("mount_pseudo_fs", "03"))]
-    assert "fail" in _statuses(judge(path, "04", "own", "root-inside"))
+    assert "fail" in statuses(judge(path, "04", "own", "root-inside"))
 
 
 @pytest.mark.parametrize("lab,as_of", [("02", 1), ("04", 3)])
@@ -121,9 +115,9 @@ def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path, lab: str, a
     """A run as of the previous lab never calls this lab's slots: the reference run stands in."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=as_of))
     piece = judge(path, lab, "piece")
-    assert _statuses(piece) == ["pass"] * len(piece["cases"]), piece
+    assert statuses(piece) == ["pass"] * len(piece["cases"]), piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
-    assert "fail" in _statuses(judge(path, lab, "own"))
+    assert "fail" in statuses(judge(path, lab, "own"))
 
 
 def test_cli_options_reach_the_spec(tmp_path: Path) -> None:
@@ -145,6 +139,6 @@ def test_a_slot_run_never_calls_is_not_blamed(tmp_path: Path) -> None:
     """Lab 02's slot is right but lab 01's run never calls it: run stands in, not the slot."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=1))
     piece = judge(path, "03", "piece", "pivot")
-    assert _statuses(piece) == ["pass"]
+    assert statuses(piece) == ["pass"]
     assert piece["notes"] == ["stand-in used for run (lab 01): yours does not call enter_uts_ipc "
                               "(lab 02) yet"]

@@ -19,7 +19,7 @@ import pytest
 from kernel_helpers.cgroups.layout import SUBTREE, detect_layout
 from kernel_helpers.course.runtime_check import KIT_ROOT, judge
 from kernel_helpers.course.standins import reference_slot
-from runtime_variants import runtime_file
+from runtime_variants import failed_case, statuses, runtime_file
 from variants_lab05 import BY_STEP, RIGHT
 
 WRONG = [(slot, case, name, code) for slot, cases in BY_STEP.values()
@@ -83,15 +83,11 @@ def _nothing_left(root: None) -> None:
     assert _mounts() == mounts
 
 
-def _statuses(verdict: dict) -> list[str]:
-    return [c["status"] for c in verdict["cases"]]
-
-
 def test_reference_passes_three_times(tmp_path: Path) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, "05", "own")
-        assert _statuses(verdict) == ["pass"] * 4, verdict
+        assert statuses(verdict) == ["pass"] * 4, verdict
         assert verdict["notes"] == []
 
 
@@ -99,9 +95,7 @@ def test_reference_passes_three_times(tmp_path: Path) -> None:
 def test_wrong_variant_fails_its_case(tmp_path: Path, slot: str, case: str, name: str,
                                       code: str | dict[str, str]) -> None:
     path = runtime_file(tmp_path, **(code if isinstance(code, dict) else {slot: code}))
-    first = next(c for c in judge(path, "05", "own", case)["cases"] if c["case"] == case)
-    assert first["status"] == "fail", (name, first)
-    assert first["hint"] and "labkit cleanup" not in first["message"] + first["hint"]
+    first = failed_case(path, "05", case, name)
     assert EXPECTED_WORDS[name] in first["message"], (name, first["message"])
 
 
@@ -118,7 +112,7 @@ RIGHT_CASES = [(name, {slot: code}) for slot, table in RIGHT.items()
 @pytest.mark.parametrize("name,slots", RIGHT_CASES, ids=[r[0] for r in RIGHT_CASES])
 def test_correct_alternates_pass(tmp_path: Path, name: str, slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), "05", "own")
-    assert _statuses(verdict) == ["pass"] * 4, (name, verdict)
+    assert statuses(verdict) == ["pass"] * 4, (name, verdict)
 
 
 def test_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
@@ -127,21 +121,21 @@ def test_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
                         **{name: reference_slot(name)
                            for name in ("create_cgroup", "join_cgroup", "remove_cgroup")})
     piece = judge(path, "05", "piece")
-    assert _statuses(piece) == ["pass"] * 4, piece
+    assert statuses(piece) == ["pass"] * 4, piece
     assert piece["notes"] == [f"stand-in used for {name} (lab {lab}): yours is still the stub"
                               for name, lab in (("run", "01"), ("enter_uts_ipc", "02"),
                                                 ("enter_rootfs", "03"), ("mount_pseudo_fs", "03"),
                                                 ("enter_userns", "04"), ("write_id_maps", "04"))]
-    assert "fail" in _statuses(judge(path, "05", "own", "cgroup-limits"))
+    assert "fail" in statuses(judge(path, "05", "own", "cgroup-limits"))
 
 
 def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
     """A run as of lab 04 never calls create_cgroup: the reference run stands in."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=4))
     piece = judge(path, "05", "piece")
-    assert _statuses(piece) == ["pass"] * 4, piece
+    assert statuses(piece) == ["pass"] * 4, piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
-    assert "fail" in _statuses(judge(path, "05", "own"))
+    assert "fail" in statuses(judge(path, "05", "own"))
 
 
 SHOW = '''

@@ -18,7 +18,7 @@ import pytest
 
 from kernel_helpers.course.runtime_check import KIT_ROOT, judge
 from kernel_helpers.course.standins import reference_slot
-from runtime_variants import runtime_file
+from runtime_variants import failed_case, statuses, runtime_file
 from variants_lab06 import BY_STEP, RIGHT
 
 WRONG = [(slot, case, name, code) for slot, cases in BY_STEP.values()
@@ -59,15 +59,11 @@ def _leaves_nothing(root: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert (_mounts(), sorted(os.listdir(tmp))) == (before, [])
 
 
-def _statuses(verdict: dict) -> list[str]:
-    return [c["status"] for c in verdict["cases"]]
-
-
 def test_reference_passes_three_times(tmp_path: Path) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, "06", "own")
-        assert _statuses(verdict) == ["pass"] * 4, verdict
+        assert statuses(verdict) == ["pass"] * 4, verdict
         assert verdict["notes"] == []
 
 
@@ -75,9 +71,7 @@ def test_reference_passes_three_times(tmp_path: Path) -> None:
 def test_wrong_variant_fails_its_case(tmp_path: Path, slot: str, case: str, name: str,
                                       code: str | dict[str, str]) -> None:
     path = runtime_file(tmp_path, **(code if isinstance(code, dict) else {slot: code}))
-    first = next(c for c in judge(path, "06", "own", case)["cases"] if c["case"] == case)
-    assert first["status"] == "fail", (name, first)
-    assert first["hint"] and "labkit cleanup" not in first["message"] + first["hint"]
+    first = failed_case(path, "06", case, name)
     assert "/tmp/" not in first["message"] and "labkit-grade" not in first["message"]
     if name in EXPECTED_WORDS:
         assert EXPECTED_WORDS[name] in first["message"], (name, first["message"])
@@ -89,7 +83,7 @@ RIGHT_CASES = [(name, {slot: code}) for slot, table in RIGHT.items() for name, c
 @pytest.mark.parametrize("name,slots", RIGHT_CASES, ids=[r[0] for r in RIGHT_CASES])
 def test_correct_alternates_pass(tmp_path: Path, name: str, slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), "06", "own")
-    assert _statuses(verdict) == ["pass"] * 4, (name, verdict)
+    assert statuses(verdict) == ["pass"] * 4, (name, verdict)
 
 
 def test_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
@@ -97,21 +91,21 @@ def test_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
     path = runtime_file(tmp_path, base="template", mount_overlay=reference_slot("mount_overlay"),
                         remove_container_dir=reference_slot("remove_container_dir"))
     piece = judge(path, "06", "piece")
-    assert _statuses(piece) == ["pass"] * 4, piece
+    assert statuses(piece) == ["pass"] * 4, piece
     stood_in = [note.split()[3] for note in piece["notes"]]
     assert {"run", "enter_uts_ipc", "enter_rootfs", "mount_pseudo_fs"} <= set(stood_in)
     assert not {"mount_overlay", "remove_container_dir"} & set(stood_in)
     assert all(note.endswith("yours is still the stub") for note in piece["notes"])
-    assert "fail" in _statuses(judge(path, "06", "own", "overlay-root"))
+    assert "fail" in statuses(judge(path, "06", "own", "overlay-root"))
 
 
 def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
     """A run as of lab 05 never calls mount_overlay: the reference run stands in."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=5))
     piece = judge(path, "06", "piece")
-    assert _statuses(piece) == ["pass"] * 4, piece
+    assert statuses(piece) == ["pass"] * 4, piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
-    assert "fail" in _statuses(judge(path, "06", "own"))
+    assert "fail" in statuses(judge(path, "06", "own"))
 
 
 def _cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ from kernel_helpers.course.harness.cases import lab07
 from kernel_helpers.course.runtime_check import KIT_ROOT, judge
 from kernel_helpers.course.standins import reference_slot
 from kernel_helpers.naming import is_ours
-from runtime_variants import runtime_file
+from runtime_variants import failed_case, statuses, runtime_file
 from variants_lab07 import BY_STEP, RIGHT as RIGHT_07
 
 WRONG = [(slot, case, name, code) for slot, cases in BY_STEP.values()
@@ -71,15 +71,11 @@ def _machine_untouched(root: None) -> None:
     assert _machine() == before
 
 
-def _statuses(verdict: dict) -> list[str]:
-    return [c["status"] for c in verdict["cases"]]
-
-
 def test_reference_passes_three_times(tmp_path: Path) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, "07", "own")
-        assert _statuses(verdict) == ["pass"] * len(verdict["cases"]), verdict
+        assert statuses(verdict) == ["pass"] * len(verdict["cases"]), verdict
         assert verdict["notes"] == []
         assert {c["case"] for c in verdict["cases"]} == {c.id for c in lab07.CASES}
 
@@ -88,9 +84,7 @@ def test_reference_passes_three_times(tmp_path: Path) -> None:
 def test_wrong_variant_fails_its_case(tmp_path: Path, slot: str, case: str, name: str,
                                       code: str | dict[str, str]) -> None:
     path = runtime_file(tmp_path, **(code if isinstance(code, dict) else {slot: code}))
-    first = next(c for c in judge(path, "07", "own", case)["cases"] if c["case"] == case)
-    assert first["status"] == "fail", (name, first)
-    assert first["hint"] and "labkit cleanup" not in first["message"] + first["hint"]
+    first = failed_case(path, "07", case, name)
     if name in EXPECTED_WORDS:
         assert EXPECTED_WORDS[name] in first["message"], (name, first["message"])
 
@@ -101,7 +95,7 @@ RIGHT = [(name, {slot: code}) for slot, table in RIGHT_07.items() for name, code
 @pytest.mark.parametrize("name,slots", RIGHT, ids=[r[0] for r in RIGHT])
 def test_correct_alternates_pass(tmp_path: Path, name: str, slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), "07", "own")
-    assert _statuses(verdict) == ["pass"] * len(verdict["cases"]), (name, verdict)
+    assert statuses(verdict) == ["pass"] * len(verdict["cases"]), (name, verdict)
 
 
 def test_every_run_asks_for_another_network() -> None:
@@ -124,9 +118,9 @@ def test_lab07_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
     path = runtime_file(tmp_path, base="template", connect=reference_slot("connect"),
                         configure_net=reference_slot("configure_net"))
     piece = judge(path, "07", "piece")
-    assert _statuses(piece) == ["pass"] * len(piece["cases"]), piece
+    assert statuses(piece) == ["pass"] * len(piece["cases"]), piece
     assert any(note.startswith("stand-in used for run (lab 01)") for note in piece["notes"])
-    assert "fail" in _statuses(judge(path, "07", "own", "interfaces"))
+    assert "fail" in statuses(judge(path, "07", "own", "interfaces"))
 
 
 def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
@@ -134,7 +128,7 @@ def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
     own runtime gives the container no network of its own."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=6))
     piece = judge(path, "07", "piece")
-    assert _statuses(piece) == ["pass"] * len(piece["cases"]), piece
+    assert statuses(piece) == ["pass"] * len(piece["cases"]), piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
     own = judge(path, "07", "own", "own-netns")["cases"][0]
     assert own["status"] == "fail" and "shares its runtime's network namespace" in own["message"]

@@ -18,7 +18,7 @@ import pytest
 from kernel_helpers.course.runtime_check import KIT_ROOT, judge
 from kernel_helpers.course.standins import reference_slot
 from kernel_helpers.security.capabilities import DOCKER_DEFAULT, to_mask
-from runtime_variants import runtime_file
+from runtime_variants import failed_case, statuses, runtime_file
 from variants_lab08 import BY_STEP, RIGHT
 
 WRONG = [(slot, case, name, code) for slot, cases in BY_STEP.values()
@@ -69,15 +69,11 @@ def _leaves_nothing(root: None, tmp_path_factory: pytest.TempPathFactory,
     assert _host_state(scratch) == before
 
 
-def _statuses(verdict: dict) -> list[str]:
-    return [c["status"] for c in verdict["cases"]]
-
-
 def test_reference_passes_three_times(tmp_path: Path) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, "08", "own")
-        assert _statuses(verdict) == ["pass"] * 6, verdict
+        assert statuses(verdict) == ["pass"] * 6, verdict
         assert verdict["notes"] == []
 
 
@@ -85,9 +81,7 @@ def test_reference_passes_three_times(tmp_path: Path) -> None:
 def test_wrong_variant_fails_its_case(tmp_path: Path, slot: str, case: str, name: str,
                                       code: str | dict[str, str]) -> None:
     path = runtime_file(tmp_path, **(code if isinstance(code, dict) else {slot: code}))
-    first = next(c for c in judge(path, "08", "own", case)["cases"] if c["case"] == case)
-    assert first["status"] == "fail", (name, first)
-    assert first["hint"] and "labkit cleanup" not in first["message"] + first["hint"]
+    first = failed_case(path, "08", case, name)
     assert EXPECTED_WORDS[name] in first["message"], (name, first["message"])
 
 
@@ -97,7 +91,7 @@ RIGHT_ALL = [(name, {slot: code}) for slot, table in RIGHT.items() for name, cod
 @pytest.mark.parametrize("name,slots", RIGHT_ALL, ids=[r[0] for r in RIGHT_ALL])
 def test_correct_alternates_pass(tmp_path: Path, name: str, slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), "08", "own")
-    assert _statuses(verdict) == ["pass"] * 6, (name, verdict)
+    assert statuses(verdict) == ["pass"] * 6, (name, verdict)
 
 
 @pytest.mark.parametrize("lab,solved", [
@@ -111,7 +105,7 @@ def test_earlier_lab_with_stub_harden_passes(tmp_path: Path, lab: str,
     for the stub run calls them, and the reference's own stand in for them, unannounced."""
     path = runtime_file(tmp_path, base="template", **{s: reference_slot(s) for s in solved})
     piece = judge(path, lab, "piece")
-    assert _statuses(piece) == ["pass"] * len(piece["cases"]), piece
+    assert statuses(piece) == ["pass"] * len(piece["cases"]), piece
     assert not any("mask_paths" in note or "harden" in note for note in piece["notes"])
 
 
@@ -119,9 +113,9 @@ def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
     """A run as of lab 04 never calls mask_paths or harden: the reference run stands in."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=4))
     piece = judge(path, "08", "piece")
-    assert _statuses(piece) == ["pass"] * 6, piece
+    assert statuses(piece) == ["pass"] * 6, piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
-    assert "fail" in _statuses(judge(path, "08", "own"))
+    assert "fail" in statuses(judge(path, "08", "own"))
 
 
 def test_stub_harden_fails_with_the_stub_message(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def _run(**edits: str) -> str:
     return text
 
 
-_SETUP = "    __import__('time').sleep(0.05)  # other set-up first (id maps, a veth...)\n"
+_SETUP = "    __import__('time').sleep(0.3)  # other set-up first (id maps, a veth...)\n"
 
 
 def _late_join(setup: str) -> str:
