@@ -129,8 +129,51 @@ print(lk.image_layers("busybox"))
 # %% labkit={"kind": "slot", "slot": "run"}
 # run(spec): add the overlay in the child, and the cleanup after waitpid.
 
+# %% [markdown] labkit={"step": "union.whiteout"}
+# ## Step 2: what a layer deleted stays deleted
+#
+# A layer is read-only once built, so a later layer cannot remove a file of an
+# earlier one. It records the deletion instead, as a **whiteout**; a directory
+# it removed and made again is **opaque**: nothing of the layers below shows
+# through it. Image tars (OCI, and Docker's AUFS driver before them) spell both
+# as marker files; unpacked for overlayfs, they become what the kernel reads:
+#
+# | in an OCI / AUFS layer tar | unpacked for overlayfs |
+# |---|---|
+# | `DIR/.wh.NAME` (an empty file) | `DIR/NAME`, a character device 0/0 |
+# | `DIR/.wh..wh..opq` | `DIR` with the xattr `trusted.overlay.opaque = "y"` |
+#
+# Here are three such layers, bottom first: the middle one deletes `a.txt` and
+# remakes `notes`. Their union, as the kernel shows it:
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+with tempfile.TemporaryDirectory(prefix="lk-demo-") as tmp:
+    bottom, middle, top = (Path(tmp, name) for name in ("bottom", "middle", "top"))
+    for folder in (bottom / "notes", middle / "notes", top):
+        folder.mkdir(parents=True)
+    for path in (bottom / "a.txt", bottom / "b.txt", bottom / "notes" / "old.txt",
+                 middle / "notes" / "new.txt", top / "c.txt"):
+        path.write_text(path.name)
+    os.mknod(middle / "a.txt", stat.S_IFCHR, os.makedev(0, 0))    # .wh.a.txt in a layer tar
+    os.setxattr(middle / "notes", "trusted.overlay.opaque", b"y")  # notes/.wh..wh..opq
+    print("the union shows:", *sorted(union_view(bottom, middle, top)))
+
+# %% [markdown] labkit={"step": "union.whiteout"}
+# Your `mount_overlay` has nothing to add: overlayfs applies the whiteouts and
+# opaque dirs of its lower dirs, **provided** every layer is a lower dir and the
+# top one comes first. A runtime that copies the layers into one folder does
+# not: `cp -a` copies a whiteout as a 0/0 device, `shutil.copytree` cannot read
+# one (skip it and the deleted file is back), and an opaque directory merges
+# with the one below instead of replacing it.
+#
+# The check builds images that delete: a bottom layer's file deleted by a
+# whiteout in a middle layer, a middle layer's folder deleted in the top one,
+# and a folder a middle layer made opaque. From the host, through the
+# container's `/proc/PID/root`, it checks each is gone while the files beside
+# them still show, each from the right layer.
+
 # %% [markdown] labkit={"step": "union.cleanup"}
-# ## Step 2: the container's folder goes when the container goes
+# ## Step 3: the container's folder goes when the container goes
 #
 # The overlay itself disappears with the container's mount namespace. Its
 # upper and work dirs are ordinary folders on disk: without a cleanup, every
@@ -162,7 +205,7 @@ for _ in range(2):
                        options=("--image", "busybox")), sep="\n")
 
 # %% [markdown] labkit={"step": "union.aufs-layer"}
-# ## Step 3: whiteouts, opaque dirs, and a commit
+# ## Step 4: whiteouts, opaque dirs, and a commit
 #
 # After a container ran, its upper dir holds only what changed. A deleted file
 # is a 0/0 character device; a directory made again carries an xattr. Here is

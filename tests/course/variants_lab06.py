@@ -3,7 +3,10 @@ its mistake, and correct ones written differently from the reference.
 
 A variant is the code of one slot (`mount_overlay` or `remove_container_dir`), run with the
 reference for the rest (a dict replaces `run` too); every run of a case builds an image of 3
-to 5 layers with random names, so code tuned to two layers or to the demo's names fails.
+to 5 layers with random names, so code tuned to two layers or to the demo's names fails. The
+whiteout and opaque cases' images delete a file and a directory with whiteouts in a middle and
+the top layer and make a middle layer's directory opaque: copies, a wrong order or a missing
+layer show what was deleted.
 """
 
 from __future__ import annotations
@@ -75,6 +78,46 @@ WRONG_OVERLAY = {  # step union.overlay-root
     },
 }
 
+_CP_A = _HEAD + '''    import subprocess
+    merged = os.path.join(container_dir, "merged")
+    os.makedirs(merged)
+    for layer in layers:  # bottom first: each layer copied over the ones below
+        subprocess.run(["cp", "-a", layer + "/.", merged])
+    return merged
+'''
+_BOTTOM_FIRST = "':'.join(layers)"
+_TOP_AND_BOTTOM = "layers[-1] + ':' + layers[0]"
+
+WRONG_WHITEOUT = {  # step union.whiteout
+    "whiteout": {
+        "copies the layers with cp -a (whiteouts copied as devices)": _CP_A,
+        "copies the layers, skipping the whiteout devices": _HEAD + '''    import shutil
+
+    def devices(folder, names):  # copytree cannot read a 0/0 device: leave them out
+        return [n for n in names if stat.S_ISCHR(os.lstat(os.path.join(folder, n)).st_mode)]
+
+    merged = os.path.join(container_dir, "merged")
+    for layer in layers:
+        shutil.copytree(layer, merged, symlinks=True, dirs_exist_ok=True, ignore=devices)
+    return merged
+''',
+        "lowerdir bottom first (whiteouts under what they delete)": _overlay(lower=_BOTTOM_FIRST),
+        "lowerdir of the top and bottom layers only (the whiteout's layer left out)":
+            _overlay(lower=_TOP_AND_BOTTOM),
+    },
+    "opaque": {
+        "copies the layers with cp -a (opaque dirs merged)": _CP_A,
+        "lowerdir bottom first (opaque dir under what it hides)": _overlay(lower=_BOTTOM_FIRST),
+        "lowerdir of the top and bottom layers only (the opaque dir's layer left out)":
+            _overlay(lower=_TOP_AND_BOTTOM),
+        "mounted with userxattr (trusted.overlay.opaque ignored)": _overlay(mount='''
+    lk.mount("overlay", merged, "overlay", 0,
+             f"lowerdir={lower},upperdir={upper},workdir={work},userxattr")
+    return merged
+'''),
+    },
+}
+
 _REMOVE = "def remove_container_dir(container_dir):\n"
 
 WRONG_CLEANUP = {  # step union.cleanup
@@ -101,6 +144,23 @@ RIGHT = {  # correct, written differently from the reference
                "workdir=" + dirs["scratch"], "index=off"]
     lk.mount("overlay", dirs["rootfs"], "overlay", lk.MS_NODEV | lk.MS_NOSUID, ",".join(options))
     return dirs["rootfs"]
+''',
+        "options from a dict by a helper, redirect_dir and metacopy off": '''def _options(**named):
+    return ",".join(f"{key}={value}" for key, value in named.items())
+
+
+def mount_overlay(layers, container_dir):
+    lk.unshare(lk.CLONE_NEWNS)
+    lk.mount(None, "/", None, lk.MS_PRIVATE | lk.MS_REC)
+    upper, work, merged = (f"{container_dir}/{name}" for name in ("rw", "tmp", "root"))
+    for folder in (upper, work, merged):
+        os.mkdir(folder, 0o755)
+    top_first = list(layers)
+    top_first.reverse()
+    lk.mount("overlay", merged, "overlay", lk.MS_NOSUID | lk.MS_NODEV,
+             _options(lowerdir=":".join(top_first), upperdir=upper, workdir=work,
+                      redirect_dir="off", metacopy="off"))
+    return merged
 ''',
         "lowerdir built in a loop, pathlib": '''def mount_overlay(layers, container_dir):
     from pathlib import Path
@@ -130,4 +190,5 @@ RIGHT = {  # correct, written differently from the reference
 }
 
 BY_STEP = {"union.overlay-root": ("mount_overlay", WRONG_OVERLAY),
+           "union.whiteout": ("mount_overlay", WRONG_WHITEOUT),
            "union.cleanup": ("remove_container_dir", WRONG_CLEANUP)}
