@@ -171,7 +171,7 @@ if detect_layout().version == 1:  # on v2 the same code is right: cpu.weight tak
 
 RIGHT = {  # correct, written differently from the reference
     "create_cgroup": {
-        "a random name, both limits in a loop": '''import secrets
+        "a random name, every limit in a loop": '''import secrets
 
 
 def create_cgroup(spec):

@@ -31,6 +31,7 @@ from kernel_helpers.course.harness import observe
 from kernel_helpers.course.harness.cases.base import Case, Fail
 from kernel_helpers.course.harness.cases.common import no_leftovers, started
 from kernel_helpers.course.harness.judge import PROBE_DIR, Run
+from kernel_helpers.course.harness.sandbox import RUNTIME_LEAF
 
 FIRST = "cgroup"
 """The file in the probe's folder where it saves its /proc/self/cgroup before anything else."""
@@ -171,7 +172,7 @@ def after(pid: int, run: Run) -> dict[str, Any]:
 def in_own_group(run: Run) -> Fail | None:
     parent = "/" + str(run.spec["cgroup_parent"]).strip("/")
     for path in run.seen.get("paths", {}).values():
-        if path == parent:
+        if path in (parent, f"{parent}/{RUNTIME_LEAF}"):  # v2: the runtime starts in a leaf
             return Fail("the container runs in the cgroup its runtime was started in, not in a "
                         "group of its own", "create_cgroup(spec) makes the group and returns its "
                         "path; in run, join_cgroup(cgroup, pid) moves the child into it")
@@ -227,7 +228,8 @@ def cpu_refused(run: Run) -> Fail | None:
 def cpu_group_made(run: Run) -> Fail | None:
     """Before `in_own_group`: with only a CPU limit asked, did run make a group at all."""
     parent = "/" + str(run.spec["cgroup_parent"]).strip("/")
-    if run.seen.get("made") or not any(path == parent
+    runtime = (parent, f"{parent}/{RUNTIME_LEAF}")  # v2: the runtime starts in a leaf
+    if run.seen.get("made") or not any(path in runtime
                                        for path in run.seen.get("paths", {}).values()):
         return None
     field = _cpu_field(run)
