@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="the container's memory limit, e.g. 64m (lab 05)")
     run.add_argument("--pids", type=_count, metavar="N",
                      help="the most processes the container may have at once (lab 05)")
+    run.add_argument("--cpus", type=_cpus, metavar="N",
+                     help="the CPU time the container may use, in CPUs, e.g. 1.5 (lab 05)")
+    run.add_argument("--cpu-weight", type=_weight, metavar="N",
+                     help="the container's CPU weight when CPUs are contended, 1 to 10000; "
+                          "100 by default (lab 05)")
     run.add_argument("--image", metavar="busybox|IMAGE|DIR:DIR...",
                      help="the container's root is an overlay of this image's layers: busybox, "
                           "an image of `labkit image ls`, or folders, bottom first (lab 06)")
@@ -81,6 +86,25 @@ def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a process count; use a whole number "
                                          "of at least 1, e.g. 32")
+    return int(text)
+
+
+def _cpus(text: str) -> float:
+    """'1.5' -> 1.5 (at least 0.01, the kernel's 1 ms per 100 ms), or argparse's one-line error."""
+    try:
+        cpus = float(text)
+    except ValueError:
+        cpus = 0.0
+    if not 0.01 <= cpus <= 1024:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of CPUs; use e.g. 1.5 "
+                                         "(at least 0.01)")
+    return cpus
+
+
+def _weight(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10000:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a CPU weight; use a whole number "
+                                         "from 1 to 10000, e.g. 200")
     return int(text)
 
 
@@ -148,7 +172,8 @@ def _main(module: dict[str, Any], argv: Sequence[str] | None) -> int:
                           gid_map=args.gid_map or args.uid_map, memory_max=args.memory,
                           pids_max=args.pids, image=layers, container_dir=container_dir,
                           cap_add=tuple(dict.fromkeys(args.cap_add)), address=args.ip,
-                          gateway=_gateway(args.ip, args.gateway)))
+                          gateway=_gateway(args.ip, args.gateway), cpu_quota=args.cpus,
+                          cpu_weight=args.cpu_weight))
     finally:  # a runtime that raised may have left the container dir too
         if scratch and os.getpid() == me:  # not in a forked child that returned instead of exec
             remove_tree(scratch)

@@ -23,7 +23,8 @@ def run(spec: lk.Spec) -> int:
     lk.unshare(lk.CLONE_NEWPID)          # children made from now on are in a new pid namespace
     unshared, mapped = lk.Sync(), lk.Sync()          # lab>=04
     joined = lk.Sync()                               # lab>=05
-    cgroup = create_cgroup(spec) if spec.memory_max or spec.pids_max else None  # lab>=05
+    limited = spec.memory_max or spec.pids_max or spec.cpu_quota or spec.cpu_weight  # lab>=05
+    cgroup = create_cgroup(spec) if limited else None  # lab>=05
     netns_made, connected = lk.Sync(), lk.Sync()     # lab>=07
     pid = os.fork()                      # the first one is its PID 1
     if pid == 0:
@@ -121,7 +122,7 @@ def write_id_maps(pid: int, spec: lk.Spec) -> None:
 
 # --- lab 05: create_cgroup ---
 def create_cgroup(spec: lk.Spec) -> str:
-    """Make the container's cgroup under spec.cgroup_parent, with its memory and pids limits."""
+    """Make the container's cgroup under spec.cgroup_parent, with its memory, pids and CPU limits."""
     parent = spec.cgroup_parent or lk.CGROUP_PARENT
     path = f"{parent}/{spec.run_prefix}{os.getpid()}"  # the prefix: leftovers are found by it
     lk.make_cgroup(path)                 # v2: one folder; v1: one in every hierarchy
@@ -129,6 +130,10 @@ def create_cgroup(spec: lk.Spec) -> str:
         lk.write_limit(path, "memory.max", spec.memory_max)  # v1: memory.limit_in_bytes
     if spec.pids_max:
         lk.write_limit(path, "pids.max", spec.pids_max)
+    if spec.cpu_quota:                   # CPUs -> microseconds per period of 100000
+        lk.write_limit(path, "cpu.max", f"{round(spec.cpu_quota * 100_000)} 100000")
+    if spec.cpu_weight:                  # v1: cpu.shares, converted
+        lk.write_limit(path, "cpu.weight", spec.cpu_weight)
     return path
 
 # --- lab 05: join_cgroup ---

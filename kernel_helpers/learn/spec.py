@@ -60,6 +60,13 @@ class Spec:
     gateway: str | None = None
     """The address of the runtime's end of the container's veth, e.g. "10.22.0.1", on the same
     subnet as `address`: the container's default route goes via it (lab 07)."""
+    # lab 05: CPU limits
+    cpu_quota: float | None = None
+    """How many CPUs' worth of time the container may use, e.g. 1.5 (`docker run --cpus`)
+    (lab 05): cpu.max "150000 100000", a quota in microseconds per period of 100000. None: no quota."""
+    cpu_weight: int | None = None
+    """The container's weight when CPUs are contended, 1..10000, 100 by default (lab 05): v2's
+    cpu.weight (v1: cpu.shares, converted). None: the default weight."""
 
 
 def write_pidfile(spec: Spec, pid: int) -> None:

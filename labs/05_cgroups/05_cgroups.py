@@ -29,9 +29,10 @@
 # writing there fails, so it cannot raise its own limit.
 #
 # In this lab your runtime gets three more pieces: `create_cgroup(spec)` makes
-# the container's group with the limits asked for (`--memory 64m`, `--pids 10`),
-# `join_cgroup(path, pid)` puts the child in it **before** the child runs
-# anything, and `remove_cgroup(path)` removes it once the container has exited.
+# the container's group with the limits asked for (`--memory 64m`, `--pids 10`,
+# and in step 5 `--cpus 1.5`, `--cpu-weight 500`), `join_cgroup(path, pid)` puts
+# the child in it **before** the child runs anything, and `remove_cgroup(path)`
+# removes it once the container has exited.
 
 # %% labkit={"kind": "setup"}
 import os
@@ -202,6 +203,55 @@ print(*lk.cgroup_folders(f"{lk.CGROUP_PARENT}/lk42"), sep="\n")
 # %% labkit={"kind": "slot", "slot": "remove_cgroup"}
 # remove_cgroup(path): the code lives in myruntime.py; this cell shows it and saves it back.
 
+# %% [markdown] labkit={"step": "cgroup.cpu"}
+# ## Step 5: CPU time, a quota and a weight
+#
+# Two CPU limits, answering two different questions:
+#
+# - A **quota** caps the time. `docker run --cpus 1.5` lets the container run
+#   150 ms of CPU time in every period of 100 ms, on all CPUs together; past
+#   it, its threads wait for the next period (they are *throttled*, counted in
+#   `cpu.stat`), even on an idle machine. v2 keeps both numbers in one file,
+#   `cpu.max`: `150000 100000` (and `max 100000` for no quota). v1 splits them:
+#   `cpu.cfs_quota_us` (`-1` for none) and `cpu.cfs_period_us`. Both count
+#   **microseconds**: 1.5 CPUs is a quota of 150000, not 1.5. Use `round`, not
+#   `int`: `0.29 * 100000` is `28999.999999999996`.
+# - A **weight** only matters when CPUs are contended: two busy groups with
+#   weights 200 and 100 share a CPU 2:1, and either may use it all alone. v2's
+#   `cpu.weight` goes from 1 to 10000, 100 by default; v1's `cpu.shares` from 2
+#   to 262144, 1024 by default. The two scales do not line up: the kit maps one
+#   range onto the other end to end, as runc does, so a weight of 500 is 13085
+#   shares, not 5120, and the default 1024 shares are a weight of 39.
+#   `lk.write_limit(path, "cpu.weight", 500)` converts on v1; you write the v2
+#   number.
+#
+# The writes for `--cpus 1.5 --cpu-weight 500` on each version (nothing is written):
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+from kernel_helpers.cgroups.limits import weight_to_shares
+for version in (1, 2):
+    print(f"cgroup v{version}:")
+    for write in cgroups.plan(Limits(cpus=1.5, cpu_shares=weight_to_shares(500)), version):
+        print("   ", write)
+
+# %% [markdown] labkit={"step": "cgroup.cpu"}
+# **Exercise.** Add the CPU limits to `create_cgroup(spec)`, each only when it
+# is set: `spec.cpu_quota` (CPUs, a float such as 1.5) as `cpu.max` with a
+# period of 100000, and `spec.cpu_weight` (1 to 10000) as `cpu.weight`, both
+# with `lk.write_limit`. Then look at `run`: it makes a group only when a
+# memory or pids limit is asked. Make one when a CPU limit is asked too:
+#
+#     limited = spec.memory_max or spec.pids_max or spec.cpu_quota or spec.cpu_weight
+#     cgroup = create_cgroup(spec) if limited else None
+#
+# The check asks for one CPU limit alone, another every run (never a round
+# quota, never this notebook's numbers), and reads `cpu.max` and `cpu.weight`
+# (v1: `cpu.cfs_quota_us`, `cpu.cfs_period_us` and `cpu.shares`) of the
+# container's group from the host.
+
+# %% labkit={"kind": "slot", "slot": "create_cgroup"}
+# create_cgroup(spec): the same function as in step 2, now with the CPU limits.
+
 # %% labkit={"kind": "slot", "slot": "run"}
 # run(spec): create_cgroup before fork, the child waits on `joined`, join then release, remove after waitpid.
 
@@ -209,7 +259,8 @@ print(*lk.cgroup_folders(f"{lk.CGROUP_PARENT}/lk42"), sep="\n")
 check_runtime("05")
 
 # %% [markdown] labkit={"step": "cgroup.remove"}
-# Your runtime now takes `--memory 64m` and `--pids 10`. A fork bomb in a
+# Your runtime now takes `--memory 64m`, `--pids 10`, `--cpus 1.5` and
+# `--cpu-weight 500`. A fork bomb in a
 # container limited to 10 tasks: the shell's forks start failing at the limit,
 # and the machine does not notice.
 
@@ -265,6 +316,9 @@ busy.delete()
 # - v1 has one tree per controller, v2 one tree: the same ideas, different file names.
 # - Limits are enforced by the kernel at the moment of use: the fork fails
 #   (`EAGAIN`), the page cannot be had (reclaim, then OOM), the CPU time is throttled.
+# - CPU: a quota caps the time per period (`cpu.max`, v1's cfs files, in
+#   microseconds); a weight only splits contended CPUs (`cpu.weight`, v1's
+#   `cpu.shares` on another scale).
 # - A runtime makes one group per container before `fork`, moves the child in
 #   before letting it run (a handshake, not a sleep), and removes the group after
 #   `waitpid`: the container is never outside its limits, and nothing is left.

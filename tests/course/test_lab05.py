@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 
 from kernel_helpers.cgroups.layout import SUBTREE, detect_layout
+from kernel_helpers.cgroups.limits import weight_to_shares
+from kernel_helpers.course.harness.cases.lab05 import CASES
 from kernel_helpers.course.runtime_check import KIT_ROOT, judge
 from kernel_helpers.course.standins import reference_slot
 from runtime_variants import failed_case, statuses, runtime_file
 from variants_lab05 import BY_STEP, RIGHT
 
+ALL_PASS = ["pass"] * len(CASES)
 WRONG = [(slot, case, name, code) for slot, cases in BY_STEP.values()
          for case, variants in cases.items() for name, code in variants.items()]
 
@@ -44,6 +47,21 @@ EXPECTED_WORDS = {
     "removes the group before waitpid": "while the container was still in it",
     "removes the group before waitpid, ignoring the error": "is still there after",
     "removes the parent group instead": "is still there after its runtime exited",
+    "the quota in CPUs, not microseconds (1.5, not 150000)":
+        "refused the CPU quota your runtime gave cpu.max",
+    "the quota hard-coded to the notebook's 1.5 CPUs": "has another CPU quota than",
+    "the period written, not the quota": "has no CPU quota",
+    "period and quota swapped": "has another CPU quota than",
+    "the quota written to the parent group": "is on the container's parent group",
+    "the CPU limits only when a memory limit is asked too": "has no CPU quota",
+    "run makes the group only for the memory and pids limits":
+        "made no cgroup when only spec.cpu_quota was set",
+    "the weight written to the parent group": "is on the container's parent group",
+    "the weight hard-coded to the notebook's 500": "has another CPU weight than",
+    "the weight converted to v1 shares before lk.write_limit (converted twice)":
+        "has another CPU weight than",
+    "the CPU weight only when a memory limit is asked too": "has the default CPU weight",
+    "the weight written raw to v1's cpu.shares, by hand": "cpu.shares is spec.cpu_weight itself",
 }
 
 
@@ -87,7 +105,7 @@ def test_reference_passes_three_times(tmp_path: Path) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, "05", "own")
-        assert statuses(verdict) == ["pass"] * 4, verdict
+        assert statuses(verdict) == ALL_PASS, verdict
         assert verdict["notes"] == []
 
 
@@ -112,7 +130,7 @@ RIGHT_CASES = [(name, {slot: code}) for slot, table in RIGHT.items()
 @pytest.mark.parametrize("name,slots", RIGHT_CASES, ids=[r[0] for r in RIGHT_CASES])
 def test_correct_alternates_pass(tmp_path: Path, name: str, slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), "05", "own")
-    assert statuses(verdict) == ["pass"] * 4, (name, verdict)
+    assert statuses(verdict) == ALL_PASS, (name, verdict)
 
 
 def test_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
@@ -121,7 +139,7 @@ def test_piece_passes_through_named_stand_ins(tmp_path: Path) -> None:
                         **{name: reference_slot(name)
                            for name in ("create_cgroup", "join_cgroup", "remove_cgroup")})
     piece = judge(path, "05", "piece")
-    assert statuses(piece) == ["pass"] * 4, piece
+    assert statuses(piece) == ALL_PASS, piece
     assert piece["notes"] == [f"stand-in used for {name} (lab {lab}): yours is still the stub"
                               for name, lab in (("run", "01"), ("enter_uts_ipc", "02"),
                                                 ("enter_rootfs", "03"), ("mount_pseudo_fs", "03"),
@@ -133,7 +151,7 @@ def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
     """A run as of lab 04 never calls create_cgroup: the reference run stands in."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=4))
     piece = judge(path, "05", "piece")
-    assert statuses(piece) == ["pass"] * 4, piece
+    assert statuses(piece) == ALL_PASS, piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
     assert "fail" in statuses(judge(path, "05", "own"))
 
@@ -175,3 +193,55 @@ def test_cli_refuses_bad_limits(tmp_path: Path, option: str, value: str, words: 
                            "--", "/bin/true"], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, PYTHONPATH=KIT_ROOT))
     assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+SHOW_CPU = '''
+import json, os
+from kernel_helpers import learn as lk
+from kernel_helpers.cgroups.layout import detect_layout
+v = detect_layout().version
+lines = [l.split(":", 2) for l in open("/proc/self/cgroup").read().splitlines()]
+path = next(p for _, c, p in lines if ("" if v == 2 else "cpu") in c.split(","))
+folder = next(f for f in lk.cgroup_folders(path) if v == 2 or "/cpu/" in f or "/cpu," in f)
+def read(name):
+    return open(os.path.join(folder, name)).read().split()
+if v == 2:
+    print(json.dumps([path, read("cpu.max"), read("cpu.weight")]))
+else:
+    print(json.dumps([path, read("cpu.cfs_quota_us") + read("cpu.cfs_period_us"),
+                      read("cpu.shares")]))
+'''
+
+
+def test_cli_cpu_options_reach_the_group(tmp_path: Path) -> None:
+    """`run --cpus 1.37 --cpu-weight 250` alone (no memory or pids limit): the command runs in
+    a group of its own with that quota (137000 per 100000) and weight (v1: its shares)."""
+    done = subprocess.run([sys.executable, str(runtime_file(tmp_path)), "run", "--cpus", "1.37",
+                           "--cpu-weight", "250", "--", sys.executable, "-c", SHOW_CPU],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=KIT_ROOT))
+    assert done.returncode == 0, done.stderr
+    group, quota, weight = json.loads(done.stdout)
+    assert group.startswith(f"/{SUBTREE}/lk") and quota == ["137000", "100000"]
+    assert weight == ["250" if detect_layout().version == 2 else str(weight_to_shares(250))]
+
+
+@pytest.mark.parametrize("option,value,words", [("--cpus", "0", "not a number of CPUs"),
+                                                ("--cpus", "1,5", "not a number of CPUs"),
+                                                ("--cpu-weight", "10001", "not a CPU weight")])
+def test_cli_refuses_bad_cpu_limits(tmp_path: Path, option: str, value: str, words: str) -> None:
+    done = subprocess.run([sys.executable, str(runtime_file(tmp_path)), "run", option, value,
+                           "--", "/bin/true"], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=KIT_ROOT))
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("knob,value", [("cpu.max", 1.5), ("cpu.max", "1.5 100000"),
+                                        ("cpu.max", "999 100000"), ("cpu.weight", 0),
+                                        ("cpu.weight", 10001), ("cpu.weight", "2.5")])
+def test_write_limit_refuses_cpu_values_the_kernel_would(knob: str, value: object) -> None:
+    """Refused before any file is touched (no group is needed), with the hint naming the units."""
+    from kernel_helpers import learn as lk
+    with pytest.raises(OSError) as err:
+        lk.write_limit(f"{SUBTREE}/no-such-group", knob, value)  # type: ignore[arg-type]
+    assert err.value.errno == 22 and "in whole microseconds" in str(err.value)

@@ -3,11 +3,14 @@ its mistake, and correct ones written differently from the reference.
 
 A variant is the code of one slot (`create_cgroup`, `join_cgroup` or `remove_cgroup`), or a
 dict {slot: code} when the mistake is in `run`'s order; the rest is the reference. Every run
-of a case asks for other limits, so the notebook's demo values (64 MiB, 10 tasks) fail.
+of a case asks for other limits, so the notebook's demo values (64 MiB, 10 tasks, 1.5 CPUs, a
+CPU weight of 500) fail. One wrong CPU weight (raw in v1's cpu.shares, by hand) is wrong on
+cgroup v1 only: it is kept only where the machine's groups are v1.
 """
 
 from __future__ import annotations
 
+from kernel_helpers.cgroups.layout import detect_layout
 from kernel_helpers.course.standins import reference_slot  # the instructor's tree
 
 _JOIN = "        join_cgroup(cgroup, pid)"
@@ -48,6 +51,13 @@ _PIDS = '''    if spec.pids_max:
         lk.write_limit(path, "pids.max", spec.pids_max)
 '''
 _RETURN = "    return path\n"
+_QUOTA = '''    if spec.cpu_quota:
+        lk.write_limit(path, "cpu.max", f"{round(spec.cpu_quota * 100000)} 100000")
+'''
+_WEIGHT = '''    if spec.cpu_weight:
+        lk.write_limit(path, "cpu.weight", spec.cpu_weight)
+'''
+_LIMITED = "    limited = spec.memory_max or spec.pids_max or spec.cpu_quota or spec.cpu_weight\n"
 
 WRONG_CREATE = {  # step cgroup.create
     "cgroup-limits": {
@@ -110,18 +120,93 @@ WRONG_REMOVE = {  # step cgroup.remove
     },
 }
 
+_ONLY_WITH_MEMORY = _CREATE + '''    if spec.memory_max:
+        lk.write_limit(path, "memory.max", spec.memory_max)
+        if spec.cpu_quota:
+            lk.write_limit(path, "cpu.max", f"{round(spec.cpu_quota * 100000)} 100000")
+        if spec.cpu_weight:
+            lk.write_limit(path, "cpu.weight", spec.cpu_weight)
+''' + _PIDS + _RETURN
+
+WRONG_CPU = {  # step cgroup.cpu
+    "cpu-quota": {
+        "the quota in CPUs, not microseconds (1.5, not 150000)": _CREATE + _MEMORY + _PIDS
+        + _QUOTA.replace("round(spec.cpu_quota * 100000)", "spec.cpu_quota") + _WEIGHT + _RETURN,
+        "the quota hard-coded to the notebook's 1.5 CPUs": _CREATE + _MEMORY + _PIDS
+        + _QUOTA.replace('f"{round(spec.cpu_quota * 100000)} 100000"', '"150000 100000"')
+        + _WEIGHT + _RETURN,
+        "the period written, not the quota": _CREATE + _MEMORY + _PIDS
+        + _QUOTA.replace('f"{round(spec.cpu_quota * 100000)} 100000"', '"max 100000"')
+        + _WEIGHT + _RETURN,
+        "period and quota swapped": _CREATE + _MEMORY + _PIDS
+        + _QUOTA.replace('f"{round(spec.cpu_quota * 100000)} 100000"',
+                         'f"100000 {round(spec.cpu_quota * 100000)}"') + _WEIGHT + _RETURN,
+        "the quota written to the parent group": _CREATE + _MEMORY + _PIDS
+        + _QUOTA.replace("write_limit(path,", "write_limit(spec.cgroup_parent,") + _WEIGHT
+        + _RETURN,
+        "the CPU limits only when a memory limit is asked too": _ONLY_WITH_MEMORY,
+        "run makes the group only for the memory and pids limits": {
+            "run": _run(**{_LIMITED: "    limited = spec.memory_max or spec.pids_max\n"})},
+    },
+    "cpu-weight": {
+        "the weight written to the parent group": _CREATE + _MEMORY + _PIDS + _QUOTA
+        + _WEIGHT.replace("write_limit(path,", "write_limit(spec.cgroup_parent,") + _RETURN,
+        "the weight hard-coded to the notebook's 500": _CREATE + _MEMORY + _PIDS + _QUOTA
+        + _WEIGHT.replace("spec.cpu_weight)", "500)") + _RETURN,
+        "the weight converted to v1 shares before lk.write_limit (converted twice)": _CREATE
+        + _MEMORY + _PIDS + _QUOTA + _WEIGHT.replace("spec.cpu_weight)",
+                                                     "spec.cpu_weight * 1024 // 100)") + _RETURN,
+        "the CPU weight only when a memory limit is asked too": _ONLY_WITH_MEMORY,
+    },
+}
+if detect_layout().version == 1:  # on v2 the same code is right: cpu.weight takes the weight
+    WRONG_CPU["cpu-weight"]["the weight written raw to v1's cpu.shares, by hand"] = (
+        _CREATE + _MEMORY + _PIDS + _QUOTA + '''    if spec.cpu_weight:
+        for folder in lk.cgroup_folders(path):
+            for name in ("cpu.weight", "cpu.shares"):
+                if os.path.exists(os.path.join(folder, name)):
+                    with open(os.path.join(folder, name), "w") as f:
+                        f.write(str(spec.cpu_weight))
+''' + _RETURN)
+
 RIGHT = {  # correct, written differently from the reference
     "create_cgroup": {
-        "a random name, both limits in a loop": '''import secrets
+        "a random name, every limit in a loop": '''import secrets
 
 
 def create_cgroup(spec):
     path = "/".join([spec.cgroup_parent or lk.CGROUP_PARENT,
                      spec.run_prefix + secrets.token_hex(4)])
     lk.make_cgroup(path)
-    for knob, value in (("memory.max", spec.memory_max), ("pids.max", spec.pids_max)):
-        if value is not None:
+    for knob, value in (("memory.max", spec.memory_max), ("pids.max", spec.pids_max),
+                        ("cpu.max", spec.cpu_quota and int(spec.cpu_quota * 100000 + 0.5)),
+                        ("cpu.weight", spec.cpu_weight)):
+        if value:
             lk.write_limit(path, knob, str(value))
+    return path
+''',
+        "the CPU files by hand, a 50 ms period, v1 and v2": '''def create_cgroup(spec):
+    path = f"{spec.cgroup_parent or lk.CGROUP_PARENT}/{spec.run_prefix}{os.getpid()}"
+    lk.make_cgroup(path)
+    if spec.memory_max:
+        lk.write_limit(path, "memory.max", spec.memory_max)
+    if spec.pids_max:
+        lk.write_limit(path, "pids.max", spec.pids_max)
+
+    def put(folder, name, value):
+        if os.path.exists(os.path.join(folder, name)):  # v2 has cpu.max, v1 the cfs files
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(value)
+
+    for folder in lk.cgroup_folders(path):
+        if spec.cpu_quota:
+            quota = int(spec.cpu_quota * 50000)  # truncated: at most a microsecond short
+            put(folder, "cpu.max", f"{quota} 50000")
+            put(folder, "cpu.cfs_period_us", "50000")
+            put(folder, "cpu.cfs_quota_us", str(quota))
+        if spec.cpu_weight:
+            put(folder, "cpu.weight", str(spec.cpu_weight))
+            put(folder, "cpu.shares", str(2 + -(-(spec.cpu_weight - 1) * 262142 // 9999)))
     return path
 ''',
     },
@@ -140,12 +225,14 @@ def create_cgroup(spec):
     },
     "run": {
         "the group made after fork, the join before the id maps": _run(**{
-            "    cgroup = create_cgroup(spec) if spec.memory_max or spec.pids_max else None\n": "",
+            _LIMITED + "    cgroup = create_cgroup(spec) if limited else None\n": "",
             "    if cgroup:\n        join_cgroup": "    cgroup = None\n    if spec.memory_max or "
-            "spec.pids_max:\n        cgroup = create_cgroup(spec)\n        join_cgroup"}),
+            "spec.pids_max or spec.cpu_quota or spec.cpu_weight:\n"
+            "        cgroup = create_cgroup(spec)\n        join_cgroup"}),
     },
 }
 
 BY_STEP = {"cgroup.create": ("create_cgroup", WRONG_CREATE),
            "cgroup.join": ("join_cgroup", WRONG_JOIN),
-           "cgroup.remove": ("remove_cgroup", WRONG_REMOVE)}
+           "cgroup.remove": ("remove_cgroup", WRONG_REMOVE),
+           "cgroup.cpu": ("create_cgroup", WRONG_CPU)}

@@ -1,13 +1,17 @@
 """Lab 05's cases: the container's own cgroup, with the limits asked for, joined before the
 container runs anything, and gone once the runtime has exited.
 
-Each run asks for other limits (a memory limit of 40 to 104 MiB, a pids limit of 12 to 28),
-so numbers tuned to the notebook's demo fail. While the probe holds the container, the judge
+Each run asks for other limits (a memory limit of 40 to 104 MiB, a pids limit of 12 to 28, a
+CPU quota of 0.31 to 1.69 CPUs, never a round one, a CPU weight of 101 to 899), so numbers
+tuned to the notebook's demo fail. While the probe holds the container, the judge
 reads its /proc/PID/cgroup from the host, and in the group named there the limit files and
 the pids accounting (the kit's own readers, `cgroups.memory.stats` and `cgroups.pids.stats`,
 on v1 and v2). The probe's first act (`Case.before`) is to save its own /proc/self/cgroup
 (cgroup-first), or to fork until the kernel refuses (fork-bomb). Once the runtime has exited
 (`Case.after`) the judge looks whether that group is still there.
+The CPU cases (`look_cpu`) read the group's cpu.max and cpu.weight (v1: cpu.cfs_quota_us,
+cpu.cfs_period_us and cpu.shares, a weight by the kit's map `limits.shares_to_weight`), and
+the same files of its parent, to tell a limit written to the wrong group.
 
 Taught in: lab 05.
 """
@@ -21,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from kernel_helpers.cgroups import memory, pids
+from kernel_helpers.cgroups.limits import shares_to_weight
 from kernel_helpers.cgroups.layout import detect_layout
 from kernel_helpers.course.harness import observe
 from kernel_helpers.course.harness.cases.base import Case, Fail
 from kernel_helpers.course.harness.cases.common import no_leftovers, started
 from kernel_helpers.course.harness.judge import PROBE_DIR, Run
+from kernel_helpers.course.harness.sandbox import RUNTIME_LEAF
 
 FIRST = "cgroup"
 """The file in the probe's folder where it saves its /proc/self/cgroup before anything else."""
@@ -54,6 +60,15 @@ def _memory_only() -> dict[str, Any]:
 
 def _pids_only() -> dict[str, Any]:
     return {"pids_max": _pids()}
+
+
+def _cpu_quota() -> dict[str, Any]:
+    hundredths = secrets.choice([n for n in range(31, 170) if n % 10])  # never 0.5 or 1.5
+    return {"cpu_quota": hundredths / 100}
+
+
+def _cpu_weight() -> dict[str, Any]:
+    return {"cpu_weight": secrets.choice([n for n in range(101, 900) if n % 50])}  # never 500
 
 
 def _by_controller(text: str | None) -> dict[str, str]:
@@ -87,6 +102,47 @@ def look(pid: int, run: Run) -> dict[str, Any]:
             "first": _by_controller(observe.read(str(probe / FIRST)))}
 
 
+def _int(text: str | None) -> int | None:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return None
+
+
+def _cpu_limits(folder: str, version: int) -> dict[str, Any]:
+    """A group's CPU quota (None: no quota), period and weight (v1: from cpu.shares)."""
+    if version == 2:
+        quota, _, period = (observe.read(f"{folder}/cpu.max") or "").strip().partition(" ")
+        return {"cpu_quota_us": _int(quota), "cpu_period_us": _int(period),
+                "cpu_weight": _int(observe.read(f"{folder}/cpu.weight")), "cpu_shares": None}
+    v1_quota = _int(observe.read(f"{folder}/cpu.cfs_quota_us"))
+    shares = _int(observe.read(f"{folder}/cpu.shares"))
+    return {"cpu_quota_us": None if v1_quota is None or v1_quota < 0 else v1_quota,
+            "cpu_period_us": _int(observe.read(f"{folder}/cpu.cfs_period_us")),
+            "cpu_weight": None if shares is None else shares_to_weight(shares),
+            "cpu_shares": shares}
+
+
+def look_cpu(pid: int, run: Run) -> dict[str, Any]:
+    """`look`, plus the CPU limits of the container's group (v1: its group in the cpu
+    hierarchy, judged as its own too), of the group's parent, and the groups made there."""
+    seen = look(pid, run)
+    layout = detect_layout()
+    key = "" if layout.version == 2 else "cpu"
+    root = str(layout.v2_root) if layout.version == 2 else layout.v1.get("cpu", "")
+    path = _by_controller(observe.read(f"/proc/{pid}/cgroup")).get(key)
+    folder, parent = root + (path or "/"), f"{root}/{str(run.spec['cgroup_parent']).strip('/')}"
+    seen["paths"][key] = path
+    seen["folders"] = sorted(set(seen["folders"]) | {folder})
+    try:
+        made = [name for name in os.listdir(parent) if name.startswith(run.spec["run_prefix"])
+                and os.path.isdir(os.path.join(parent, name))]
+    except OSError:
+        made = []
+    return {**seen, **_cpu_limits(folder, layout.version), "cgroup_version": layout.version,
+            "parent_cpu": _cpu_limits(parent, layout.version), "made": made}
+
+
 def look_settled(pid: int, run: Run) -> dict[str, Any]:
     """`look`, once the container is in a group of its own (or after SETTLE seconds): a runtime
     that joins it late still joins it, and is then told it joined too late, not never."""
@@ -116,7 +172,7 @@ def after(pid: int, run: Run) -> dict[str, Any]:
 def in_own_group(run: Run) -> Fail | None:
     parent = "/" + str(run.spec["cgroup_parent"]).strip("/")
     for path in run.seen.get("paths", {}).values():
-        if path == parent:
+        if path in (parent, f"{parent}/{RUNTIME_LEAF}"):  # v2: the runtime starts in a leaf
             return Fail("the container runs in the cgroup its runtime was started in, not in a "
                         "group of its own", "create_cgroup(spec) makes the group and returns its "
                         "path; in run, join_cgroup(cgroup, pid) moves the child into it")
@@ -145,6 +201,98 @@ def limits_asked(run: Run) -> Fail | None:
                     "for (this run asked for a different one than the notebook's)",
                     f"write spec.{field} itself ({unit}), not a fixed number")
     return None
+
+
+def _cpu_field(run: Run) -> str:
+    return "cpu_quota" if run.spec.get("cpu_quota") is not None else "cpu_weight"
+
+
+def cpu_refused(run: Run) -> Fail | None:
+    """Before `started`: the runtime raised because lk.write_limit refused a CPU value."""
+    raised = run.raised() or ""
+    if "write_limit(" not in raised or "EINVAL" not in raised:
+        return None
+    if "'cpu.max'" in raised:
+        return Fail("lk.write_limit refused the CPU quota your runtime gave cpu.max: a quota "
+                    "is whole microseconds per period, not a number of CPUs",
+                    "1.5 CPUs is '150000 100000': lk.write_limit(path, 'cpu.max', "
+                    "f'{round(spec.cpu_quota * 100000)} 100000')")
+    if "'cpu.weight'" in raised:
+        return Fail("lk.write_limit refused the CPU weight your runtime gave cpu.weight: a "
+                    "weight is a whole number from 1 to 10000",
+                    "write spec.cpu_weight as it is: lk.write_limit(path, 'cpu.weight', "
+                    "spec.cpu_weight)")
+    return None
+
+
+def cpu_group_made(run: Run) -> Fail | None:
+    """Before `in_own_group`: with only a CPU limit asked, did run make a group at all."""
+    parent = "/" + str(run.spec["cgroup_parent"]).strip("/")
+    runtime = (parent, f"{parent}/{RUNTIME_LEAF}")  # v2: the runtime starts in a leaf
+    if run.seen.get("made") or not any(path in runtime
+                                       for path in run.seen.get("paths", {}).values()):
+        return None
+    field = _cpu_field(run)
+    return Fail(f"your runtime made no cgroup when only spec.{field} was set: its run makes one "
+                "only for the memory and pids limits", "in run: cgroup = create_cgroup(spec) "
+                "if spec.memory_max or spec.pids_max or spec.cpu_quota or spec.cpu_weight "
+                "else None")
+
+
+def _on_parent(run: Run, key: str, asked: float) -> Fail | None:
+    got = run.seen.get("parent_cpu", {}).get(key)
+    if key == "cpu_quota_us":
+        period = run.seen.get("parent_cpu", {}).get("cpu_period_us")
+        if got is None or not period or abs(got - asked * period) > 1:
+            return None
+    elif got != asked:
+        return None
+    field = _cpu_field(run)
+    return Fail(f"the CPU limit spec.{field} asked for is on the container's parent group "
+                "(spec.cgroup_parent), not on its own group", "write the limit to the path "
+                "create_cgroup made for the container, not to spec.cgroup_parent")
+
+
+def cpu_quota_asked(run: Run) -> Fail | None:
+    asked = run.spec.get("cpu_quota")
+    if asked is None:
+        return None
+    quota, period = run.seen.get("cpu_quota_us"), run.seen.get("cpu_period_us")
+    if quota is None:
+        return _on_parent(run, "cpu_quota_us", asked) or Fail(
+            "the container's cgroup has no CPU quota (cpu.max, v1: cpu.cfs_quota_us): "
+            "spec.cpu_quota was not written to it", "in create_cgroup, when spec.cpu_quota is "
+            "set: lk.write_limit(path, 'cpu.max', f'{round(spec.cpu_quota * 100000)} 100000')")
+    if period and abs(quota - asked * period) <= 1:  # a microsecond: int() of 0.29 * 100000
+        return None
+    cpus = f"{quota / period:.3g}" if period else "?"
+    return Fail(f"the container's cgroup has another CPU quota than spec.cpu_quota asked for: "
+                f"{quota} microseconds per {period} is {cpus} CPUs, not {asked} (this run asked "
+                "for a different one than the notebook's)", "write round(spec.cpu_quota * "
+                "100000) microseconds per period of 100000, the quota first: '150000 100000' "
+                "is 1.5 CPUs")
+
+
+def cpu_weight_asked(run: Run) -> Fail | None:
+    asked = run.spec.get("cpu_weight")
+    weight, shares = run.seen.get("cpu_weight"), run.seen.get("cpu_shares")
+    if asked is None or weight == asked:
+        return None
+    if run.seen.get("cgroup_version") == 1 and shares == asked:
+        return Fail("the container's cpu.shares is spec.cpu_weight itself: on cgroup v1 the "
+                    "weight (1..10000, 100 by default) must be converted to shares (2..262144, "
+                    "1024 by default)", "lk.write_limit(path, 'cpu.weight', spec.cpu_weight) "
+                    "converts it on v1 (the kit's map: cgroups.limits.weight_to_shares)")
+    if weight is None or (shares == 1024 if run.seen.get("cgroup_version") == 1
+                          else weight == 100):
+        return _on_parent(run, "cpu_weight", asked) or Fail(
+            "the container's cgroup has the default CPU weight: spec.cpu_weight was not written "
+            "to it", "in create_cgroup, when spec.cpu_weight is set: lk.write_limit(path, "
+            "'cpu.weight', spec.cpu_weight)")
+    return Fail(f"the container's cgroup has another CPU weight than spec.cpu_weight asked for: "
+                f"{weight}, not {asked} (this run asked for a different one than the "
+                "notebook's)", "write spec.cpu_weight itself, on the v2 scale (1..10000): "
+                "lk.write_limit converts it to cpu.shares on v1, so do not convert it yourself")
 
 
 def fork_bomb_stopped(run: Run) -> Fail | None:
@@ -199,4 +347,8 @@ CASES = (
          extra=_memory_only, look=look_settled, before=f"cat /proc/self/cgroup > {{dir}}/{FIRST}"),
     Case("cgroup-removed", 0, True, (started, in_own_group, removed, no_leftovers),
          extra=_both, look=look, after=after),
+    Case("cpu-quota", 0, True, (cpu_refused, started, cpu_group_made, in_own_group,
+                                cpu_quota_asked, no_leftovers), extra=_cpu_quota, look=look_cpu),
+    Case("cpu-weight", 0, True, (cpu_refused, started, cpu_group_made, in_own_group,
+                                 cpu_weight_asked, no_leftovers), extra=_cpu_weight, look=look_cpu),
 )
