@@ -253,8 +253,8 @@ print(*try_runtime(["/bin/sh", "-c", SHOW], rootfs="busybox", options=("--cap-ad
       sep="\n")
 
 # %% [markdown] labkit={"step": "security.meminfo"}
-# With `--memory 48m`: `/proc/meminfo` says 49152 kB, busybox's `free` (sysinfo)
-# still the machine's total.
+# With `--memory 48m`: `/proc/meminfo` says 49152 kB; busybox's `free` takes its
+# total from `sysinfo(2)` (the machine's) and only its `available` column from the file.
 
 # %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
 print(*try_runtime(["/bin/sh", "-c", "head -3 /proc/meminfo; free"], rootfs="busybox",
