@@ -43,6 +43,8 @@ def run(spec: lk.Spec) -> int:
                 enter_rootfs(rootfs)                 # lab>=03
                 mount_pseudo_fs()                    # lab>=03
                 mask_paths()                         # lab>=08
+                if spec.memory_max:                  # lab>=08
+                    fake_meminfo(spec)               # lab>=08
             if spec.uid_map:                         # lab>=04
                 enter_userns(unshared, mapped)       # lab>=04
             harden(spec)                             # lab>=08
@@ -201,6 +203,23 @@ def mask_paths() -> None:
         if os.path.exists(path):         # a bind ignores MS_RDONLY: bind, then remount
             lk.mount(path, path, None, lk.MS_BIND | lk.MS_REC)
             lk.mount(None, path, None, lk.MS_REMOUNT | lk.MS_BIND | lk.MS_RDONLY)
+
+# --- lab 08: fake_meminfo ---
+def fake_meminfo(spec: lk.Spec) -> None:
+    """After mask_paths, with a memory limit: bind over /proc/meminfo a copy whose MemTotal is the limit."""
+    limit = (spec.memory_max or 0) // 1024  # meminfo counts kB; run calls us only with a limit
+    lines = []
+    with open("/proc/meminfo") as f:     # the kernel's, for the whole machine
+        for line in f:
+            key, value = line.split(":", 1)
+            if key in ("MemTotal", "MemFree", "MemAvailable"):  # free can't exceed the total
+                kb = limit if key == "MemTotal" else min(int(value.split()[0]), limit)
+                line = f"{key + ':':<16}{kb:>8} kB\n"  # the kernel's own layout
+            lines.append(line)
+    fake = "/dev/.meminfo"               # the container's own tmpfs: gone with the container
+    with open(fake, "w") as f:
+        f.writelines(lines)
+    lk.mount(fake, "/proc/meminfo", None, lk.MS_BIND)  # LXCFS does this with a FUSE file
 
 # --- lab 08: harden ---
 def harden(spec: lk.Spec) -> None:

@@ -183,20 +183,59 @@ print("SYS_ADMIN is number", lk.cap_number("SYS_ADMIN"), "of", lk.cap_last_cap()
 # setup. The check holds the container and reads `NoNewPrivs: 1` and
 # `Seccomp: 2` (filter mode) from the host; the container's command first tries
 # `unshare -U`, which needs no privilege at all, and must be refused.
+
+# %% [markdown] labkit={"step": "security.meminfo"}
+# ## Step 4: a /proc/meminfo that tells the limit (the LXCFS idea)
 #
+# `/proc/meminfo` is not namespaced either: a container limited to 48 MiB by its
+# cgroup (lab 05) still reads the whole machine's `MemTotal`. Whatever sizes
+# itself from that file (a JVM's heap, a database's caches, procps's `free` and
+# `top`) plans for memory it cannot have, and meets the OOM killer instead.
+#
+# **LXCFS** fixes this on LXC and some Kubernetes nodes: a small FUSE
+# filesystem whose `meminfo`, `cpuinfo`, `uptime`, ... are computed on every read
+# from the reading container's cgroup, bind-mounted over the container's
+# `/proc/meminfo` and friends. You will do the same with one bind mount of a
+# file written once, at start: `MemTotal` is the limit, `MemFree` and
+# `MemAvailable` are capped at it (a snapshot, not live like LXCFS's).
+#
+# Not everything reads the file: busybox's `free` asks the kernel with
+# `sysinfo(2)`, which no file can fake (the demo below shows both).
+
+# %% [markdown] labkit={"step": "security.meminfo"}
+# **Exercise.** Write `fake_meminfo(spec)`, called in `run`'s child right after
+# `mask_paths()`, only when `spec.memory_max` is set:
+#
+# 1. read `/proc/meminfo` (the container's new `/proc`: the kernel's numbers);
+# 2. `MemTotal` becomes `spec.memory_max // 1024` (the file counts kB);
+#    `MemFree` and `MemAvailable` become `min(their value, that)`;
+# 3. write the copy on the container's own `/dev` (a tmpfs `mount_pseudo_fs`
+#    made: it goes when the container does), e.g. `/dev/.meminfo`;
+# 4. `lk.mount(copy, "/proc/meminfo", None, lk.MS_BIND)`.
+#
+# The check reads the container's `/proc/meminfo` from the host through
+# `/proc/PID/root`, with another odd limit on every run; and, with a pids limit
+# but no memory limit, that the file is the host's with nothing over it.
+
+# %% labkit={"kind": "slot", "slot": "fake_meminfo"}
+# fake_meminfo(spec): the code lives in myruntime.py; this cell shows it and saves it back.
+
+# %% [markdown] labkit={"step": "security.meminfo"}
 # In `run`:
 #
 #     if spec.rootfs:
 #         enter_rootfs(spec.rootfs)
 #         mount_pseudo_fs()
 #         mask_paths()
+#         if spec.memory_max:
+#             fake_meminfo(spec)
 #     if spec.uid_map:
 #         enter_userns(unshared, mapped)
 #     harden(spec)
 #     os.execvp(spec.argv[0], list(spec.argv))
 
 # %% labkit={"kind": "slot", "slot": "run"}
-# run(spec): mask_paths after mount_pseudo_fs, harden last before exec.
+# run(spec): mask_paths after mount_pseudo_fs, then fake_meminfo with a memory limit, harden last before exec.
 
 # %% labkit={"kind": "check"}
 check_runtime("08")
@@ -213,6 +252,14 @@ SHOW = ("grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; wc -c < /proc/ke
 print(*try_runtime(["/bin/sh", "-c", SHOW], rootfs="busybox", options=("--cap-add", "NET_ADMIN")),
       sep="\n")
 
+# %% [markdown] labkit={"step": "security.meminfo"}
+# With `--memory 48m`: `/proc/meminfo` says 49152 kB; busybox's `free` takes its
+# total from `sysinfo(2)` (the machine's) and only its `available` column from the file.
+
+# %% tags=["nbval-ignore-output"] labkit={"kind": "demo"}
+print(*try_runtime(["/bin/sh", "-c", "head -3 /proc/meminfo; free"], rootfs="busybox",
+                   options=("--memory", "48m")), sep="\n")
+
 # %% [markdown]
 # ## What you saw
 #
@@ -222,5 +269,6 @@ print(*try_runtime(["/bin/sh", "-c", SHOW], rootfs="busybox", options=("--cap-ad
 #   a user namespace makes root inside harmless outside. Your runtime now does
 #   all of them: `mask_paths` after the pseudo filesystems, `harden` last before
 #   exec (bounding set, then the other sets, no_new_privs, seccomp).
-# - Some things nothing closes (`free`, the load average): LXCFS fakes them,
+# - Some things nothing closes (`sysinfo`, the load average): LXCFS fakes the
+#   /proc files with FUSE, your runtime fakes /proc/meminfo with one bind mount,
 #   and the cgroup limits of lab 05 are what really bound a container.

@@ -1,4 +1,5 @@
-"""Lab 08 judged from the host: masked and read-only paths, capabilities, no_new_privs, seccomp.
+"""Lab 08 judged from the host: masked and read-only paths, capabilities, no_new_privs, seccomp,
+and a /proc/meminfo that tells the container's memory limit.
 
 Wrong runtimes fail the case they are meant to fail with a sentence naming the mistake;
 correct runtimes written differently pass; the reference passes three times in a row; the
@@ -45,6 +46,17 @@ EXPECTED_WORDS = {
     "the profile for every capability": "unshare(CLONE_NEWUSER) worked inside",
     "loads before no_new_privs, errors ignored": "no seccomp filter",
     "seccomp after dropping SYS_ADMIN, before no_new_privs": "set no_new_privs",
+    "MemTotal hard-coded to the demo's 64 MiB": "MemTotal in the container's /proc/meminfo is "
+                                                "not its memory limit",
+    "the limit in bytes, not kB": "is the limit in bytes",
+    "replaces only MemTotal": "MemFree in the container's /proc/meminfo is larger than its "
+                              "MemTotal",
+    "caps MemFree, not MemAvailable": "MemAvailable in the container's /proc/meminfo is larger",
+    "source and target swapped": "the container's /proc/meminfo is the host's",
+    "writes the fake into the rootfs": "on a filesystem the host keeps",
+    "fakes a demo limit when none is asked": "does not show the machine's memory",
+    "binds an unchanged copy when no limit is asked": "something is mounted over /proc/meminfo",
+    "a pids limit is enough to fake it": "something is mounted over /proc/meminfo",
 }
 
 
@@ -73,7 +85,7 @@ def test_reference_passes_three_times(tmp_path: Path) -> None:
     path = runtime_file(tmp_path)
     for _ in range(3):
         verdict = judge(path, "08", "own")
-        assert statuses(verdict) == ["pass"] * 6, verdict
+        assert statuses(verdict) == ["pass"] * 8, verdict
         assert verdict["notes"] == []
 
 
@@ -91,7 +103,7 @@ RIGHT_ALL = [(name, {slot: code}) for slot, table in RIGHT.items() for name, cod
 @pytest.mark.parametrize("name,slots", RIGHT_ALL, ids=[r[0] for r in RIGHT_ALL])
 def test_correct_alternates_pass(tmp_path: Path, name: str, slots: dict[str, str]) -> None:
     verdict = judge(runtime_file(tmp_path, **slots), "08", "own")
-    assert statuses(verdict) == ["pass"] * 6, (name, verdict)
+    assert statuses(verdict) == ["pass"] * 8, (name, verdict)
 
 
 @pytest.mark.parametrize("lab,solved", [
@@ -113,7 +125,7 @@ def test_a_run_without_the_new_calls_gets_a_stand_in(tmp_path: Path) -> None:
     """A run as of lab 04 never calls mask_paths or harden: the reference run stands in."""
     path = runtime_file(tmp_path, run=reference_slot("run", as_of_lab=4))
     piece = judge(path, "08", "piece")
-    assert statuses(piece) == ["pass"] * 6, piece
+    assert statuses(piece) == ["pass"] * 8, piece
     assert "stand-in used for run (lab 01): yours does not call" in piece["notes"][0]
     assert "fail" in statuses(judge(path, "08", "own"))
 
@@ -143,3 +155,23 @@ def test_cli_cap_add_reaches_the_spec(tmp_path: Path) -> None:
                           "true"], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=KIT_ROOT))
     assert bad.returncode == 2 and "is not a Linux capability" in bad.stderr
+
+
+def test_cli_memory_fakes_meminfo(tmp_path: Path) -> None:
+    """`python myruntime.py run --memory 48m`: /proc/meminfo inside says 48 MiB; without
+    --memory it is the host's, and nothing is mounted over it."""
+    path = runtime_file(tmp_path)
+    show = "grep -E '^Mem(Total|Free|Available):' /proc/meminfo; grep -c ' /proc/meminfo ' " \
+           "/proc/self/mountinfo || true"
+    outputs = []
+    for memory in (("--memory", "48m"), ()):
+        done = subprocess.run([sys.executable, str(path), "run", "--rootfs", "busybox", *memory,
+                               "--", "/bin/sh", "-c", show], capture_output=True, text=True,
+                              timeout=60, env=dict(os.environ, PYTHONPATH=KIT_ROOT))
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.split())
+    limited, free = outputs
+    assert limited[:3] == ["MemTotal:", "49152", "kB"] and limited[-1] == "1", limited
+    assert int(limited[4]) <= 49152 and int(limited[7]) <= 49152, limited
+    with open("/proc/meminfo") as f:
+        assert free[:2] == f.readline().split()[:2] and free[-1] == "0", free

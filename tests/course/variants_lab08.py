@@ -1,7 +1,7 @@
 """Lab 08's learner runtimes for the tests and `labkit course validate`: wrong ones, each naming
 its mistake, and correct ones written differently from the reference.
 
-A variant is the code of one slot (`mask_paths` or `harden`), or a dict of slots, run with the
+A variant is the code of one slot (`mask_paths`, `harden` or `fake_meminfo`), or a dict of slots, run with the
 reference for the rest; every run asks for different extra capabilities (spec.cap_add), so a
 fixed list fails.
 """
@@ -110,6 +110,74 @@ WRONG_HARDEN = {  # steps security.capabilities and security.seccomp
     },
 }
 
+
+def _fake(total: str = "spec.memory_max // 1024", capped: tuple[str, ...] = ("MemFree", "MemAvailable"),
+          path: str = "/dev/.meminfo", bind: str = "lk.mount(path, '/proc/meminfo', None, lk.MS_BIND)",
+          ) -> str:
+    """A fake_meminfo like the reference's, with one piece changed."""
+    return f'''def fake_meminfo(spec):
+    limit = {total}
+    out = []
+    for line in open("/proc/meminfo"):
+        key, value = line.split(":", 1)
+        if key == "MemTotal":
+            line = f"MemTotal: {{limit}} kB\\n"
+        elif key in {capped!r}:
+            line = f"{{key}}: {{min(int(value.split()[0]), limit)}} kB\\n"
+        out.append(line)
+    path = "{path}"
+    with open(path, "w") as f:
+        f.writelines(out)
+    {bind}
+'''
+
+
+_COPY_WITHOUT_LIMIT = '''def fake_meminfo(spec):
+    with open("/proc/meminfo") as f:
+        text = f.read()
+    if spec.memory_max:
+        kb = spec.memory_max // 1024
+        text = "".join(f"MemTotal: {kb} kB\\n" if line.startswith("MemTotal:") else line
+                       for line in text.splitlines(True))
+    with open("/dev/.meminfo", "w") as f:
+        f.write(text)
+    lk.mount("/dev/.meminfo", "/proc/meminfo", None, lk.MS_BIND)
+'''
+
+
+def _run_calls_fake(condition: str | None) -> str:
+    """The reference run with fake_meminfo under another condition (None: always)."""
+    lines = reference_slot("run").splitlines()
+    at = next(n for n, line in enumerate(lines) if line.strip() == "if spec.memory_max:")
+    if condition is None:
+        del lines[at]
+        lines[at] = lines[at].replace("    fake_meminfo", "fake_meminfo", 1)
+    else:
+        lines[at] = lines[at].replace("spec.memory_max", condition)
+    return "\n".join(lines) + "\n"
+
+
+WRONG_MEMINFO = {  # step security.meminfo
+    "meminfo": {
+        "MemTotal hard-coded to the demo's 64 MiB": _fake(total="64 * 1024"),
+        "the limit in bytes, not kB": _fake(total="spec.memory_max"),
+        "replaces only MemTotal": _fake(capped=()),
+        "caps MemFree, not MemAvailable": _fake(capped=("MemFree",)),
+        "source and target swapped": _fake(
+            bind="lk.mount('/proc/meminfo', path, None, lk.MS_BIND)"),
+        "writes the fake into the rootfs": _fake(path="/etc/meminfo"),
+    },
+    "meminfo-host": {
+        "fakes a demo limit when none is asked": {
+            "run": _run_calls_fake(None),
+            "fake_meminfo": _fake(total="(spec.memory_max or 64 << 20) // 1024")},
+        "binds an unchanged copy when no limit is asked": {
+            "run": _run_calls_fake(None), "fake_meminfo": _COPY_WITHOUT_LIMIT},
+        "a pids limit is enough to fake it": {
+            "run": _run_calls_fake("cgroup"), "fake_meminfo": _COPY_WITHOUT_LIMIT},
+    },
+}
+
 RIGHT = {  # correct, written differently from the reference
     "mask_paths": {
         "isfile first, quiet flags, a tiny tmpfs": '''def mask_paths():
@@ -141,6 +209,42 @@ RIGHT = {  # correct, written differently from the reference
         lk.mount(None, path, None, lk.MS_BIND | lk.MS_REMOUNT | lk.MS_RDONLY)
 ''',
     },
+    "fake_meminfo": {
+        "re.sub, a read-only bind of a 0444 file": '''def fake_meminfo(spec):
+    import re
+    kb = spec.memory_max >> 10
+    with open("/proc/meminfo") as f:
+        text = f.read()
+    text = re.sub(r"^MemTotal:( *)\\d+", lambda m: f"MemTotal:{m.group(1)}{kb}", text, flags=re.M)
+    for key in ("MemFree", "MemAvailable"):
+        text = re.sub(rf"^({key}: *)(\\d+)", lambda m: m.group(1) + str(min(int(m.group(2)), kb)),
+                      text, flags=re.M)
+    fd = os.open("/dev/meminfo", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    os.write(fd, text.encode())
+    os.close(fd)
+    lk.mount("/dev/meminfo", "/proc/meminfo", None, lk.MS_BIND)
+    lk.mount(None, "/proc/meminfo", None, lk.MS_REMOUNT | lk.MS_BIND | lk.MS_RDONLY)
+''',
+        "its own tmpfs, detached once bound": '''def fake_meminfo(spec):
+    rows = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, rest = line.split(":", 1)
+            rows[key] = rest.split()
+    total = spec.memory_max // 1024
+    rows["MemTotal"] = [str(total), "kB"]
+    for key in ("MemFree", "MemAvailable"):
+        if key in rows:
+            rows[key][0] = str(min(int(rows[key][0]), total))
+    os.mkdir("/dev/.lk")
+    lk.mount("tmpfs", "/dev/.lk", "tmpfs", lk.MS_NOSUID | lk.MS_NODEV | lk.MS_NOEXEC, "size=16k")
+    with open("/dev/.lk/meminfo", "w") as f:
+        f.write("".join(f"{k}: {' '.join(v)}\\n" for k, v in rows.items()))
+    lk.mount("/dev/.lk/meminfo", "/proc/meminfo", None, lk.MS_BIND)
+    lk.umount2("/dev/.lk", lk.MNT_DETACH)
+    os.rmdir("/dev/.lk")
+''',
+    },
     "harden": {
         "seccomp first, while SYS_ADMIN is held": _HARDEN + _KEEP + _SECCOMP + _BOUNDING
                                                   + _CAPSET + _NNP,
@@ -164,5 +268,6 @@ BY_STEP = {"security.masked-paths": ("mask_paths", WRONG_MASK),
            "security.capabilities": ("harden", {case: WRONG_HARDEN[case]
                                                 for case in ("caps", "caps-userns")}),
            "security.seccomp": ("harden", {case: WRONG_HARDEN[case]
-                                           for case in ("no-new-privs", "seccomp")})}
+                                           for case in ("no-new-privs", "seccomp")}),
+           "security.meminfo": ("fake_meminfo", WRONG_MEMINFO)}
 """Runtime step -> (the slot its wrong variants replace, {case: {mistake: code}})."""

@@ -7,6 +7,9 @@ through /proc/PID/root (the container's own mounts, seen from outside). Each run
 different extra capabilities (spec.cap_add), so a fixed list fails. The seccomp case has
 the probe try, before it says ready, a syscall Docker's profile denies and no capability
 check would: unshare(CLONE_NEWUSER), which needs no privilege at all.
+The meminfo cases read the container's /proc/meminfo through /proc/PID/root: with a memory
+limit (another on every run, never round) its MemTotal must say that limit, from a file on a
+filesystem of the container's own; without one, the host's file, with nothing over it.
 
 Taught in: lab 08.
 """
@@ -19,10 +22,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kernel_helpers import procfs
 from kernel_helpers.course.harness import observe
 from kernel_helpers.course.harness.cases.base import Case, Fail
 from kernel_helpers.course.harness.cases.common import no_leftovers, started
 from kernel_helpers.course.harness.cases.lab04 import _ids_asked
+from kernel_helpers.course.harness.cases.lab05 import _pids_only
 from kernel_helpers.course.harness.judge import PROBE_DIR, Run
 from kernel_helpers.procfs import Mount
 from kernel_helpers.security.capabilities import CAP_NUMBER, DOCKER_DEFAULT, from_mask, to_mask
@@ -204,6 +209,81 @@ def seccomp(run: Run) -> Fail | None:
     return None
 
 
+MEMINFO_MIB = tuple(n for n in range(37, 112) if n % 8)
+"""Memory limits the meminfo case asks for, in MiB: never the notebook's 48 or 64, never round."""
+
+
+def _memory_odd() -> dict[str, Any]:
+    return {"memory_max": MEMINFO_MIB[secrets.randbelow(len(MEMINFO_MIB))] << 20}
+
+
+def _meminfo(path: str) -> dict[str, int]:
+    """Key -> first number of each line of a meminfo file (kB for most); {} if unreadable."""
+    found: dict[str, int] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if value.split() and value.split()[0].isdigit():
+                    found[key.strip()] = int(value.split()[0])
+    except (OSError, UnicodeDecodeError):
+        pass
+    return found
+
+
+def look_meminfo(pid: int, run: Run) -> dict[str, Any]:
+    """/proc/meminfo as the container reads it and as the host does; the host's filesystems."""
+    return {"inside": _meminfo(f"/proc/{pid}/root/proc/meminfo"),
+            "host": _meminfo("/proc/meminfo"),
+            "host_devs": sorted({m.dev for m in procfs.mounts("self")})}
+
+
+def meminfo_limit(run: Run) -> Fail | None:
+    inside, limit = run.seen.get("inside", {}), int(run.spec["memory_max"])
+    mounts = _mounted_at(run, "/proc/meminfo")
+    if not mounts or not inside:
+        return Fail("the container's /proc/meminfo is the host's: its MemTotal is the whole "
+                    "machine's memory, not the container's limit",
+                    "in fake_meminfo: write a copy of /proc/meminfo with the limit in it on the "
+                    "container's own /dev, then lk.mount(copy, '/proc/meminfo', None, "
+                    "lk.MS_BIND); in run, after mask_paths: if spec.memory_max: "
+                    "fake_meminfo(spec)")
+    total = inside.get("MemTotal")
+    if total == limit:
+        return Fail("MemTotal in the container's /proc/meminfo is the limit in bytes: the file "
+                    "counts kB", "MemTotal: spec.memory_max // 1024")
+    if total != limit // 1024:
+        return Fail("MemTotal in the container's /proc/meminfo is not its memory limit "
+                    "(spec.memory_max, in kB)", "compute it from this run's spec.memory_max "
+                    "// 1024: every run asks for another limit")
+    for key in ("MemFree", "MemAvailable"):
+        if inside.get(key, 0) > total:
+            return Fail(f"{key} in the container's /proc/meminfo is larger than its MemTotal: "
+                        "more memory free than there is", f"cap {key} too: min(the host's "
+                        "value, spec.memory_max // 1024)")
+    if mounts[-1].dev in run.seen.get("host_devs", ()):
+        return Fail("the fake /proc/meminfo is a file on a filesystem the host keeps (the "
+                    "rootfs, or the host's own): it stays there once the container is gone",
+                    "write it on a tmpfs of the container's own, such as the /dev that "
+                    "mount_pseudo_fs made, and bind it from there")
+    return None
+
+
+def meminfo_host(run: Run) -> Fail | None:
+    inside, host = run.seen.get("inside", {}), run.seen.get("host", {})
+    if inside.get("MemTotal") != host.get("MemTotal"):
+        return Fail("with no memory limit asked, the container's /proc/meminfo does not show "
+                    "the machine's memory (its MemTotal is not the host's)",
+                    "in run: if spec.memory_max: fake_meminfo(spec); with no limit of its own "
+                    "the container may use the whole machine")
+    if _mounted_at(run, "/proc/meminfo"):
+        return Fail("something is mounted over /proc/meminfo though no memory limit was asked: "
+                    "a copy that never changes where the kernel's file is live",
+                    "call fake_meminfo only when spec.memory_max is set (a pids limit alone "
+                    "is no memory limit)")
+    return None
+
+
 CASES = (
     Case("masked", 0, True, (started, masked, no_leftovers), look=look_masked),
     Case("read-only", 0, True, (started, read_only, no_leftovers)),
@@ -212,4 +292,8 @@ CASES = (
     Case("no-new-privs", 0, True, (started, no_new_privs, no_leftovers), extra=_cap_add),
     Case("seccomp", 0, False, (started, seccomp, no_leftovers), extra=_cap_add,
          look=look_blocked, before=f"{UNSHARE} -U true 2>/dev/null; echo $? > {{dir}}/unshare"),
+    Case("meminfo", 0, True, (started, meminfo_limit, no_leftovers), extra=_memory_odd,
+         look=look_meminfo),
+    Case("meminfo-host", 0, True, (started, meminfo_host, no_leftovers), extra=_pids_only,
+         look=look_meminfo),
 )
